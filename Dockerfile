@@ -1,0 +1,98 @@
+# Almanac: image that installs the package and runs `make run`'s forecast job.
+#
+# With a Docker engine:
+#   docker build -t almanac .
+#   docker run --rm -v "$PWD/out:/app/out" almanac          # writes out/forecast.csv + .html
+#
+# CPU image kept small: PyPI's torch==2.13.0 wheel for Linux x86_64 is the CUDA
+# build and pulls ~4 GB of nvidia/cuda wheels. Pass PyTorch's CPU wheel index:
+#   docker build --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu -t almanac:cpu .
+#
+# CUDA image: pass a CUDA base. If it lacks python3 (>= 3.11) + venv, they are
+# apt-installed below, so an Ubuntu 24.04 (Python 3.12) CUDA runtime works as is
+# (Ubuntu 22.04 bases have Python 3.10, too old). Leave TORCH_INDEX_URL empty
+# (PyPI's CUDA build) or use a matching CUDA index, e.g. .../whl/cu128:
+#   docker build --build-arg BASE_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 -t almanac:cuda .
+#   docker run --rm --gpus all -v "$PWD/out:/app/out" almanac:cuda
+#
+# Build without a Docker engine (Debian bookworm host, as root; buildah/podman, chroot isolation, vfs):
+#   apt-get update && apt-get install -y buildah debootstrap podman
+#   # stand-in for python:3.11-slim-bookworm when the registry can't be reached
+#   # (skip the debootstrap..import steps and drop --pull=never if it can):
+#   debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
+#       bookworm /tmp/rootfs http://deb.debian.org/debian
+#   chroot /tmp/rootfs python3 -m venv /usr/local   # python, python3, pip in /usr/local/bin like the official image
+#   tar -C /tmp/rootfs --numeric-owner -cf /tmp/rootfs.tar .
+#   podman --storage-driver vfs import --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
+#       --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' /tmp/rootfs.tar docker.io/library/python:3.11-slim-bookworm
+#   # behind a TLS-intercepting proxy, also copy its CA into /tmp/rootfs/usr/local/share/ca-certificates,
+#   # run `chroot /tmp/rootfs update-ca-certificates` and add --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt'
+#   # no --layers here: with vfs every cached layer is a full copy of the ~6 GB rootfs (>60 GB of disk)
+#   buildah --storage-driver vfs bud --isolation chroot --pull=never -t almanac:latest .
+#   # run the CMD (podman run also works on hosts with cgroups/namespaces):
+#   ctr=$(buildah --storage-driver vfs from almanac:latest)
+#   buildah --storage-driver vfs run --isolation chroot --user app --workingdir /app "$ctr" -- \
+#       almanac forecast data/ETTh1.csv --h 48 --model seasonal_naive --model ets --model theta \
+#       --level 80 --level 95 --out out/forecast.csv --plot out/forecast.html
+#   buildah --storage-driver vfs rm "$ctr"
+
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH
+
+# Python in a venv at /opt/venv: the same on the official python image, on
+# Debian/Ubuntu bases (no PEP 668 "externally-managed" error) and on CUDA bases
+# (python3 + venv are installed only if the base lacks them).
+RUN if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then \
+        apt-get update \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi \
+    && python3 -m venv /opt/venv \
+    && pip install --upgrade pip
+
+# torch first and pinned (the heaviest layer; cached independently of the project).
+# Empty TORCH_INDEX_URL = PyPI. https://download.pytorch.org/whl/cpu = CPU-only wheel (small image).
+ARG TORCH_INDEX_URL=""
+RUN if [ -n "$TORCH_INDEX_URL" ]; then \
+        pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0; \
+    else \
+        pip install torch==2.13.0; \
+    fi
+
+WORKDIR /app
+
+# Dependencies from pyproject.toml only, so editing code does not reinstall them.
+COPY pyproject.toml README.md ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+# The project itself.
+COPY forecasting/ forecasting/
+COPY backbones/ backbones/
+COPY app/ app/
+COPY data/ data/
+RUN pip install --no-deps . \
+    && rm -rf build *.egg-info \
+    && almanac --help > /dev/null
+
+# Non-root user; it owns only the output folder.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app app \
+    && mkdir -p /app/out \
+    && chown app:app /app/out
+USER app
+
+# `make run`'s job; results land in /app/out (mount a volume there to keep them).
+CMD ["almanac", "forecast", "data/ETTh1.csv", "--h", "48", \
+     "--model", "seasonal_naive", "--model", "ets", "--model", "theta", \
+     "--level", "80", "--level", "95", \
+     "--out", "out/forecast.csv", "--plot", "out/forecast.html"]

@@ -1,0 +1,27 @@
+# Two commands: `make run` and `make test`. Both create .venv here and install into it on first use.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	# torch first and pinned: pip then takes the CPU build; an unpinned torch pulls a multi-GB CUDA build.
+	$(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	mkdir -p out
+	$(VENV)/bin/almanac forecast data/ETTh1.csv --h 48 --model seasonal_naive --model ets --model theta \
+		--level 80 --level 95 --out out/forecast.csv --plot out/forecast.html
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) out

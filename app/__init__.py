@@ -1,0 +1,1 @@
+"""The Streamlit user interface, on the public `forecasting` API only."""

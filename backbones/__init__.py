@@ -1,0 +1,1 @@
+"""Pure PyTorch networks and kernels: tensors in, tensors out."""

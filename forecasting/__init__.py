@@ -1,0 +1,16 @@
+"""Almanac: time-series forecasting with classical, neural and language-model backbones.
+
+    import forecasting as fc
+    df = fc.read_table("sales.csv")                       # validated long frame
+    model = fc.Forecaster(["ets", "theta"], h=24, level=[80, 95]).fit(df)
+    forecasts = model.predict()                           # unique_id, ds, ets, ets-lo-95, ...
+"""
+from . import datasets, metrics
+from .errors import DataError, ModelFileError
+from .forecaster import Forecaster
+from .frame import FrameReport, validate_frame
+from .models import ARIMA, ETS, REGISTRY, Drift, Naive, Naive2, SeasonalNaive, Theta
+from .reading import read_table
+
+__all__ = ["Forecaster", "read_table", "validate_frame", "FrameReport", "DataError", "ModelFileError",
+           "datasets", "metrics", "REGISTRY", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA", "Theta"]

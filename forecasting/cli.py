@@ -1,0 +1,130 @@
+"""The `almanac` command line: forecast and evaluate files (or bundled datasets by name)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from . import datasets
+from .errors import DataError, ModelFileError
+from .forecaster import Forecaster
+from .metrics import evaluate, summarize
+from .models import REGISTRY
+from .plotting import forecast_figure, write_html
+from .reading import read_table
+
+DEFAULT_MODEL = "ets"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if "model" in args and args.model is None:
+        args.model = [DEFAULT_MODEL]
+    try:
+        return args.command(args)
+    except (DataError, ModelFileError, ValueError, OSError) as error:
+        print(f"almanac: error: {error}", file=sys.stderr)
+        return 2
+
+
+def forecast_command(args: argparse.Namespace) -> int:
+    frame = _read(args)
+    forecaster = Forecaster(args.model, h=args.h, freq=args.freq, level=args.level, n_jobs=args.n_jobs)
+    forecasts = forecaster.fit(frame).predict()
+    _write_csv(forecasts, args.out)
+    print(f"{len(forecasts)} rows ({forecasts['unique_id'].nunique()} series x {args.h} steps, "
+          f"models {', '.join(args.model)}) -> {args.out}", file=sys.stderr)
+    if args.plot:
+        write_html(forecast_figure(frame, forecasts), args.plot)
+        print(f"chart -> {args.plot}", file=sys.stderr)
+    if args.save:
+        forecaster.save(args.save)
+        print(f"model -> {args.save}", file=sys.stderr)
+    return 0
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    frame = _read(args)
+    forecaster = Forecaster(args.model, h=args.h, freq=args.freq, level=args.level, n_jobs=args.n_jobs)
+    backtest = forecaster.cross_validation(frame, n_windows=args.windows, step_size=args.step, refit=not args.no_refit)
+    summary = summarize(backtest, frame)
+    print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
+    if args.out:
+        _write_csv(summary.reset_index(), args.out)
+        print(f"summary -> {args.out}", file=sys.stderr)
+    if args.per_series:
+        _write_csv(evaluate(backtest, frame), args.per_series)
+        print(f"per-series metrics -> {args.per_series}", file=sys.stderr)
+    if args.forecasts:
+        _write_csv(backtest, args.forecasts)
+        print(f"backtest forecasts -> {args.forecasts}", file=sys.stderr)
+    return 0
+
+
+def models_command(args: argparse.Namespace) -> int:
+    for name, cls in REGISTRY.items():
+        print(f"{name:16s} {(cls.__doc__ or '').strip().splitlines()[0]}")
+    return 0
+
+
+def _read(args: argparse.Namespace) -> pd.DataFrame:
+    if not Path(args.file).exists() and args.file in datasets.available():
+        frame = datasets.load(args.file)
+    else:
+        frame = read_table(args.file, id_col=args.id_col, time_col=args.time_col, target_col=args.target_col,
+                           freq=args.freq, fill=args.fill, duplicates=args.duplicates)
+    report = frame.attrs.get("report")
+    if report is not None and report.repairs:
+        print(report.summary(), file=sys.stderr)
+    return frame
+
+
+def _write_csv(frame: pd.DataFrame, path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="almanac", description="Forecast time series from CSV files.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def data_command(name: str, help_: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_, description=help_)
+        sub.add_argument("file", help=f"CSV/TSV file, or a bundled dataset: {', '.join(datasets.available())}")
+        sub.add_argument("--h", type=int, required=True, help="forecast horizon in steps")
+        sub.add_argument("--model", nargs="+", action="extend", choices=list(REGISTRY), metavar="MODEL",
+                         help=f"one or more of: {', '.join(REGISTRY)} (default: {DEFAULT_MODEL})")
+        sub.add_argument("--level", nargs="+", action="extend", type=int, help="interval levels, e.g. 80 95")
+        sub.add_argument("--freq", help="pandas frequency to resample to (default: inferred)")
+        sub.add_argument("--id-col", help="column with series ids (long files)")
+        sub.add_argument("--time-col", help="date column (default: detected)")
+        sub.add_argument("--target-col", nargs="+", help="target column(s) (default: detected)")
+        sub.add_argument("--fill", default="interpolate", choices=["interpolate", "ffill", "zero", "error"],
+                         help="how to fill missing timestamps and values (default: interpolate)")
+        sub.add_argument("--duplicates", default="error", choices=["error", "mean", "sum", "first", "last"],
+                         help="what to do with repeated timestamps in a series (default: error)")
+        sub.add_argument("--n-jobs", type=int, help="worker processes (default: all cores)")
+        return sub
+
+    forecast = data_command("forecast", "Fit models and forecast the next h steps of every series.")
+    forecast.add_argument("--out", default="forecast.csv", help="forecast CSV (default: forecast.csv)")
+    forecast.add_argument("--plot", help="also write an interactive HTML chart here")
+    forecast.add_argument("--save", help="also save the fitted models to this directory")
+    forecast.set_defaults(command=forecast_command)
+
+    backtest = data_command("evaluate", "Backtest models over rolling windows and report accuracy.")
+    backtest.add_argument("--windows", type=int, default=3, help="number of backtest windows (default: 3)")
+    backtest.add_argument("--step", type=int, help="steps between window origins (default: h)")
+    backtest.add_argument("--no-refit", action="store_true", help="estimate once, at the first cutoff")
+    backtest.add_argument("--out", help="summary metrics CSV")
+    backtest.add_argument("--per-series", help="per-series metrics CSV")
+    backtest.add_argument("--forecasts", help="backtest forecasts CSV")
+    backtest.set_defaults(command=evaluate_command)
+
+    listing = commands.add_parser("models", help="List the available models.")
+    listing.set_defaults(command=models_command)
+
+    return parser
+

@@ -1,0 +1,28 @@
+"""The small sample datasets shipped in the repository's data/ folder, read as validated long frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from forecasting.reading import read_table
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+_FILES = {
+    "air_passengers": "AirPassengers.csv",
+    "etth1": "ETTh1.csv",
+    "pedestrians": "pedestrians_daily.csv",
+}
+
+
+def available() -> list[str]:
+    """Names that load() accepts."""
+    return sorted(_FILES)
+
+
+def load(name: str) -> pd.DataFrame:
+    """A bundled dataset as a long frame (unique_id, ds, y), with its FrameReport in attrs["report"]."""
+    if name not in _FILES:
+        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(available())}")
+    return read_table(DATA_DIR / _FILES[name])

@@ -1,0 +1,41 @@
+"""Conformal prediction intervals for models that have no model-based ones.
+
+Scores are absolute h-step errors of the model refit at the last `n_windows` origins of the
+training series (one origin per step); the interval half-width at step k is the finite-sample
+conformal quantile of the step-k scores. With fewer windows than a level needs, the largest
+score is used, the widest interval the data can support.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .models import Model, SeriesForecast
+
+N_WINDOWS = 50
+
+
+def conformal_scores(model: Model, y: np.ndarray, season_length: int, h: int,
+                     n_windows: int = N_WINDOWS) -> np.ndarray:
+    """Absolute errors [n_origins, h] of `model` refit at the last origins of `y`."""
+    last_origin = len(y) - h
+    origins = range(max(2, last_origin - n_windows + 1), last_origin + 1)
+    scores = []
+    for origin in origins:
+        history = y[:origin]
+        mean = model.restore(history, season_length, model.fit(history, season_length)).forecast(h, []).mean
+        scores.append(np.abs(y[origin:origin + h] - mean))
+    if not scores:
+        raise ValueError(f"conformal intervals need at least h + 2 = {h + 2} observations, got {len(y)}")
+    return np.stack(scores)
+
+
+def add_conformal_bounds(forecast: SeriesForecast, scores: np.ndarray, levels: list[int]) -> SeriesForecast:
+    n, h = len(scores), len(forecast.mean)
+    for level in levels:
+        rank = min(n, math.ceil((n + 1) * level / 100))
+        half_width = np.sort(scores[:, :h], axis=0)[rank - 1]
+        forecast.lower[level] = forecast.mean - half_width
+        forecast.upper[level] = forecast.mean + half_width
+    return forecast

@@ -1,0 +1,123 @@
+"""Accuracy of forecast frames: point errors, M4's sMAPE/MASE/OWA, interval coverage, wQL.
+
+Point metrics come from utilsforecast and the quantile loss from gluonts; what is ours is the
+M4 conventions on top (sMAPE and MAPE in percent, OWA on aggregated scores relative to Naive2).
+`forecasts` is a frame like `Forecaster.cross_validation` returns (`unique_id, ds, cutoff, y,
+<model>...`); a `predict()` frame joined with actuals works too (each series' cutoff is then its
+last training timestamp).
+"""
+from __future__ import annotations
+
+import warnings
+from functools import partial
+
+import numpy as np
+import pandas as pd
+from utilsforecast import losses
+from utilsforecast.evaluation import evaluate as utilsforecast_evaluate
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # gluonts warns at import that orjson is not installed
+    from gluonts.evaluation.metrics import quantile_loss
+
+from .frequency import infer_freq, season_length as season_length_of
+from .models import Naive2
+
+KEYS = ("unique_id", "ds", "cutoff", "y")
+PERCENT = {"mape": 100.0, "smape": 200.0}  # utilsforecast gives fractions; M4's sMAPE is 200 * mean ratio
+
+
+def model_columns(forecasts: pd.DataFrame) -> list[str]:
+    return [c for c in forecasts.columns if c not in KEYS and "-lo-" not in c and "-hi-" not in c]
+
+
+def interval_levels(forecasts: pd.DataFrame, model: str) -> list[int]:
+    return sorted(int(c.rsplit("-", 1)[1]) for c in forecasts.columns if c.startswith(f"{model}-lo-"))
+
+
+def evaluate(forecasts: pd.DataFrame, train: pd.DataFrame, season_length: int | None = None) -> pd.DataFrame:
+    """Per series and cutoff: one row per metric, one column per model.
+
+    Metrics: mae, mse, rmse, mape (%), smape (%), mase (seasonal naive scale from the training
+    data up to each cutoff), and coverage-<level> for every interval level present.
+    """
+    forecasts = with_cutoff(forecasts, train)
+    models = model_columns(forecasts)
+    m = season_length or _season_length(train)
+    metrics = [losses.mae, losses.mse, losses.rmse, losses.mape, losses.smape, partial(losses.mase, seasonality=m)]
+    table = utilsforecast_evaluate(forecasts, metrics=metrics, models=models, train_df=train[["unique_id", "ds", "y"]])
+    for metric, factor in PERCENT.items():
+        table.loc[table["metric"] == metric, models] *= factor
+    coverage = []
+    for level in sorted({level for model in models for level in interval_levels(forecasts, model)}):
+        with_level = [model for model in models if level in interval_levels(forecasts, model)]
+        coverage.append(losses.coverage(forecasts, with_level, level).assign(metric=f"coverage-{level}"))
+    return pd.concat([table, *coverage], ignore_index=True)
+
+
+def summarize(forecasts: pd.DataFrame, train: pd.DataFrame, season_length: int | None = None,
+              reference: str = "naive2") -> pd.DataFrame:
+    """One row per metric, one column per model, over all series and cutoffs.
+
+    Point metrics and coverage are means over series (M4's convention). `owa` is M4's overall
+    weighted average: half the ratio of the aggregated sMAPE to Naive2's plus half that of MASE;
+    Naive2 is computed here when it is not one of the models. `wql` is the weighted quantile loss
+    over the interval bounds and the point forecast (as the median), summed over all rows.
+    """
+    forecasts = with_cutoff(forecasts, train)
+    m = season_length or _season_length(train)
+    models = model_columns(forecasts)
+    if reference not in models:
+        forecasts = forecasts.assign(**{reference: naive2_forecasts(forecasts, train, m)})
+    per_series = evaluate(forecasts, train, m)
+    summary = per_series.drop(columns=["unique_id", "cutoff"]).groupby("metric", sort=False).mean()
+    summary.loc["owa"] = 0.5 * (summary.loc["smape"] / summary.loc["smape", reference]
+                                + summary.loc["mase"] / summary.loc["mase", reference])
+    summary.loc["wql"] = [weighted_quantile_loss(forecasts, model) for model in summary.columns]
+    return summary[models]
+
+
+def weighted_quantile_loss(forecasts: pd.DataFrame, model: str) -> float:
+    """Mean over quantiles of 2 * sum(pinball loss) / sum(|y|); NaN for a model without intervals."""
+    levels = interval_levels(forecasts, model)
+    if not levels:
+        return float("nan")
+    y = forecasts["y"].to_numpy(dtype=float)
+    columns = {0.5: model}
+    for level in levels:
+        columns[0.5 - level / 200] = f"{model}-lo-{level}"
+        columns[0.5 + level / 200] = f"{model}-hi-{level}"
+    scale = np.sum(np.abs(y))
+    return float(np.mean([quantile_loss(y, forecasts[c].to_numpy(dtype=float), q) / scale
+                          for q, c in columns.items()]))
+
+
+def naive2_forecasts(forecasts: pd.DataFrame, train: pd.DataFrame, season_length: int) -> np.ndarray:
+    """M4's Naive2 for every (series, cutoff) window of `forecasts`, aligned with its rows."""
+    out = np.empty(len(forecasts))
+    histories = {key: group for key, group in train.groupby("unique_id", sort=False)}
+    for (series_id, cutoff), rows in forecasts.groupby(["unique_id", "cutoff"], sort=False):
+        history = histories[series_id]
+        y = history.loc[history["ds"] <= cutoff, "y"].to_numpy(dtype=float)
+        out[forecasts.index.get_indexer(rows.index)] = Naive2().point_forecast(y, season_length, len(rows))
+    return out
+
+
+def with_cutoff(forecasts: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
+    """Forecasts with a `cutoff` column (the series' last training timestamp when absent) and a
+    fresh index; raises ValueError when actuals are missing."""
+    if "y" not in forecasts.columns:
+        raise ValueError("forecasts need a 'y' column with the actual values to be evaluated")
+    if forecasts["y"].isna().any():
+        raise ValueError(f"{int(forecasts['y'].isna().sum())} forecast rows have no actual value in 'y'")
+    if "cutoff" in forecasts.columns:
+        return forecasts.reset_index(drop=True)
+    last = train.groupby("unique_id")["ds"].max().rename("cutoff")
+    return forecasts.join(last, on="unique_id").reset_index(drop=True)
+
+
+def _season_length(train: pd.DataFrame) -> int:
+    first_series = train[train["unique_id"] == train["unique_id"].iloc[0]]
+    freq = infer_freq(first_series["ds"])
+    return season_length_of(freq) if freq else 1
+

@@ -1,0 +1,32 @@
+"""The model registry: names to config classes. Adding a model is adding a file and a line."""
+from __future__ import annotations
+
+from .arima import ARIMA
+from .base import FitState, Fitted, Model, SeriesForecast
+from .ets import ETS
+from .naive import Drift, Naive, Naive2, SeasonalNaive
+from .theta import Theta
+
+REGISTRY: dict[str, type[Model]] = {
+    cls.name: cls for cls in (Naive, SeasonalNaive, Drift, Naive2, ETS, ARIMA, Theta)
+}
+
+
+def build(model: str | Model) -> Model:
+    """A model config from a registered name, or the config itself."""
+    if isinstance(model, Model):
+        return model
+    try:
+        return REGISTRY[model]()
+    except KeyError:
+        raise ValueError(f"unknown model {model!r}; available: {', '.join(REGISTRY)}") from None
+
+
+def from_config(name: str, config: dict) -> Model:
+    if name not in REGISTRY:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(REGISTRY)}")
+    return REGISTRY[name](**config)
+
+
+__all__ = ["REGISTRY", "build", "from_config", "Model", "Fitted", "FitState", "SeriesForecast",
+           "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA", "Theta"]

@@ -1,0 +1,76 @@
+"""What every model in the registry is: a config dataclass that fits one series and restores a fit.
+
+A fit is plain data (a JSON-able `spec` and named numpy arrays), so saving never pickles and
+`restore` on a longer history re-uses the estimated parameters (cross-validation without refit).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import ClassVar
+
+import numpy as np
+from scipy.stats import norm
+
+
+@dataclass
+class SeriesForecast:
+    """Point forecast and interval bounds for one series, one array of length h each."""
+
+    mean: np.ndarray
+    lower: dict[int, np.ndarray] = field(default_factory=dict)
+    upper: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class FitState:
+    """Everything needed to rebuild a fitted model on a history: JSON spec and numeric arrays."""
+
+    spec: dict
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class Fitted(ABC):
+    """A model fitted to (or restored on) one history."""
+
+    @abstractmethod
+    def forecast(self, h: int, levels: list[int]) -> SeriesForecast: ...
+
+
+@dataclass
+class Model(ABC):
+    """Base config of a local (one series at a time) model.
+
+    `season_length=None` takes the period implied by the data's frequency.
+    Models with `model_intervals = False` get conformal intervals from the Forecaster.
+    """
+
+    name: ClassVar[str]
+    model_intervals: ClassVar[bool] = True
+    season_length: int | None = None
+
+    @abstractmethod
+    def fit(self, y: np.ndarray, season_length: int) -> FitState:
+        """Estimate on history `y` (1-D float, finite, scaled to order one)."""
+
+    @abstractmethod
+    def restore(self, y: np.ndarray, season_length: int, state: FitState) -> Fitted:
+        """Rebuild the fitted model on history `y` from `state`, without re-estimating."""
+
+    def config(self) -> dict:
+        return asdict(self)
+
+
+def normal_bounds(mean: np.ndarray, sigma: np.ndarray, levels: list[int]) -> SeriesForecast:
+    """Gaussian interval bounds around `mean` with per-step standard deviation `sigma`."""
+    forecast = SeriesForecast(mean=mean)
+    for level in levels:
+        z = norm.ppf(0.5 + level / 200)
+        forecast.lower[level] = mean - z * sigma
+        forecast.upper[level] = mean + z * sigma
+    return forecast
+
+
+def alpha_of(level: int) -> float:
+    """statsmodels' alpha for a central interval at `level` percent."""
+    return 1 - level / 100

@@ -1,0 +1,107 @@
+"""Exponential smoothing state-space models (statsmodels ETSModel) with automatic form choice.
+
+The form (error, trend, damping, season) with the lowest AICc wins, over the candidates that the
+data allow: multiplicative parts need positive data, seasonal forms need two full seasons and a
+period of at most 24 (beyond that the seasonal state is too large to fit reliably; use theta or
+arima, which adjust the season by decomposition).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+import pandas as pd
+from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+from .base import FitState, Fitted, Model, SeriesForecast, alpha_of
+
+MAX_SEASON_LENGTH = 24
+
+
+@dataclass
+class ETS(Model):
+    """Exponential smoothing (ETS), form chosen by AICc.
+
+    `model="auto"` searches; a fixed form is error + trend + season, with error in {A, M},
+    trend in {N, A, Ad} and season in {N, A, M}, e.g. "MAdM" or "ANN"."""
+
+    name = "ets"
+    model: str = "auto"
+
+    def fit(self, y: np.ndarray, season_length: int) -> FitState:
+        # Forms are compared with heuristic initial states (fast: only smoothing parameters are
+        # optimised); the winner is then refit with estimated initial states, as R's ets does.
+        forms = self._candidates(y, season_length)
+        if len(forms) > 1:
+            aicc = {form: result.aicc for form in forms
+                    if (result := _fit(y, form, season_length, "heuristic")) is not None and np.isfinite(result.aicc)}
+            forms = sorted(aicc, key=aicc.get) or forms
+        for form in forms:  # best first; the next one if statsmodels cannot fit it
+            result = _fit(y, form, season_length, "estimated")
+            if result is not None and np.all(np.isfinite(result.params)):
+                return FitState(spec={"form": form}, arrays={"params": np.asarray(result.params, dtype=float)})
+        raise ValueError("no ETS form could be fitted")
+
+    def restore(self, y: np.ndarray, season_length: int, state: FitState) -> Fitted:
+        model = _ets(y, state.spec["form"], season_length)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _ETSFit(model.smooth(state.arrays["params"]), len(y))
+
+    def _candidates(self, y: np.ndarray, season_length: int) -> list[str]:
+        if self.model != "auto":
+            return [self.model]
+        positive = bool(np.all(y > 0))
+        seasonal_ok = 1 < season_length <= MAX_SEASON_LENGTH and len(y) >= 2 * season_length + 2
+        forms = []
+        for error, trend, season in product("AM", ("N", "A", "Ad"), "NAM"):
+            if "M" in error + season and not positive:
+                continue
+            if season != "N" and not seasonal_ok:
+                continue
+            if error == "A" and season == "M":  # numerically unstable; excluded as in R's forecast::ets
+                continue
+            forms.append(error + trend + season)
+        return forms
+
+
+def _fit(y: np.ndarray, form: str, season_length: int, initialization: str):
+    """The fitted form, or None where statsmodels cannot fit it to this series."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _ets(y, form, season_length, initialization).fit(disp=False)
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+
+
+def _ets(y: np.ndarray, form: str, season_length: int, initialization: str = "estimated") -> ETSModel:
+    error, season = form[0], form[-1]
+    trend = form[1:-1]
+    return ETSModel(
+        pd.Series(y),  # statsmodels' simulated intervals need an indexed series
+        error="add" if error == "A" else "mul",
+        trend=None if trend == "N" else "add",
+        damped_trend=trend == "Ad",
+        seasonal=None if season == "N" else ("add" if season == "A" else "mul"),
+        seasonal_periods=season_length if season != "N" else None,
+        initialization_method=initialization,
+    )
+
+
+class _ETSFit(Fitted):
+    def __init__(self, result, n: int):
+        self.result, self.n = result, n
+
+    def forecast(self, h: int, levels: list[int]) -> SeriesForecast:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # Multiplicative forms simulate their intervals: a fixed seed keeps forecasts reproducible.
+            prediction = self.result.get_prediction(start=self.n, end=self.n + h - 1, rng=0)
+            forecast = SeriesForecast(mean=np.asarray(prediction.predicted_mean, dtype=float))
+            for level in levels:
+                bounds = np.asarray(prediction.summary_frame(alpha=alpha_of(level))[["pi_lower", "pi_upper"]])
+                forecast.lower[level], forecast.upper[level] = bounds[:, 0], bounds[:, 1]
+        return forecast

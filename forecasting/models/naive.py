@@ -1,0 +1,83 @@
+"""Benchmarks with closed-form forecasts: naive, seasonal naive, drift and M4's Naive2.
+
+They have no parameters to estimate, so a fit is empty and restoring is recomputing.
+Intervals are conformal (see forecasting/intervals.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import FitState, Fitted, Model, SeriesForecast
+from .seasonality import deseasonalize, reseasonalize, seasonal_indices
+
+
+@dataclass
+class _ClosedForm(Model):
+    model_intervals = False
+
+    def fit(self, y: np.ndarray, season_length: int) -> FitState:
+        return FitState(spec={})
+
+    def restore(self, y: np.ndarray, season_length: int, state: FitState) -> Fitted:
+        return _ClosedFormFit(self, y, season_length)
+
+    def point_forecast(self, y: np.ndarray, season_length: int, h: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+class _ClosedFormFit(Fitted):
+    def __init__(self, model: _ClosedForm, y: np.ndarray, season_length: int):
+        self.model, self.y, self.season_length = model, y, season_length
+
+    def forecast(self, h: int, levels: list[int]) -> SeriesForecast:
+        return SeriesForecast(mean=self.model.point_forecast(self.y, self.season_length, h))
+
+
+@dataclass
+class Naive(_ClosedForm):
+    """The last value, repeated."""
+
+    name = "naive"
+
+    def point_forecast(self, y, season_length, h):
+        return np.full(h, y[-1])
+
+
+@dataclass
+class SeasonalNaive(_ClosedForm):
+    """The value one season earlier."""
+
+    name = "seasonal_naive"
+
+    def point_forecast(self, y, season_length, h):
+        m = min(season_length, len(y))
+        last_season = y[-m:]
+        return last_season[np.arange(h) % m]
+
+
+@dataclass
+class Drift(_ClosedForm):
+    """The line through the first and last observations, extended."""
+
+    name = "drift"
+
+    def point_forecast(self, y, season_length, h):
+        slope = (y[-1] - y[0]) / (len(y) - 1) if len(y) > 1 else 0.0
+        return y[-1] + slope * np.arange(1, h + 1)
+
+
+@dataclass
+class Naive2(_ClosedForm):
+    """Naive on the seasonally adjusted series (M4's reference for OWA)."""
+
+    name = "naive2"
+
+    def point_forecast(self, y, season_length, h):
+        seasonal = seasonal_indices(y, season_length)
+        if seasonal is None:
+            return np.full(h, y[-1])
+        indices, multiplicative = seasonal
+        adjusted = deseasonalize(y, indices, multiplicative)
+        return reseasonalize(np.full(h, adjusted[-1]), len(y), indices, multiplicative)

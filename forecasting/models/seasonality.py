@@ -1,0 +1,41 @@
+"""Classical seasonal adjustment as the M4 benchmarks define it (used by naive2 and arima)."""
+from __future__ import annotations
+
+import numpy as np
+from statsmodels.tsa.seasonal import seasonal_decompose
+from statsmodels.tsa.stattools import acf
+
+
+def is_seasonal(y: np.ndarray, season_length: int) -> bool:
+    """M4's 90% autocorrelation test at lag `season_length` (needs three full seasons)."""
+    m = season_length
+    if m <= 1 or len(y) < 3 * m or np.ptp(y) == 0:
+        return False
+    r = acf(y, nlags=m, fft=True)[1:]  # r[k-1] is the autocorrelation at lag k
+    limit = 1.645 * np.sqrt((1 + 2 * np.sum(r[: m - 1] ** 2)) / len(y))
+    return bool(abs(r[m - 1]) > limit)
+
+
+def seasonal_indices(y: np.ndarray, season_length: int) -> tuple[np.ndarray, bool] | None:
+    """One season of classical-decomposition indices, phase-aligned so `idx[t % m]` applies at t.
+
+    Multiplicative for positive data, additive otherwise; None when the series is not seasonal.
+    Returns (indices, multiplicative).
+    """
+    if not is_seasonal(y, season_length):
+        return None
+    multiplicative = bool(np.all(y > 0))
+    seasonal = seasonal_decompose(y, model="multiplicative" if multiplicative else "additive",
+                                  period=season_length, two_sided=True).seasonal
+    return seasonal[:season_length].copy(), multiplicative
+
+
+def deseasonalize(y: np.ndarray, indices: np.ndarray, multiplicative: bool) -> np.ndarray:
+    s = indices[np.arange(len(y)) % len(indices)]
+    return y / s if multiplicative else y - s
+
+
+def reseasonalize(values: np.ndarray, start: int, indices: np.ndarray, multiplicative: bool) -> np.ndarray:
+    """Put the seasonality back on values that stand at positions start, start+1, ..."""
+    s = indices[(start + np.arange(len(values))) % len(indices)]
+    return values * s if multiplicative else values + s

@@ -1,0 +1,59 @@
+"""The `almanac` command as a user runs it: a real process, real files."""
+import subprocess
+import sys
+
+import pandas as pd
+
+from tests.conftest import REPO
+
+
+def almanac(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "forecasting", *args], capture_output=True, text=True, cwd=cwd or REPO)
+
+
+def test_forecast_writes_csv_plot_and_model(tmp_path):
+    out, plot, saved = tmp_path / "f.csv", tmp_path / "f.html", tmp_path / "model"
+    run = almanac("forecast", str(REPO / "data" / "AirPassengers.csv"), "--h", "12", "--model", "ets", "theta",
+                  "--level", "80", "95", "--out", str(out), "--plot", str(plot), "--save", str(saved))
+    assert run.returncode == 0, run.stderr
+    forecasts = pd.read_csv(out, parse_dates=["ds"])
+    assert len(forecasts) == 12 and forecasts["ds"].iloc[0] == pd.Timestamp("1961-01-01")
+    assert {"ets", "ets-lo-95", "theta-hi-80"} <= set(forecasts.columns)
+    html = plot.read_text()
+    assert "plotly" in html and "ets 95%" in html and len(html) > 1_000_000  # plotly.js embedded: works offline
+    assert (saved / "config.json").exists() and (saved / "model.safetensors").exists()
+
+
+def test_evaluate_prints_the_metric_table_with_owa(tmp_path):
+    out = tmp_path / "summary.csv"
+    run = almanac("evaluate", "air_passengers", "--h", "12", "--model", "seasonal_naive", "ets", "--windows", "2",
+                  "--level", "80", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    assert "smape" in run.stdout and "owa" in run.stdout and "coverage-80" in run.stdout
+    summary = pd.read_csv(out).set_index("metric")
+    assert list(summary.columns) == ["seasonal_naive", "ets"]
+    assert summary.loc["mase", "ets"] < summary.loc["mase", "seasonal_naive"]
+
+
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ds,y\n2024-01-01,1\n2024-01-02,oops\n2024-01-03,3\n")
+    run = almanac("forecast", str(bad), "--h", "2")
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("almanac: error:") and "bad.csv" in lines[0] and "oops" in lines[0]
+    assert "Traceback" not in run.stderr
+
+
+def test_missing_file_and_unknown_model():
+    run = almanac("forecast", "no-such-file.csv", "--h", "2")
+    assert run.returncode == 2 and "no-such-file.csv" in run.stderr and "Traceback" not in run.stderr
+    run = almanac("forecast", "air_passengers", "--h", "2", "--model", "prophet")
+    assert run.returncode == 2 and "invalid choice: 'prophet'" in run.stderr
+
+
+def test_models_lists_the_registry():
+    run = almanac("models")
+    assert run.returncode == 0
+    assert [line.split()[0] for line in run.stdout.splitlines()] == [
+        "naive", "seasonal_naive", "drift", "naive2", "ets", "arima", "theta"]

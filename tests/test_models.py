@@ -1,0 +1,61 @@
+"""Each registered model on its own: closed forms exactly, estimated models sensibly, intervals nested."""
+import numpy as np
+import pytest
+
+from forecasting.fitting import SeriesTask, run_task
+from forecasting.models import REGISTRY, Drift, Naive, Naive2, SeasonalNaive, build
+from forecasting.models.seasonality import is_seasonal, seasonal_indices
+
+
+def test_closed_forms_are_exact():
+    y = np.array([1.0, 2, 3, 4, 5, 6, 7])
+    assert Naive().point_forecast(y, 1, 3).tolist() == [7, 7, 7]
+    assert SeasonalNaive().point_forecast(y, 3, 5).tolist() == [5, 6, 7, 5, 6]
+    assert Drift().point_forecast(y, 1, 2).tolist() == [8, 9]
+
+
+def test_naive2_adjusts_a_seasonal_series_and_not_a_flat_one():
+    t = np.arange(96)
+    seasonal = 100 * (1 + 0.3 * np.sin(2 * np.pi * t / 12))
+    assert is_seasonal(seasonal, 12)
+    indices, multiplicative = seasonal_indices(seasonal, 12)
+    assert multiplicative and indices.shape == (12,)
+    forecast = Naive2().point_forecast(seasonal, 12, 12)
+    np.testing.assert_allclose(forecast, seasonal[-12:], rtol=0.02)  # the cycle continues
+    noise = np.random.default_rng(1).normal(10, 1, 96)
+    assert not is_seasonal(noise, 12)
+    assert Naive2().point_forecast(noise, 12, 3).tolist() == [noise[-1]] * 3
+
+
+@pytest.mark.parametrize("name", ["ets", "arima", "theta"])
+def test_estimated_models_follow_a_seasonal_series(name, air_passengers):
+    y = air_passengers["y"].to_numpy(dtype=float)
+    train, test = y[:-12], y[-12:]
+    _, forecast = run_task(SeriesTask(build(name), "air", train, 12, h=12, levels=(80, 95)))
+    smape = 200 * np.mean(np.abs(forecast.mean - test) / (np.abs(forecast.mean) + np.abs(test)))
+    naive_smape = 200 * np.mean(np.abs(train[-1] - test) / (train[-1] + test))
+    assert smape < naive_smape / 2, (name, smape, naive_smape)
+    assert np.all(forecast.lower[95] <= forecast.lower[80])
+    assert np.all(forecast.lower[80] <= forecast.mean) and np.all(forecast.mean <= forecast.upper[80])
+    assert np.all(forecast.upper[80] <= forecast.upper[95])
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_constant_and_huge_series_give_finite_forecasts(name):
+    for y in (np.full(60, 7.0), 1e200 * (1 + 0.1 * np.sin(np.arange(60)))):
+        _, forecast = run_task(SeriesTask(build(name), "s", y, 12, h=6, levels=(90,), interval_horizon=6))
+        assert np.all(np.isfinite(forecast.mean)), (name, forecast.mean)
+        assert np.all(np.isfinite(forecast.lower[90])) and np.all(np.isfinite(forecast.upper[90]))
+    assert np.allclose(run_task(SeriesTask(build(name), "s", np.full(60, 7.0), 12, h=3))[1].mean, 7.0)
+
+
+def test_conformal_intervals_widen_with_the_horizon_for_a_random_walk():
+    y = np.cumsum(np.random.default_rng(2).normal(0, 1, 400))
+    _, forecast = run_task(SeriesTask(Naive(), "rw", y, 1, h=20, levels=(80,), interval_horizon=20))
+    width = forecast.upper[80] - forecast.lower[80]
+    assert width[-1] > 2 * width[0]
+
+
+def test_unknown_model_lists_the_available_ones():
+    with pytest.raises(ValueError, match="unknown model 'prophet'; available: naive, seasonal_naive"):
+        build("prophet")
