@@ -2,7 +2,8 @@
 #
 # With a Docker engine:
 #   docker build -t almanac .
-#   docker run --rm -v "$PWD/out:/app/out" almanac          # writes out/forecast.csv + .html
+#   mkdir -p out && docker run --rm --user "$(id -u):$(id -g)" -v "$PWD/out:/app/out" almanac
+#   # -> out/forecast.csv + out/forecast.html (--user: the image user, uid 10001, may not write to ./out)
 #
 # CPU image kept small: PyPI's torch==2.13.0 wheel for Linux x86_64 is the CUDA
 # build and pulls ~4 GB of nvidia/cuda wheels. Pass PyTorch's CPU wheel index:
@@ -13,7 +14,7 @@
 # (Ubuntu 22.04 bases have Python 3.10, too old). Leave TORCH_INDEX_URL empty
 # (PyPI's CUDA build) or use a matching CUDA index, e.g. .../whl/cu128:
 #   docker build --build-arg BASE_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 -t almanac:cuda .
-#   docker run --rm --gpus all -v "$PWD/out:/app/out" almanac:cuda
+#   docker run --rm --gpus all --user "$(id -u):$(id -g)" -v "$PWD/out:/app/out" almanac:cuda
 #
 # Build without a Docker engine (Debian bookworm host, as root; buildah/podman, chroot isolation, vfs):
 #   apt-get update && apt-get install -y buildah debootstrap podman
@@ -51,7 +52,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # (python3 + venv are installed only if the base lacks them).
 RUN if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then \
         apt-get update \
-        && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
         && rm -rf /var/lib/apt/lists/*; \
     fi \
     && python3 -m venv /opt/venv \

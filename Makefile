@@ -10,7 +10,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	# torch first and pinned: pip then takes the CPU build; an unpinned torch pulls a multi-GB CUDA build.
+	# torch first and pinned: on our machines pip then takes the local CPU build of 2.13.0;
+	# elsewhere, and for any unpinned torch, PyPI serves the multi-GB CUDA build.
 	$(PY) -m pip install torch==2.13.0
 	$(PY) -m pip install -e '.[dev]'
 	touch $(STAMP)

@@ -37,7 +37,9 @@ class _ThetaFit(Fitted):
 
     def forecast(self, h: int, levels: list[int]) -> SeriesForecast:
         forecast = SeriesForecast(mean=np.asarray(self.result.forecast(h), dtype=float))
-        for level in levels:
-            bounds = np.asarray(self.result.prediction_intervals(h, alpha=alpha_of(level)))
-            forecast.lower[level], forecast.upper[level] = bounds[:, 0], bounds[:, 1]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the interval variance comes from a fitted ARIMA(0,1,1)
+            for level in levels:
+                bounds = np.asarray(self.result.prediction_intervals(h, alpha=alpha_of(level)))
+                forecast.lower[level], forecast.upper[level] = bounds[:, 0], bounds[:, 1]
         return forecast
