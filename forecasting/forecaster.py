@@ -16,7 +16,7 @@ from .fitting import SeriesTask, run_task
 from .frame import FrameReport, validate_frame
 from .frequency import season_length
 from .models import FitState, Model, SeriesForecast, build
-from .parallel import map_tasks
+from .parallel import Progress, map_tasks
 
 
 @dataclass
@@ -37,11 +37,12 @@ class Forecaster:
     level: central interval levels in percent, e.g. [80, 95].
     n_jobs: worker processes (None: all cores).
     fill, duplicates: repair policies for gaps and repeated timestamps (see `validate_frame`).
+    progress: called as progress(stage, done, total) while fitting, predicting and backtesting.
     """
 
     def __init__(self, models: Sequence[str | Model], h: int, freq: str | None = None,
                  level: Sequence[int] | None = None, n_jobs: int | None = None,
-                 fill: str = "interpolate", duplicates: str = "error"):
+                 fill: str = "interpolate", duplicates: str = "error", progress: Progress | None = None):
         self.models = [build(model) for model in models]
         names = [model.name for model in self.models]
         if not names or len(set(names)) != len(names):
@@ -52,7 +53,7 @@ class Forecaster:
         if any(not 0 < level_ < 100 for level_ in levels):
             raise ValueError(f"interval levels are percentages strictly between 0 and 100, got {list(level)}")
         self.h, self.freq, self.level, self.n_jobs = int(h), freq, levels, n_jobs
-        self.fill, self.duplicates = fill, duplicates
+        self.fill, self.duplicates, self.progress = fill, duplicates, progress
         self.report: FrameReport | None = None
         self.freq_: str | None = None
         self.history: History | None = None
@@ -66,7 +67,7 @@ class Forecaster:
         self.history = _history(frame)
         tasks = [self._task(model, series_id, y)
                  for model in self.models for series_id, y in zip(self.history.ids, self.history.values)]
-        states = [state for state, _ in map_tasks(run_task, tasks, self.n_jobs, "fit")]
+        states = [state for state, _ in map_tasks(run_task, tasks, self.n_jobs, "fit", self.progress)]
         n = len(self.history.ids)
         self.states = [states[i * n:(i + 1) * n] for i in range(len(self.models))]
         return self
@@ -78,7 +79,7 @@ class Forecaster:
         tasks = [self._task(model, series_id, y, h=self.h, state=state)
                  for model, states in zip(self.models, self.states)
                  for series_id, y, state in zip(history.ids, history.values, states)]
-        forecasts = [forecast for _, forecast in map_tasks(run_task, tasks, self.n_jobs, "predict")]
+        forecasts = [forecast for _, forecast in map_tasks(run_task, tasks, self.n_jobs, "predict", self.progress)]
         ds = np.concatenate([_future(last, self.h, self.freq_) for last in history.last_ds])
         out = pd.DataFrame({"unique_id": np.repeat(history.ids, self.h), "ds": ds})
         return self._add_forecast_columns(out, forecasts, len(history.ids))
@@ -107,7 +108,7 @@ class Forecaster:
             tasks = [self._task(self.models[m], history.ids[s], history.values[s][:origins[s][w]], h=self.h,
                                 state=None if refit else states.get((m, s)))
                      for m, s, w in keys]
-            for (m, s, w), (state, forecast) in zip(keys, map_tasks(run_task, tasks, self.n_jobs, "backtest")):
+            for (m, s, w), (state, forecast) in zip(keys, map_tasks(run_task, tasks, self.n_jobs, "backtest", self.progress)):
                 states.setdefault((m, s), state)
                 forecasts[(m, s, w)] = forecast
         series_ds = _ds_by_series(frame)

@@ -81,3 +81,10 @@ def test_bad_arguments_are_refused():
         Forecaster(["naive", "naive"], h=3)
     with pytest.raises(RuntimeError, match="fit"):
         Forecaster(["naive"], h=3).predict()
+
+
+def test_progress_is_reported_for_every_task(two_series):
+    seen = []
+    Forecaster(["naive", "drift"], h=3, progress=lambda *event: seen.append(event)).fit(two_series).predict()
+    assert seen[0] == ("fit", 1, 4) and seen[3] == ("fit", 4, 4)
+    assert seen[-1] == ("predict", 4, 4) and len(seen) == 8
