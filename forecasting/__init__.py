@@ -6,11 +6,14 @@
     forecasts = model.predict()                           # unique_id, ds, ets, ets-lo-95, ...
 """
 from . import datasets, metrics
+from .backtest import Backtest, run_backtest
 from .errors import DataError, ModelFileError
 from .forecaster import Forecaster
 from .frame import FrameReport, validate_frame
 from .models import ARIMA, ETS, REGISTRY, Drift, Naive, Naive2, SeasonalNaive, Theta
 from .reading import read_table
+from .report import backtest_report
 
 __all__ = ["Forecaster", "read_table", "validate_frame", "FrameReport", "DataError", "ModelFileError",
-           "datasets", "metrics", "REGISTRY", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA", "Theta"]
+           "run_backtest", "backtest_report", "Backtest", "datasets", "metrics",
+           "REGISTRY", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA", "Theta"]

@@ -1,4 +1,4 @@
-"""The `almanac` command line: forecast and evaluate files (or bundled datasets by name)."""
+"""The `almanac` command line: forecast, evaluate and backtest files (or bundled datasets by name)."""
 from __future__ import annotations
 
 import argparse
@@ -8,12 +8,16 @@ from pathlib import Path
 import pandas as pd
 
 from . import datasets
+from .backtest import run_backtest
 from .errors import DataError, ModelFileError
+from .export import to_csv_bytes
 from .forecaster import Forecaster
+from .frequency import season_length
 from .metrics import evaluate, summarize
 from .models import REGISTRY
 from .plotting import forecast_figure, write_html
 from .reading import read_table
+from .report import render_report
 
 DEFAULT_MODEL = "ets"
 
@@ -63,6 +67,22 @@ def evaluate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def backtest_command(args: argparse.Namespace) -> int:
+    frame = _read(args)
+    h = args.h if args.h is not None else _default_horizon(frame)
+    backtest = run_backtest(frame, args.model, h=h, n_windows=args.windows, step_size=args.step, level=args.level,
+                            refit=not args.no_refit, freq=args.freq, n_jobs=args.n_jobs, source=args.file)
+    print(backtest.ranking.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(backtest.verdict)
+    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.report).write_text(render_report(backtest), encoding="utf-8")
+    print(f"report -> {args.report}", file=sys.stderr)
+    if args.out:
+        _write_csv(backtest.ranking, args.out)
+        print(f"ranking -> {args.out}", file=sys.stderr)
+    return 0
+
+
 def models_command(args: argparse.Namespace) -> int:
     for name, cls in REGISTRY.items():
         print(f"{name:16s} {(cls.__doc__ or '').strip().splitlines()[0]}")
@@ -81,20 +101,31 @@ def _read(args: argparse.Namespace) -> pd.DataFrame:
     return frame
 
 
+def _default_horizon(frame: pd.DataFrame) -> int:
+    """One season of the data's frequency, e.g. 12 for monthly data; --h is needed when it has none."""
+    report = frame.attrs.get("report")
+    period = season_length(report.freq) if report is not None else 1
+    if period < 2:
+        raise ValueError("the data's frequency has no season to default the horizon to; pass --h")
+    return period
+
+
 def _write_csv(frame: pd.DataFrame, path: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
+    Path(path).write_bytes(to_csv_bytes(frame))
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="almanac", description="Forecast time series from CSV files.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    def data_command(name: str, help_: str) -> argparse.ArgumentParser:
+    def data_command(name: str, help_: str, h_default: str | None = None) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_, description=help_)
-        sub.add_argument("file", help=f"CSV/TSV file, or a bundled dataset: {', '.join(datasets.available())}")
-        sub.add_argument("--h", type=int, required=True, help="forecast horizon in steps")
-        sub.add_argument("--model", nargs="+", action="extend", choices=list(REGISTRY), metavar="MODEL",
+        sub.add_argument("file", help=f"CSV/TSV/Parquet file, or a bundled dataset: {', '.join(datasets.available())}")
+        sub.add_argument("--h", type=int, required=h_default is None,
+                         help="forecast horizon in steps" + (f" (default: {h_default})" if h_default else ""))
+        sub.add_argument("--model", "--models", dest="model", nargs="+", action="extend", choices=list(REGISTRY),
+                         metavar="MODEL",
                          help=f"one or more of: {', '.join(REGISTRY)} (default: {DEFAULT_MODEL})")
         sub.add_argument("--level", nargs="+", action="extend", type=int, help="interval levels, e.g. 80 95")
         sub.add_argument("--freq", help="pandas frequency to resample to (default: inferred)")
@@ -114,17 +145,27 @@ def _parser() -> argparse.ArgumentParser:
     forecast.add_argument("--save", help="also save the fitted models to this directory")
     forecast.set_defaults(command=forecast_command)
 
-    backtest = data_command("evaluate", "Backtest models over rolling windows and report accuracy.")
-    backtest.add_argument("--windows", type=int, default=3, help="number of backtest windows (default: 3)")
-    backtest.add_argument("--step", type=int, help="steps between window origins (default: h)")
-    backtest.add_argument("--no-refit", action="store_true", help="estimate once, at the first cutoff")
-    backtest.add_argument("--out", help="summary metrics CSV")
-    backtest.add_argument("--per-series", help="per-series metrics CSV")
-    backtest.add_argument("--forecasts", help="backtest forecasts CSV")
-    backtest.set_defaults(command=evaluate_command)
+    evaluation = data_command("evaluate", "Backtest models over rolling windows and report accuracy.")
+    _window_arguments(evaluation)
+    evaluation.add_argument("--out", help="summary metrics CSV")
+    evaluation.add_argument("--per-series", help="per-series metrics CSV")
+    evaluation.add_argument("--forecasts", help="backtest forecasts CSV")
+    evaluation.set_defaults(command=evaluate_command)
+
+    backtest = data_command("backtest", "Backtest models against seasonal naive and write an HTML report.",
+                            h_default="one season of the data's frequency")
+    _window_arguments(backtest)
+    backtest.add_argument("--report", default="backtest.html", help="HTML report (default: backtest.html)")
+    backtest.add_argument("--out", help="ranking CSV (one row per model)")
+    backtest.set_defaults(command=backtest_command)
 
     listing = commands.add_parser("models", help="List the available models.")
     listing.set_defaults(command=models_command)
 
     return parser
 
+
+def _window_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--windows", type=int, default=3, help="number of backtest windows (default: 3)")
+    sub.add_argument("--step", type=int, help="steps between window origins (default: h)")
+    sub.add_argument("--no-refit", action="store_true", help="estimate once, at the first cutoff")

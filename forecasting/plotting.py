@@ -1,11 +1,20 @@
-"""Plotly charts of history, forecasts and interval bands, one series at a time."""
+"""Plotly charts of history, forecasts, backtests and interval bands, one series at a time.
+
+Plotly renders a subset of HTML in titles, trace names and menu labels, so series ids and model
+names (user data) go through html.escape: they show as text and never as markup.
+"""
 from __future__ import annotations
+
+from html import escape
 
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from .metrics import interval_levels, model_columns
+
+ACTUALS_COLOR = "#444"
+REFERENCE_COLOR = "#999"
 
 
 def forecast_figure(history: pd.DataFrame, forecasts: pd.DataFrame, context: int | None = None) -> go.Figure:
@@ -22,7 +31,7 @@ def forecast_figure(history: pd.DataFrame, forecasts: pd.DataFrame, context: int
         future = forecasts[forecasts["unique_id"] == series_id]
         visible = index == 0
         figure.add_trace(go.Scatter(x=past["ds"], y=past["y"], name="history", mode="lines",
-                                    line={"color": "#444"}, visible=visible))
+                                    line={"color": ACTUALS_COLOR}, visible=visible))
         owner.append(index)
         for color, model in zip(qualitative.Plotly * 4, models):
             for level in reversed(interval_levels(forecasts, model)):
@@ -30,22 +39,91 @@ def forecast_figure(history: pd.DataFrame, forecasts: pd.DataFrame, context: int
                 bounds = pd.concat([future[f"{model}-hi-{level}"], future[f"{model}-lo-{level}"][::-1]])
                 figure.add_trace(go.Scatter(x=band, y=bounds, fill="toself", mode="lines", line={"width": 0},
                                             fillcolor=color, opacity=0.15 + 0.1 * (level < 90),
-                                            name=f"{model} {level}%", legendgroup=model, visible=visible,
+                                            name=f"{escape(model)} {level}%", legendgroup=model, visible=visible,
                                             hoverinfo="skip"))
                 owner.append(index)
-            figure.add_trace(go.Scatter(x=future["ds"], y=future[model], name=model, mode="lines",
+            figure.add_trace(go.Scatter(x=future["ds"], y=future[model], name=escape(model), mode="lines",
                                         line={"color": color}, legendgroup=model, visible=visible))
             owner.append(index)
-    figure.update_layout(title=f"Forecast: {series_ids[0]}", xaxis_title="ds", yaxis_title="y",
+    figure.update_layout(title=f"Forecast: {escape(str(series_ids[0]))}", xaxis_title="ds", yaxis_title="y",
                          template="plotly_white", hovermode="x unified")
     if len(series_ids) > 1:
-        buttons = [{"label": str(series_id), "method": "update",
-                    "args": [{"visible": [o == index for o in owner]}, {"title": f"Forecast: {series_id}"}]}
+        buttons = [{"label": escape(str(series_id)), "method": "update",
+                    "args": [{"visible": [o == index for o in owner]},
+                             {"title": f"Forecast: {escape(str(series_id))}"}]}
                    for index, series_id in enumerate(series_ids)]
         figure.update_layout(updatemenus=[{"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.15}])
+    return figure
+
+
+def backtest_figure(data: pd.DataFrame, forecasts: pd.DataFrame, series_id: str, level: int | None = None,
+                    context: int | None = None) -> go.Figure:
+    """One series of a backtest: its actuals and each model's forecast for every cutoff window, with
+    the `level`% interval band (default: the narrowest level present; none without intervals).
+
+    `data` is the history (unique_id, ds, y), `forecasts` a `Forecaster.cross_validation` frame.
+    Actuals start `context` points before the first cutoff (default: as many as the windows span).
+    """
+    windows = forecasts[forecasts["unique_id"] == series_id]
+    if windows.empty:
+        raise ValueError(f"no backtest forecasts for series {series_id!r}")
+    actuals = data[data["unique_id"] == series_id]
+    cutoffs = list(dict.fromkeys(windows["cutoff"]))
+    context = context or windows["ds"].nunique()
+    before = actuals[actuals["ds"] <= cutoffs[0]].tail(context)
+    shown = actuals[actuals["ds"] >= before["ds"].iloc[0]] if len(before) else actuals
+    figure = go.Figure(go.Scatter(x=shown["ds"], y=shown["y"], name="actual", mode="lines",
+                                  line={"color": ACTUALS_COLOR}))
+    for color, model in zip(qualitative.Plotly * 4, model_columns(forecasts)):
+        levels = interval_levels(forecasts, model)
+        band = level if level is not None else (levels[0] if levels else None)
+        if band is not None:
+            x, y = _bands(windows, f"{model}-lo-{band}", f"{model}-hi-{band}")
+            figure.add_trace(go.Scatter(x=x, y=y, fill="toself", mode="lines", line={"width": 0},
+                                        fillcolor=color, opacity=0.2, name=f"{escape(model)} {band}%",
+                                        legendgroup=model, hoverinfo="skip"))
+        x, y = _segments(windows, model)
+        figure.add_trace(go.Scatter(x=x, y=y, name=escape(model), mode="lines", line={"color": color},
+                                    legendgroup=model, connectgaps=False))
+    for cutoff in cutoffs:
+        figure.add_vline(x=cutoff, line={"color": REFERENCE_COLOR, "width": 1, "dash": "dot"})
+    figure.update_layout(title=f"Backtest: {escape(str(series_id))} ({len(cutoffs)} cutoffs, dotted)",
+                         xaxis_title="ds", yaxis_title="y", template="plotly_white", hovermode="x unified")
+    return figure
+
+
+def ranking_figure(ranking: pd.DataFrame, reference: str) -> go.Figure:
+    """MASE per model as bars, best first, the reference grey with a dashed line at its level."""
+    colors = [REFERENCE_COLOR if model == reference else qualitative.Plotly[0] for model in ranking["model"]]
+    figure = go.Figure(go.Bar(x=[escape(model) for model in ranking["model"]], y=ranking["mase"],
+                              marker_color=colors, text=[f"{v:.3g}" for v in ranking["mase"]],
+                              textposition="outside"))
+    reference_mase = ranking.loc[ranking["model"] == reference, "mase"]
+    if len(reference_mase):
+        figure.add_hline(y=float(reference_mase.iloc[0]), line={"color": REFERENCE_COLOR, "dash": "dash"})
+    figure.update_layout(title=f"MASE per model (lower is better; dashed: {escape(reference)})",
+                         xaxis_title="model", yaxis_title="MASE", template="plotly_white", showlegend=False)
     return figure
 
 
 def write_html(figure: go.Figure, path: str) -> None:
     """A self-contained file: plotly.js is embedded, so it opens offline."""
     figure.write_html(path, include_plotlyjs=True, full_html=True)
+
+
+def _segments(windows: pd.DataFrame, column: str) -> tuple[list, list]:
+    """x and y of one line per cutoff window, separated by gaps so that windows are not joined."""
+    xs, ys = [], []
+    for _, window in windows.groupby("cutoff", sort=False):
+        xs += [*window["ds"], None]
+        ys += [*window[column], None]
+    return xs, ys
+
+
+def _bands(windows: pd.DataFrame, lower: str, upper: str) -> tuple[list, list]:
+    """x and y of one closed band outline per cutoff window (upper bound out, lower bound back)."""
+    xs, ys = [], []
+    for _, window in windows.groupby("cutoff", sort=False):
+        xs += [*window["ds"], *window["ds"][::-1], None]
+        ys += [*window[upper], *window[lower][::-1], None]
+    return xs, ys

@@ -1,4 +1,4 @@
-"""Read a CSV/TSV table (optionally gzipped) into a validated long frame, sniffing how it is written."""
+"""Read a CSV/TSV table (optionally gzipped) or a Parquet file into a validated long frame, sniffing its format."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ from typing import IO
 
 import numpy as np
 import pandas as pd
+from pyarrow import ArrowException
 
 from forecasting.errors import DataError
 from forecasting.frame import LINE, validate_frame
 from forecasting.frequency import infer_freq
 
 _SEPARATORS = ",;\t|"
+PARQUET_MAGIC = b"PAR1"
 _SNIFF_LINES = 50
 _SAMPLE = 1000  # values tried per format or number style; evenly spread over the column
 _TIME_HINTS = {"date", "ds", "time", "timestamp", "datetime", "period", "month", "week", "day"}
@@ -63,15 +65,20 @@ def read_table(
     fill: str = "interpolate",
     duplicates: str = "error",
 ) -> pd.DataFrame:
-    """Read a CSV/TSV file (or .gz, or an open file) into a validated long frame: unique_id, ds, y, covariates.
+    """Read a CSV/TSV file (or .gz, or an open file) or a Parquet file into a validated long frame:
+    unique_id, ds, y, covariates. Parquet is recognised by its magic bytes or a .parquet name.
 
     The FrameReport is in frame.attrs["report"], the sniffed TableFormat in frame.attrs["format"].
     Raises DataError naming the file, column, first offending lines and the fix.
     """
     name = _source_name(source)
-    text, used_encoding = _decode(_read_bytes(source, name), encoding, name)
-    sep = sep or _sniff_separator(text)
-    table = _parse_table(text, sep, name)
+    content = _read_bytes(source, name)
+    if _is_parquet(content, name):
+        table, used_encoding, sep, decimal = _parse_parquet(content, name), "parquet", "", "."
+    else:
+        text, used_encoding = _decode(content, encoding, name)
+        sep = sep or _sniff_separator(text)
+        table = _parse_table(text, sep, name)
     time_col, times, date_format = _find_times(table, time_col, dayfirst, name)
     if id_col is not None and id_col not in table.columns:
         raise DataError(f"{name}: no column '{id_col}' (id_col). Columns present: {_listed(table.columns)}.")
@@ -184,6 +191,33 @@ def _sniff_separator(text: str) -> str:
 
     best = max(_SEPARATORS, key=consistency)
     return best if counts[best][0] > 1 else ","
+
+
+def _is_parquet(content: bytes | str, name: str) -> bool:
+    return isinstance(content, bytes) and (content[:4] == PARQUET_MAGIC or name.lower().endswith(".parquet"))
+
+
+def _parse_parquet(content: bytes, name: str) -> pd.DataFrame:
+    """A Parquet file as the text table _parse_table gives, so that it takes the same detection path.
+
+    Cells become text (numbers by their repr, which reads back exactly; empty cells NaN); a stored
+    pandas index (e.g. the dates) is a column like the others; the index counts rows from 1, since a
+    Parquet file has no lines.
+    """
+    try:
+        stored = pd.read_parquet(io.BytesIO(content))
+    except (ValueError, OSError, ArrowException) as error:
+        raise DataError(
+            f"{name} is not a readable Parquet file ({error}). Write it again, or save it as CSV."
+        ) from error
+    if not isinstance(stored.index, pd.RangeIndex):
+        stored = stored.reset_index()
+    table = stored.astype(str).where(stored.notna().to_numpy())
+    table.columns = [str(column).strip() for column in table.columns]
+    table.index = pd.RangeIndex(1, len(table) + 1, name=LINE)
+    if table.empty:
+        raise DataError(f"{name} has columns ({_listed(table.columns)}) but no rows. Add the data rows.")
+    return table
 
 
 def _parse_table(text: str, sep: str, name: str) -> pd.DataFrame:

@@ -57,3 +57,50 @@ def test_models_lists_the_registry():
     assert run.returncode == 0
     assert [line.split()[0] for line in run.stdout.splitlines()] == [
         "naive", "seasonal_naive", "drift", "naive2", "ets", "arima", "theta"]
+
+
+def test_backtest_prints_the_ranking_and_verdict_and_writes_the_report(tmp_path):
+    run = almanac("backtest", str(REPO / "data" / "AirPassengers.csv"), "--models", "theta", "seasonal_naive",
+                  "--windows", "2", "--h", "12", "--report", "tmp/report.html", "--out", "ranking.csv", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    ranking = pd.read_csv(tmp_path / "ranking.csv")
+    assert ranking["model"].tolist() == ["theta", "seasonal_naive"]
+    assert ranking["beats_reference"].tolist() == [True, False]
+    verdict = f"theta has the lowest MASE, {ranking['mase_vs_reference'].iloc[0]:.2f}x seasonal naive."
+    assert run.stdout.strip().splitlines()[-1] == verdict
+    assert run.stdout.splitlines()[0].split() == ["model", "mase", "smape", "rmse", "mase_vs_reference",
+                                                  "beats_reference"]
+    html = (tmp_path / "tmp" / "report.html").read_text(encoding="utf-8")
+    assert f'<p class="verdict">{verdict}</p>' in html
+    assert "<dt>horizon (steps)</dt><dd>12</dd>" in html
+    assert f"<dt>data</dt><dd>{REPO / 'data' / 'AirPassengers.csv'}</dd>" in html
+
+
+def test_backtest_defaults_h_to_one_season_and_accepts_model(tmp_path):
+    run = almanac("backtest", "air_passengers", "--model", "naive", "--windows", "1", "--report", "r.html",
+                  cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == (
+        "Seasonal naive (the reference) has the lowest MASE; naive does not beat seasonal naive.")
+    assert "<dt>horizon (steps)</dt><dd>12</dd>" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_backtest_of_a_bad_file_is_one_line_and_exit_code_2(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ds,y\n2024-01-01,1\n2024-01-02,oops\n2024-01-03,3\n")
+    run = almanac("backtest", str(bad), "--models", "naive", "--h", "1", "--report", str(tmp_path / "r.html"))
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("almanac: error:") and "oops" in lines[0]
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_csv_output_neutralises_formulas(tmp_path):
+    data = tmp_path / "stores.csv"
+    rows = [f"2024-01-{day:02d},{store},{day + 10 * k}"
+            for day in range(1, 29) for k, store in enumerate(["=1+1", "@x"])]
+    data.write_text("date,store,sales\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "f.csv"
+    run = almanac("forecast", str(data), "--h", "2", "--model", "naive", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    assert sorted(set(pd.read_csv(out)["unique_id"])) == ["'=1+1", "'@x"]

@@ -302,3 +302,47 @@ def test_wrong_encoding_given(tmp_path):
     with pytest.raises(DataError, match="latin.csv cannot be decoded as encoding='utf-8'") as error:
         read_table(path, encoding="utf-8")
     assert "Leave encoding out" in str(error.value)
+
+
+# ---- Parquet ---------------------------------------------------------------------------------------
+
+
+def test_parquet_long_layout_takes_the_same_detection_path(tmp_path):
+    ds = pd.date_range("2024-01-01", periods=10, freq="D")
+    stored = pd.DataFrame({"store": ["north"] * 10 + ["south"] * 10, "day": list(ds) * 2,
+                           "sales": [float(i) for i in range(20)], "promo": ["yes", None] * 10})
+    stored.loc[3, "sales"] = None
+    path = tmp_path / "sales.parquet"
+    stored.to_parquet(path)
+    frame = read_table(path)
+    assert list(frame.columns) == ["unique_id", "ds", "y", "promo"]
+    assert frame.groupby("unique_id").size().to_dict() == {"north": 10, "south": 10}
+    assert frame["y"].iloc[3] == pytest.approx(3.0)  # the empty cell interpolated, and reported
+    assert policies(frame) == {"missing:interpolate": 1}
+    assert frame["ds"].iloc[-1] == pd.Timestamp("2024-01-10") and frame.attrs["report"].freq == "D"
+    assert frame.attrs["format"] == TableFormat("parquet", "", ".", None, "day", "ISO8601", "long")
+
+
+def test_parquet_wide_layout_from_bytes_with_the_dates_in_the_index():
+    stored = pd.DataFrame({"HUFL": [5.827, 5.693, 5.157, 5.09], "OT": [30.531000137329102, 27.787, 27.787, 25.044]},
+                          index=pd.date_range("2016-07-01", periods=4, freq="h", name="date"))
+    buffer = io.BytesIO()
+    stored.to_parquet(buffer)
+    frame = read_table(io.BytesIO(buffer.getvalue()))  # no name: recognised by its magic bytes
+    assert frame["unique_id"].unique().tolist() == ["HUFL", "OT"]
+    assert frame.loc[frame["unique_id"] == "OT", "y"].tolist() == stored["OT"].tolist()  # exact round trip
+    assert frame.attrs["report"].freq == "h" and frame.attrs["format"].layout == "wide"
+
+
+def test_parquet_problems_are_data_errors(tmp_path):
+    broken = write(tmp_path, "broken.parquet", b"PAR1 not really parquet")
+    with pytest.raises(DataError, match=r"broken\.parquet is not a readable Parquet file"):
+        read_table(broken)
+    empty = tmp_path / "empty.parquet"
+    pd.DataFrame({"ds": pd.to_datetime([]), "y": []}).to_parquet(empty)
+    with pytest.raises(DataError, match=r"empty\.parquet has columns \('ds', 'y'\) but no rows"):
+        read_table(empty)
+    text = tmp_path / "text.parquet"
+    pd.DataFrame({"ds": ["2024-01-01", "2024-01-02", "2024-01-03"], "y": ["1", "two", "3"]}).to_parquet(text)
+    with pytest.raises(DataError, match=r"column 'y' has 1 value\(s\) that are not numbers.*'two'"):
+        read_table(text)

@@ -1,0 +1,107 @@
+"""Backtest models over rolling windows and rank them against the seasonal-naive reference."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+from .forecaster import Forecaster
+from .frame import validate_frame
+from .frequency import season_length
+from .metrics import evaluate, summarize
+from .models import Model, SeasonalNaive, build
+from .parallel import Progress
+
+REFERENCE = "seasonal_naive"  # a model earns trust only by beating it in the same run
+RANKED_METRICS = ["mase", "smape", "rmse"]
+
+
+@dataclass
+class Backtest:
+    """A finished backtest: what was run, on which data, the forecasts and their accuracy."""
+
+    settings: dict            # source, n_series, freq, season_length, models, h, n_windows, step_size, level, refit
+    data: pd.DataFrame        # the validated history (unique_id, ds, y); its FrameReport in attrs["report"]
+    forecasts: pd.DataFrame   # Forecaster.cross_validation output
+    per_series: pd.DataFrame  # metrics.evaluate output: unique_id, cutoff, metric, one column per model
+    summary: pd.DataFrame     # metrics.summarize output: metric rows x model columns
+    ranking: pd.DataFrame     # one row per model, lowest MASE first (see `rank`)
+
+    @property
+    def verdict(self) -> str:
+        """Which model to trust, in one sentence (see `verdict`)."""
+        return verdict(self.ranking)
+
+
+def run_backtest(df: pd.DataFrame, models: Sequence[str | Model], h: int, n_windows: int = 3,
+                 step_size: int | None = None, level: Sequence[int] | None = None, refit: bool = True,
+                 freq: str | None = None, n_jobs: int | None = None, progress: Progress | None = None,
+                 source: str = "data") -> Backtest:
+    """Rolling-origin backtest of `models` (seasonal naive is always added) on a long frame.
+
+    Arguments are those of `Forecaster` and `Forecaster.cross_validation`; `source` names the
+    data in messages and in the report. Raises DataError for bad data, ValueError for bad settings.
+    """
+    configs = [build(model) for model in models]
+    if REFERENCE not in [config.name for config in configs]:
+        configs.append(SeasonalNaive())
+    forecaster = Forecaster(configs, h=h, freq=freq, level=level, n_jobs=n_jobs, progress=progress)
+    data = _validated(df, freq, source)
+    forecasts = forecaster.cross_validation(data, n_windows=n_windows, step_size=step_size, refit=refit)
+    period = season_length(forecaster.freq_)
+    summary = summarize(forecasts, data, period)
+    settings = {
+        "source": source, "n_series": int(data["unique_id"].nunique()), "freq": forecaster.freq_,
+        "season_length": period, "models": [config.name for config in configs], "h": forecaster.h,
+        "n_windows": n_windows, "step_size": step_size or forecaster.h, "level": forecaster.level, "refit": refit,
+    }
+    return Backtest(settings=settings, data=data, forecasts=forecasts,
+                    per_series=evaluate(forecasts, data, period), summary=summary, ranking=rank(summary))
+
+
+def rank(summary: pd.DataFrame) -> pd.DataFrame:
+    """Columns model, mase, smape, rmse, coverage-<level>..., mase_vs_reference (the model's MASE over
+    seasonal naive's) and beats_reference (a strictly lower MASE); lowest MASE first."""
+    coverage = [metric for metric in summary.index if metric.startswith("coverage-")]
+    ranking = summary.loc[RANKED_METRICS + coverage].T.rename_axis("model").reset_index()
+    ranking.columns.name = None
+    reference_mase = summary.loc["mase", REFERENCE]
+    ranking["mase_vs_reference"] = ranking["mase"] / reference_mase
+    ranking["beats_reference"] = ranking["mase"] < reference_mase
+    return ranking.sort_values("mase", kind="stable", na_position="last").reset_index(drop=True)
+
+
+def verdict(ranking: pd.DataFrame) -> str:
+    """E.g. "ets has the lowest MASE, 0.71x seasonal naive; theta does not beat seasonal naive."."""
+    best = ranking.iloc[0]
+    challengers = ranking[ranking["model"] != REFERENCE]
+    if challengers.empty:
+        return "Seasonal naive (the reference) was the only model backtested."
+    if best["model"] == REFERENCE:
+        parts = ["Seasonal naive (the reference) has the lowest MASE"]
+    else:
+        parts = [f"{best['model']} has the lowest MASE, {best['mase_vs_reference']:.2f}x seasonal naive"]
+    also = challengers[challengers["beats_reference"] & (challengers["model"] != best["model"])]["model"].tolist()
+    losers = challengers[~challengers["beats_reference"]]["model"].tolist()
+    if also:
+        parts.append(f"{_joined(also)} also {'beats' if len(also) == 1 else 'beat'} seasonal naive")
+    if losers:
+        parts.append(f"{_joined(losers)} {'does' if len(losers) == 1 else 'do'} not beat seasonal naive")
+    return "; ".join(parts) + "."
+
+
+def _validated(df: pd.DataFrame, freq: str | None, source: str) -> pd.DataFrame:
+    """The frame as the Forecaster will see it, with a report that keeps the repairs made while reading."""
+    frame, report = validate_frame(df, freq=freq, source=source)
+    earlier = df.attrs.get("report")
+    if earlier is not None:
+        report = replace(report, repairs=[*earlier.repairs, *report.repairs])
+    frame = frame[["unique_id", "ds", "y"]].copy()
+    frame.attrs["report"] = report
+    return frame
+
+
+def _joined(names: list[str]) -> str:
+    """a; a and b; a, b and c."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

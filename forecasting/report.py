@@ -1,0 +1,143 @@
+"""The backtest report: one self-contained HTML file (plotly.js embedded once) that opens offline.
+
+Everything from the data (series ids, model and column names, the title) reaches the page through
+jinja2 autoescaping, or html.escape inside plotly figures; only plotly's own output is marked safe.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+from plotly.offline import get_plotlyjs
+
+from .backtest import REFERENCE, Backtest, run_backtest
+from .models import Model
+from .plotting import backtest_figure, ranking_figure
+from .summary import series_summary
+
+MAX_SERIES_ROWS = 50  # per-series and data tables: longer ones show this many rows and say so
+MAX_CHARTS = 6
+CHART_HEIGHT = 420
+
+_ENVIRONMENT = Environment(loader=PackageLoader("forecasting", "templates"), autoescape=True,
+                           undefined=StrictUndefined)
+
+
+def render_report(backtest: Backtest, title: str = "Backtest report") -> str:
+    """The report as one HTML document: verdict, settings, data, ranking, metrics, charts, per-series table."""
+    charts = [ranking_figure(backtest.ranking, REFERENCE)]
+    charted = list(dict.fromkeys(backtest.data["unique_id"]))[:MAX_CHARTS]
+    charts += [backtest_figure(backtest.data, backtest.forecasts, series_id) for series_id in charted]
+    return _ENVIRONMENT.get_template("report.html.j2").render(
+        title=title,
+        verdict=backtest.verdict,
+        plotly_js=Markup(get_plotlyjs()),
+        settings=_settings(backtest.settings),
+        data=_data_table(backtest.data),
+        repairs=_repairs(backtest.data),
+        ranking=_ranking_table(backtest.ranking),
+        summary=_summary_table(backtest.summary),
+        per_series=_per_series_table(backtest),
+        charts_note=f"{len(charted)} of {backtest.settings['n_series']} series (the first in the data).",
+        charts=[Markup(_chart_html(chart)) for chart in charts],
+        reference=REFERENCE,
+    )
+
+
+def backtest_report(df: pd.DataFrame, models: Sequence[str | Model], h: int, n_windows: int = 3,
+                    step_size: int | None = None, level: Sequence[int] | None = None,
+                    path: str | Path | None = None, **kwargs) -> str:
+    """Run `run_backtest` (kwargs: refit, freq, n_jobs, progress, source), render the report, write
+    it to `path` when given, and return the HTML."""
+    backtest = run_backtest(df, models, h, n_windows=n_windows, step_size=step_size, level=level, **kwargs)
+    html = render_report(backtest)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(html, encoding="utf-8")
+    return html
+
+
+def _chart_html(figure: go.Figure) -> str:
+    figure.update_layout(height=CHART_HEIGHT, margin={"t": 60, "b": 40})
+    return figure.to_html(full_html=False, include_plotlyjs=False)
+
+
+def _settings(settings: dict) -> list[tuple[str, str]]:
+    labels = {
+        "source": "data", "n_series": "series", "freq": "frequency", "season_length": "season length",
+        "models": "models", "h": "horizon (steps)", "n_windows": "backtest windows",
+        "step_size": "steps between windows", "level": "interval levels (%)", "refit": "refit at every window",
+    }
+    return [(labels[key], _text(value)) for key, value in settings.items()]
+
+
+def _data_table(data: pd.DataFrame) -> dict:
+    table = series_summary(data)
+    shown = table.head(MAX_SERIES_ROWS)
+    note = f"The first {len(shown)} of {len(table)} series." if len(shown) < len(table) else ""
+    return {"columns": list(table.columns), "rows": [[_text(v) for v in row] for row in shown.itertuples(index=False)],
+            "note": note}
+
+
+def _repairs(data: pd.DataFrame) -> list[str]:
+    """One line per repair policy, as FrameReport.summary words them (its "- " lines)."""
+    report = data.attrs.get("report")
+    if report is None:
+        return []
+    return [line[2:] for line in report.summary().splitlines() if line.startswith("- ")]
+
+
+def _ranking_table(ranking: pd.DataFrame) -> dict:
+    metrics = [column for column in ranking.columns if column not in ("model", "mase_vs_reference", "beats_reference")]
+    rows = []
+    for position, record in enumerate(ranking.to_dict("records")):
+        is_reference = record["model"] == REFERENCE
+        beats = "reference" if is_reference else ("yes" if record["beats_reference"] else "no")
+        rows.append({
+            "cells": [str(record["model"]), *[_number(record[m]) for m in metrics],
+                      f"{record['mase_vs_reference']:.2f}x", beats],
+            "reference": is_reference, "best": position == 0,
+        })
+    return {"columns": ["model", *metrics, "MASE vs seasonal naive", "beats seasonal naive"], "rows": rows}
+
+
+def _summary_table(summary: pd.DataFrame) -> dict:
+    models = [str(model) for model in summary.columns]
+    rows = [[str(metric), *[_number(v) for v in values]] for metric, values in summary.iterrows()]
+    return {"models": models, "rows": rows}
+
+
+def _per_series_table(backtest: Backtest) -> dict:
+    """Mean MASE and sMAPE over the cutoffs, per series and model, worst first by the best model's MASE."""
+    models = [str(model) for model in backtest.summary.columns]
+    scores = backtest.per_series[backtest.per_series["metric"].isin(["mase", "smape"])]
+    means = scores.groupby(["metric", "unique_id"], sort=False)[models].mean()
+    mase, smape = means.loc["mase"], means.loc["smape"]
+    best = str(backtest.ranking["model"].iloc[0])
+    order = mase[best].sort_values(ascending=False, kind="stable", na_position="first").index
+    shown = order[:MAX_SERIES_ROWS]
+    note = f"Sorted by the MASE of {best} (the best model), worst first."
+    if len(shown) < len(order):
+        note += f" Showing the {len(shown)} worst of {len(order)} series."
+    rows = [{"series": str(series_id), "mase": [_number(v) for v in mase.loc[series_id]],
+             "smape": [_number(v) for v in smape.loc[series_id]]} for series_id in shown]
+    return {"models": models, "rows": rows, "note": note}
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return "–"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def _text(value: object) -> str:
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d") if value == value.normalize() else str(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(item) for item in value) or "none"
+    return str(value)
