@@ -1,9 +1,11 @@
-# Almanac: image that installs the package and runs `make run`'s forecast job.
+# Almanac: image that installs the package and runs `make run`'s job, the browser app on port 8501.
 #
 # With a Docker engine:
 #   docker build -t almanac .
-#   mkdir -p out && docker run --rm --user "$(id -u):$(id -g)" -v "$PWD/out:/app/out" almanac
-#   # -> out/forecast.csv + out/forecast.html (--user: the image user, uid 10001, may not write to ./out)
+#   docker run --rm -p 8501:8501 almanac                      # then open http://localhost:8501
+#   # a batch forecast with the CLI instead (--user: the image user, uid 10001, may not write to ./out):
+#   mkdir -p out && docker run --rm --user "$(id -u):$(id -g)" -v "$PWD/out:/app/out" almanac \
+#       almanac forecast data/ETTh1.csv --h 48 --out out/forecast.csv --plot out/forecast.html
 #
 # CPU image kept small: PyPI's torch==2.13.0 wheel for Linux x86_64 is the CUDA
 # build and pulls ~4 GB of nvidia/cuda wheels. Pass PyTorch's CPU wheel index:
@@ -80,6 +82,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY forecasting/ forecasting/
 COPY backbones/ backbones/
 COPY app/ app/
+COPY .streamlit/ .streamlit/
 COPY data/ data/
 RUN pip install --no-deps . \
     && rm -rf build *.egg-info \
@@ -92,8 +95,8 @@ RUN groupadd --system --gid 10001 app \
     && chown app:app /app/out
 USER app
 
-# `make run`'s job; results land in /app/out (mount a volume there to keep them).
-CMD ["almanac", "forecast", "data/ETTh1.csv", "--h", "48", \
-     "--model", "seasonal_naive", "--model", "ets", "--model", "theta", \
-     "--level", "80", "--level", "95", \
-     "--out", "out/forecast.csv", "--plot", "out/forecast.html"]
+# `make run`'s job: the browser app on port 8501. Batch jobs run the CLI instead, e.g.
+#   docker run --rm -v "$PWD/out:/app/out" almanac almanac forecast data/ETTh1.csv --h 48 --out out/forecast.csv
+EXPOSE 8501
+CMD ["streamlit", "run", "app/main.py", "--server.headless", "true", "--server.port", "8501", \
+     "--server.address", "0.0.0.0"]

@@ -17,9 +17,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	mkdir -p out
-	$(VENV)/bin/almanac forecast data/ETTh1.csv --h 48 --model seasonal_naive --model ets --model theta \
-		--level 80 --level 95 --out out/forecast.csv --plot out/forecast.html
+	@echo "Almanac: open http://localhost:8501 (bundled sample data is preloaded; Ctrl-C stops the server)"
+	$(VENV)/bin/streamlit run app/main.py --server.headless true --server.port 8501
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -14,7 +14,7 @@ from .export import to_csv_bytes
 from .forecaster import Forecaster
 from .frequency import season_length
 from .metrics import evaluate, summarize
-from .models import REGISTRY
+from .models import REGISTRY, description
 from .plotting import forecast_figure, write_html
 from .reading import read_table
 from .report import render_report
@@ -84,8 +84,8 @@ def backtest_command(args: argparse.Namespace) -> int:
 
 
 def models_command(args: argparse.Namespace) -> int:
-    for name, cls in REGISTRY.items():
-        print(f"{name:16s} {(cls.__doc__ or '').strip().splitlines()[0]}")
+    for name in REGISTRY:
+        print(f"{name:16s} {description(name)}")
     return 0
 
 

@@ -47,9 +47,9 @@ def _makefile_run_argv() -> list[str]:
     assert match, "Makefile has no run target"
     for line in match.group(1).splitlines():
         argv = shlex.split(line.strip())
-        if argv and argv[0].endswith("/almanac"):
-            return ["almanac", *argv[1:]]
-    raise AssertionError("Makefile's run target does not call almanac")
+        if argv and argv[0].endswith("/streamlit"):
+            return ["streamlit", *argv[1:]]
+    raise AssertionError("Makefile's run target does not start the app with streamlit")
 
 
 def test_base_image_is_a_build_arg_with_official_default():
@@ -89,7 +89,8 @@ def test_runs_as_non_root_in_app():
 def test_cmd_is_the_makefile_run_job():
     cmd = [a for k, a in _instructions() if k == "CMD"]
     assert len(cmd) == 1
-    assert json.loads(cmd[0]) == _makefile_run_argv()
+    # The container listens on every interface so that a published port reaches the app.
+    assert json.loads(cmd[0]) == [*_makefile_run_argv(), "--server.address", "0.0.0.0"]
 
 
 def test_dockerignore_excludes_local_state():

@@ -22,11 +22,16 @@ def build(model: str | Model) -> Model:
         raise ValueError(f"unknown model {model!r}; available: {', '.join(REGISTRY)}") from None
 
 
+def description(name: str) -> str:
+    """The first line of a registered model's docstring, e.g. for menus and `almanac models`."""
+    return (REGISTRY[name].__doc__ or name).strip().splitlines()[0]
+
+
 def from_config(name: str, config: dict) -> Model:
     if name not in REGISTRY:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(REGISTRY)}")
     return REGISTRY[name](**config)
 
 
-__all__ = ["REGISTRY", "build", "from_config", "Model", "Fitted", "FitState", "SeriesForecast",
+__all__ = ["REGISTRY", "build", "description", "from_config", "Model", "Fitted", "FitState", "SeriesForecast",
            "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA", "Theta"]

@@ -1,0 +1,118 @@
+"""Backtest page: rolling-origin cross-validation against seasonal naive, metrics, verdict, HTML report."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+import forecasting as fc
+from forecasting.backtest import REFERENCE, Backtest, run_backtest
+from forecasting.plotting import backtest_figure, ranking_figure
+from forecasting.report import render_report
+
+from app import common
+from app.data_source import Dataset
+
+_RESULT = "backtest_result"
+
+
+@dataclass
+class BacktestResult:
+    """A finished backtest and its rendered report, kept so reruns do not recompute them."""
+
+    data_key: str
+    settings: dict
+    backtest: Backtest
+    report_html: str
+
+
+def render() -> None:
+    st.title("Backtest")
+    dataset: Dataset = common.need_data()
+    st.caption(f"Rolling-origin evaluation on {common.plain(dataset.label)}: each window's models see only the data before "
+               f"its cutoff. {REFERENCE} always runs too, as the reference a model must beat.")
+    settings = _settings(dataset)
+    if st.button("Run backtest", type="primary", icon=":material/play_arrow:", disabled=not settings["models"]):
+        _run(dataset, settings)
+    result: BacktestResult | None = st.session_state.get(_RESULT)
+    if result is None or result.data_key != dataset.key:
+        st.info("Choose models and windows, then press **Run backtest**.", icon=":material/fact_check:")
+        return
+    if result.settings != settings:
+        st.caption("The settings changed since this backtest: press **Run backtest** to update it.")
+    _show(result)
+
+
+def _settings(dataset: Dataset) -> dict:
+    freq = dataset.freq
+    models = st.multiselect("Models", common.model_names(), default=common.DEFAULT_MODELS, key="bt_models",
+                            format_func=common.model_label, persist_state="session")
+    c1, c2, c3, c4 = st.columns(4)
+    h = c1.number_input("Horizon (steps)", min_value=1, max_value=10_000, value=common.default_horizon(freq),
+                        key=f"bt_h_{freq}", persist_state="session")
+    n_windows = c2.number_input("Windows", min_value=1, max_value=100, value=3, key="bt_windows",
+                                persist_state="session", help="How many forecast origins (cutoffs).")
+    step = c3.number_input("Step between windows", min_value=0, max_value=10_000, value=0, key=f"bt_step_{freq}",
+                           persist_state="session", help="Steps between cutoffs; 0 means one horizon.")
+    levels = c4.multiselect("Interval levels (%)", common.LEVELS, default=common.DEFAULT_LEVELS, key="bt_levels",
+                            persist_state="session")
+    refit = st.toggle("Refit the models at every window", value=True, key="bt_refit", persist_state="session",
+                      help="Off: estimate once at the first cutoff and reuse the parameters (faster).")
+    if not models:
+        st.warning("Choose at least one model.")
+    return {"models": list(models), "h": int(h), "n_windows": int(n_windows), "step_size": int(step) or None,
+            "level": sorted(levels), "refit": bool(refit)}
+
+
+def _run(dataset: Dataset, settings: dict) -> None:
+    report, done = common.progress_bar("Backtesting")
+    try:
+        backtest = run_backtest(dataset.frame, settings["models"], h=settings["h"], n_windows=settings["n_windows"],
+                                step_size=settings["step_size"], level=settings["level"] or None,
+                                refit=settings["refit"], progress=report, source=dataset.label)
+        html = render_report(backtest, title=f"Backtest report: {dataset.label}")
+    except fc.DataError as error:
+        done()
+        st.error(common.plain(error), icon=":material/error:")
+        return
+    except ValueError as error:
+        done()
+        st.error(common.plain(f"These settings cannot be used: {error}"), icon=":material/error:")
+        return
+    done()
+    st.session_state[_RESULT] = BacktestResult(dataset.key, settings, backtest, html)
+
+
+def _show(result: BacktestResult) -> None:
+    backtest = result.backtest
+    settings = backtest.settings
+    st.subheader("Verdict")
+    best = backtest.ranking.iloc[0]
+    if best["model"] != REFERENCE and bool(best["beats_reference"]):
+        st.success(common.plain(backtest.verdict), icon=":material/verified:")
+    else:
+        st.warning(common.plain(backtest.verdict), icon=":material/warning:")
+    st.caption(f"{settings['n_series']} series · horizon {settings['h']} · {settings['n_windows']} window(s), "
+               f"{settings['step_size']} steps apart · season length {settings['season_length']} · "
+               f"refit {'on' if settings['refit'] else 'off'}.")
+    st.download_button("Download report (HTML)", result.report_html, file_name="backtest-report.html",
+                       mime="text/html", icon=":material/download:", on_click="ignore", key="bt_download")
+
+    st.subheader("Ranking")
+    st.caption(f"Lowest MASE first. mase_vs_reference below 1 means better than {REFERENCE}; "
+               "coverage-L is the share of actuals inside the L% interval (ideal: L%).")
+    st.dataframe(backtest.ranking, hide_index=True, column_config=common.number_columns(backtest.ranking))
+    left, right = st.columns(2)
+    left.plotly_chart(ranking_figure(backtest.ranking, REFERENCE), key="bt_ranking_chart")
+    with right:
+        st.markdown("**Metrics over all series and windows**")
+        st.dataframe(backtest.summary, column_config=common.number_columns(backtest.summary))
+
+    st.subheader("Forecasts against actuals")
+    ids = list(dict.fromkeys(backtest.forecasts["unique_id"].astype(str)))
+    series_id = st.selectbox("Series", ids, key="bt_series")
+    st.plotly_chart(backtest_figure(backtest.data, backtest.forecasts, series_id), key="bt_chart")
+
+    st.subheader("Per series and window")
+    st.dataframe(backtest.per_series, hide_index=True, height=320,
+                 column_config=common.number_columns(backtest.per_series))

@@ -1,0 +1,80 @@
+"""Small pieces the pages share: model and interval choices, the progress bar, result captions."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import streamlit as st
+
+import forecasting as fc
+from forecasting.frequency import season_length
+
+# Fast and good on hourly and monthly data alike; ETS and ARIMA are one click away (and slower).
+DEFAULT_MODELS = ["seasonal_naive", "theta"]
+LEVELS = [50, 80, 90, 95, 99]
+DEFAULT_LEVELS = [80, 95]
+STAGES = {"fit": "Fitting", "predict": "Forecasting", "backtest": "Backtesting"}
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+
+
+def plain(text: object) -> str:
+    """Text from the data (ids, column and file names, DataError messages) for st.error/st.caption, which
+    render Markdown: every Markdown, HTML, LaTeX ($) and directive (:) character is escaped, so it shows as typed."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
+def model_names() -> list[str]:
+    return list(fc.REGISTRY)
+
+
+def model_label(name: str) -> str:
+    return f"{name}: {fc.models.description(name)}"
+
+
+def default_horizon(freq: str) -> int:
+    """One season of the data's frequency (24 hours, 12 months, 7 days, ...), at least 1."""
+    try:
+        return max(1, int(season_length(freq)))
+    except ValueError:
+        return 12
+
+
+def progress_bar(label: str) -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+    """A st.progress bar and the callback that drives it from Forecaster's progress(stage, done, total)."""
+    bar = st.progress(0.0, text=f"{label}…")
+
+    def report(stage: str, done: int, total: int) -> None:
+        bar.progress(done / total if total else 1.0,
+                     text=f"{STAGES.get(stage, stage)}: {done} of {total} model × series task(s)")
+
+    return report, bar.empty
+
+
+def need_data():
+    """The loaded Dataset; without one, the page says why (the DataError in full) and stops."""
+    from app.data_source import current, current_error
+
+    dataset = current()
+    if dataset is None:
+        error = current_error()
+        if error:
+            st.error(plain(error), icon=":material/error:")
+            st.caption("Change the file, or how it is read (sidebar: *How the file was read*, *Cleaning*).")
+        else:
+            st.info("Choose a sample dataset or upload a file in the sidebar.", icon=":material/arrow_back:")
+        st.stop()
+    return dataset
+
+
+def number_columns(frame, digits: int = 3) -> dict:
+    """column_config showing every float column with `digits` decimals and coverage columns as percentages."""
+    config = {}
+    for column in frame.columns:
+        name = str(column)
+        if name.startswith("coverage-"):
+            config[name] = st.column_config.NumberColumn(format="percent")
+        elif frame[column].dtype.kind == "f":
+            config[name] = st.column_config.NumberColumn(format=f"%.{digits}f")
+    return config

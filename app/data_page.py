@@ -1,0 +1,38 @@
+"""Data page: what was read, per-series spans and gaps, the repairs made, and the first rows."""
+from __future__ import annotations
+
+import streamlit as st
+
+from forecasting.summary import series_summary
+
+from app import common
+from app.data_source import Dataset, describe_freq
+
+
+def render() -> None:
+    st.title("Data")
+    dataset: Dataset = common.need_data()
+    report = dataset.report
+    st.caption(common.plain(dataset.label))
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Series", f"{report.n_series:,}")
+    c2.metric("Rows", f"{report.n_rows:,}")
+    c3.metric("Frequency", describe_freq(report.freq))
+    c4.metric("Repairs", len(report.repairs))
+
+    st.subheader("Series")
+    st.caption("One row per series: its span, how many observations, and how many were filled in by the "
+               "cleaning policy (gaps and empty values).")
+    st.dataframe(series_summary(dataset.frame), hide_index=True)
+
+    st.subheader("Repairs")
+    if report.repairs:
+        st.dataframe([{"policy": r.policy, "series": r.series, "rows": r.rows, "detail": r.detail}
+                      for r in report.repairs], hide_index=True)
+    else:
+        st.caption("None needed: the data was regular and complete.")
+
+    st.subheader("First rows")
+    first_rows = dataset.frame.head(100)
+    first_rows.attrs = {}  # the read report is shown above; Streamlit cannot serialise it with the table
+    st.dataframe(first_rows, hide_index=True, height=260)

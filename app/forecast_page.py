@@ -1,0 +1,94 @@
+"""Forecast page: choose models, horizon and intervals; fit with a progress bar; chart, table, CSV download."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+import forecasting as fc
+from forecasting.export import to_csv_bytes
+from forecasting.plotting import forecast_figure
+
+from app import common
+from app.data_source import Dataset, describe_freq
+
+_RESULT = "forecast_result"
+MAX_CHART_SERIES = 20
+
+
+@dataclass
+class ForecastResult:
+    """A finished forecast, kept in session state so reruns (and page switches) do not refit."""
+
+    data_key: str
+    settings: dict
+    forecasts: pd.DataFrame
+    csv: bytes
+
+
+def render() -> None:
+    st.title("Forecast")
+    dataset: Dataset = common.need_data()
+    st.caption(f"{common.plain(dataset.label)}: {dataset.report.n_series} series, {describe_freq(dataset.freq)}.")
+    settings = _settings(dataset)
+    if st.button("Forecast", type="primary", icon=":material/play_arrow:", disabled=not settings["models"]):
+        _run(dataset, settings)
+    result: ForecastResult | None = st.session_state.get(_RESULT)
+    if result is None or result.data_key != dataset.key:
+        st.info("Choose models and a horizon, then press **Forecast**.", icon=":material/insights:")
+        return
+    if result.settings != settings:
+        st.caption("The settings changed since this forecast: press **Forecast** to update it.")
+    _show(dataset, result)
+
+
+def _settings(dataset: Dataset) -> dict:
+    """The model settings, in a row of widgets; their values persist across page switches."""
+    left, middle, right = st.columns([3, 1, 2])
+    models = left.multiselect("Models", common.model_names(), default=common.DEFAULT_MODELS, key="fc_models",
+                              format_func=common.model_label, persist_state="session",
+                              help="Several at once: each is fitted to every series.")
+    h = middle.number_input("Horizon (steps)", min_value=1, max_value=10_000, key=f"fc_h_{dataset.freq}",
+                            value=common.default_horizon(dataset.freq), step=1, persist_state="session",
+                            help=f"How many steps ({dataset.freq}) ahead; the default is one season.")
+    levels = right.multiselect("Interval levels (%)", common.LEVELS, default=common.DEFAULT_LEVELS,
+                               key="fc_levels", persist_state="session")
+    if not models:
+        st.warning("Choose at least one model.")
+    return {"models": list(models), "h": int(h), "level": sorted(levels)}
+
+
+def _run(dataset: Dataset, settings: dict) -> None:
+    report, done = common.progress_bar("Fitting")
+    try:
+        forecaster = fc.Forecaster(settings["models"], h=settings["h"], level=settings["level"] or None,
+                                   progress=report)
+        forecasts = forecaster.fit(dataset.frame).predict()
+    except fc.DataError as error:
+        done()
+        st.error(common.plain(error), icon=":material/error:")
+        return
+    except ValueError as error:
+        done()
+        st.error(common.plain(f"These settings cannot be used: {error}"), icon=":material/error:")
+        return
+    done()
+    st.session_state[_RESULT] = ForecastResult(dataset.key, settings, forecasts, to_csv_bytes(forecasts))
+
+
+def _show(dataset: Dataset, result: ForecastResult) -> None:
+    forecasts = result.forecasts
+    ids = list(dict.fromkeys(forecasts["unique_id"].astype(str)))
+    st.subheader("Chart")
+    chosen = st.multiselect("Series to chart", ids, default=ids[:1], key="fc_series", max_selections=MAX_CHART_SERIES,
+                            help="With several series, the menu at the top right of the chart switches between them.")
+    if chosen:
+        shown = forecasts[forecasts["unique_id"].astype(str).isin(chosen)]
+        st.plotly_chart(forecast_figure(dataset.frame, shown), key="fc_chart")
+    st.subheader("Table")
+    st.caption(f"{len(forecasts):,} rows: {len(ids)} series × {result.settings['h']} steps, "
+               f"models {', '.join(result.settings['models'])}.")
+    st.dataframe(forecasts, hide_index=True, height=320)
+    st.download_button("Download forecast CSV", result.csv, file_name="forecast.csv", mime="text/csv",
+                       icon=":material/download:", on_click="ignore", key="fc_download")

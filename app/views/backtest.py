@@ -1,0 +1,3 @@
+from app.backtest_page import render
+
+render()

@@ -1,0 +1,3 @@
+from app.data_page import render
+
+render()

@@ -1,0 +1,3 @@
+from app.forecast_page import render
+
+render()

@@ -1,0 +1,83 @@
+"""Browser time from upload to chart: ETTh1 (17,420 hours x 7 series) into the running app, default models.
+
+A real `streamlit run app/main.py` server and Debian's chromium (Playwright), as in
+tests/test_e2e_browser.py. The clock starts when the file is set on the uploader and stops when the
+forecast chart is visible; the split shows reading (upload until the sidebar reports the data) and
+forecasting (pressing Forecast with the default models and horizon until the chart is drawn).
+
+    .venv/bin/python benchmarks/app_upload_to_chart.py [--repeat N] [--file PATH]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from app.common import DEFAULT_MODELS  # noqa: E402
+from tests.test_e2e_browser import ETTH1, chromium_page, streamlit_server, wait_idle  # noqa: E402
+
+TIMEOUT_MS = 900_000
+
+
+def one_run(url: str, path: Path) -> tuple[float, float, float]:
+    """(upload to data read, data read to chart, upload to chart) in seconds, in a fresh browser session."""
+    with chromium_page() as page:
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url)
+        page.get_by_role("button", name="Forecast").wait_for(state="visible")
+        page.get_by_text("Upload a file", exact=True).click()
+        uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+        uploader.wait_for(state="attached")
+        wait_idle(page, TIMEOUT_MS)
+        start = time.perf_counter()
+        uploader.set_input_files(str(path))
+        page.get_by_text(f"{path.name}:", exact=False).first.wait_for(state="visible")  # the page caption
+        wait_idle(page, TIMEOUT_MS)
+        read = time.perf_counter()
+        page.get_by_role("button", name="Forecast").click()
+        page.locator(".js-plotly-plot").first.wait_for(state="visible")
+        done = time.perf_counter()
+    return read - start, done - read, done - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--file", type=Path, default=ETTH1)
+    args = parser.parse_args()
+    if not args.file.exists():
+        raise SystemExit(f"{args.file} is absent")
+    with streamlit_server() as url:
+        runs = [one_run(url, args.file) for _ in range(args.repeat)]
+    command = "python benchmarks/app_upload_to_chart.py" + (f" --repeat {args.repeat}" if args.repeat > 1 else "")
+    rows = [
+        ("command", command),
+        ("machine", f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} cores"),
+        ("date (UTC)", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")),
+        ("data", f"{args.file.name} ({args.file.stat().st_size / 1e6:.1f} MB)"),
+        ("models (app defaults)", ", ".join(DEFAULT_MODELS) + "; horizon one season; levels 80, 95"),
+        ("runs", str(len(runs))),
+    ]
+    for name, index in (("upload -> data read (s)", 0), ("data read -> chart (s)", 1), ("upload -> chart (s)", 2)):
+        values = [run[index] for run in runs]
+        shown = f"{statistics.median(values):.1f}"
+        if len(values) > 1:
+            shown += f" (min {min(values):.1f}, max {max(values):.1f})"
+        rows.append((name, shown))
+    width = max(len(name) for name, _ in rows)
+    print(f"| {'':{width}} | value |")
+    print(f"|{'-' * (width + 2)}|-------|")
+    for name, value in rows:
+        print(f"| {name:{width}} | {value} |")
+
+
+if __name__ == "__main__":
+    main()

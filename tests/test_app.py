@@ -1,0 +1,158 @@
+"""The Streamlit app's logic, page by page, with AppTest (no browser): small data, fast models."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import forecasting as fc
+from app.common import plain
+
+MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+AIR = Path(__file__).resolve().parents[1] / "data" / "AirPassengers.csv"
+TIMEOUT = 120
+FAST = ["seasonal_naive", "naive"]
+XSS = "<script>alert(1)</script>"
+
+
+def started() -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    return at
+
+
+def upload(at: AppTest, name: str, content: bytes, mime: str = "text/csv") -> AppTest:
+    at.sidebar.radio(key="source_kind").set_value("Upload a file").run()
+    at.sidebar.file_uploader(key="upload").upload(name, content, mime)
+    return at.run()
+
+
+def long_csv(ids: list[str], n: int = 36) -> bytes:
+    """Monthly long table: unique_id, ds, y (a trend and a yearly cycle)."""
+    lines = ["unique_id,ds,y"]
+    for k, series_id in enumerate(ids):
+        for i in range(n):
+            year, month = 2020 + i // 12, i % 12 + 1
+            lines.append(f'"{series_id}",{year}-{month:02d}-01,{100 + 10 * k + i + (i % 12) * 3}')
+    return "\n".join(lines).encode()
+
+
+def forecast(at: AppTest, models: list[str], h: int) -> AppTest:
+    at.multiselect(key="fc_models").set_value(models)
+    horizon = next(widget for widget in at.number_input if widget.key.startswith("fc_h_"))
+    horizon.set_value(h)
+    at.button[0].click()
+    return at.run()
+
+
+def test_sample_dataset_loads_and_previews():
+    at = started()
+    assert "1 series, 144 rows, monthly (MS)" in at.sidebar.success[0].value
+    at.switch_page("views/data.py").run()
+    assert not at.exception
+    summary = at.dataframe[0].value
+    assert list(summary.columns) == ["unique_id", "start", "end", "observations", "filled", "freq"]
+    assert summary["observations"].tolist() == [144]
+
+
+def test_sample_resampled_through_the_frequency_override():
+    at = started()
+    at.sidebar.selectbox(key="ovr_freq").set_value("QS").run()
+    assert not at.exception
+    assert "48 rows, quarterly (QS-JAN)" in at.sidebar.success[0].value
+
+
+def test_forecast_table_has_series_times_horizon_rows():
+    at = started()
+    assert at.number_input[0].value == 12  # one season of monthly data
+    at = forecast(at, FAST, 12)
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 1 * 12
+    assert {"seasonal_naive", "naive-lo-95", "naive-hi-80"} <= set(table.columns)
+    assert at.get("plotly_chart")
+    assert at.get("download_button")[0].proto.label == "Download forecast CSV"
+    # A rerun (any widget change) shows the stored result without refitting.
+    at.run()
+    assert len(at.dataframe[0].value) == 12
+
+
+def test_upload_of_a_long_file_forecasts_every_series():
+    at = upload(started(), "shops.csv", long_csv(["north", "south", "east"]))
+    assert not at.exception
+    assert not at.error
+    assert "3 series, 108 rows, monthly (MS)" in at.sidebar.success[0].value
+    at = forecast(at, ["seasonal_naive"], 6)
+    assert not at.exception
+    assert len(at.dataframe[0].value) == 3 * 6
+
+
+def test_upload_of_a_parquet_file():
+    import io
+
+    import pandas as pd
+
+    buffer = io.BytesIO()
+    pd.read_csv(AIR, parse_dates=["ds"]).to_parquet(buffer, index=False)
+    at = upload(started(), "air.parquet", buffer.getvalue(), "application/octet-stream")
+    assert not at.exception and not at.error
+    assert "1 series, 144 rows, monthly (MS)" in at.sidebar.success[0].value
+    assert any("Parquet" in caption.value for caption in at.sidebar.caption)
+
+
+def test_format_override_rereads_the_file():
+    semicolons = AIR.read_text().replace(",", ";").encode()
+    at = upload(started(), "air.csv", semicolons)
+    assert "144 rows" in at.sidebar.success[0].value
+    at.sidebar.selectbox(key="ovr_sep").set_value("|").run()  # wrong on purpose: one column, no numbers
+    assert not at.exception
+    assert at.sidebar.error and at.main.error[0].value.startswith(plain("air.csv: no column holds dates"))
+
+
+def test_bad_file_shows_the_data_error_not_a_traceback():
+    rows = [f"2024-01-{day:02d},{day}" for day in range(1, 29)]
+    rows[5] = "2024-01-06,abc"
+    at = upload(started(), "bad.csv", ("ds,y\n" + "\n".join(rows)).encode())
+    assert not at.exception
+    with pytest.raises(fc.DataError) as expected:
+        fc.read_table(__import__("io").BytesIO(("ds,y\n" + "\n".join(rows)).encode()))
+    assert at.sidebar.error  # a short pointer there; the message in full on the page
+    message = at.main.error[0].value
+    # The DataError's own text (the file named as uploaded), Markdown-escaped so that it shows as typed.
+    assert message == plain("bad.csv:" + str(expected.value).split(":", 1)[1])
+    assert "not numbers" in message and "line 7\\: 'abc'" in message
+    for page in ("views/forecast.py", "views/backtest.py"):
+        at.switch_page(page).run()
+        assert not at.exception and at.main.error[0].value == message
+
+
+def test_backtest_shows_metrics_with_the_seasonal_naive_reference():
+    at = started()
+    at.switch_page("views/backtest.py").run()
+    at.multiselect(key="bt_models").set_value(["naive"])
+    at.number_input(key="bt_windows").set_value(2)
+    at.button[0].click().run()
+    assert not at.exception
+    ranking, summary, per_series = (frame.value for frame in at.dataframe)
+    assert {"seasonal_naive", "naive"} <= set(summary.columns)
+    assert {"mase", "smape", "coverage-80", "coverage-95"} <= set(summary.index)
+    assert set(ranking["model"]) == {"seasonal_naive", "naive"}
+    verdict = (at.main.success or at.main.warning)[0].value
+    assert "seasonal naive" in verdict
+    assert per_series["cutoff"].nunique() == 2
+    assert at.get("download_button")[0].proto.label == "Download report (HTML)"
+
+
+def test_series_id_with_markup_is_shown_as_text():
+    at = upload(started(), "xss.csv", long_csv([XSS, "plain"]))
+    assert not at.exception and not at.error
+    at = forecast(at, ["seasonal_naive"], 3)
+    assert not at.exception
+    assert XSS in set(at.dataframe[0].value["unique_id"])
+    assert XSS in at.multiselect(key="fc_series").options
+    # Nothing on the page is rendered as raw HTML, and the chart spells the id escaped.
+    for element in at.markdown:
+        assert not element.proto.allow_html
+    spec = at.get("plotly_chart")[0].proto.spec
+    assert "<script>" not in spec and "&lt;script&gt;" in spec

@@ -1,0 +1,243 @@
+"""End to end: a real `streamlit run` server driven by Debian's chromium through Playwright.
+
+Upload ETTh1, forecast with one model, download the CSV; backtest two windows, download the report.
+Screenshots go to out/screenshots/.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ETTH1 = Path(__file__).resolve().parents[2] / "shared" / "data" / "ETTh1.csv"
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = REPO / "out" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+START_TIMEOUT_S = 90
+STEP_MS = 60_000       # one rerun of the app (reading a file, drawing a page)
+COMPUTE_MS = 240_000   # a fit or backtest on ETTh1 (17k rows x 7 series) on a small machine
+ETTH1_SERIES = 7
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server() -> Iterator[str]:
+    """`streamlit run app/main.py` on a free local port; yields its URL, and always stops it."""
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "streamlit"), "run", "app/main.py",
+               "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+               "--browser.gatherUsageStats", "false"]
+    log = (REPO / "out" / f"streamlit-{port}.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as sink:
+        server = subprocess.Popen(command, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT,
+                                  env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"})
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while True:
+                if server.poll() is not None:
+                    raise RuntimeError(f"streamlit exited with {server.returncode}: {log.read_text()[-2000:]}")
+                with contextlib.suppress(OSError):
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                        if response.read().strip() == b"ok":
+                            break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"streamlit did not answer within {START_TIMEOUT_S}s: {log.read_text()[-2000:]}")
+                time.sleep(0.25)
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=15)
+    log.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def chromium_page(accept_downloads: bool = True):
+    """A Playwright page in Debian's chromium (headless, no network side channels)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=accept_downloads)
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def wait_idle(page, timeout_ms: int = COMPUTE_MS) -> None:
+    """Until the app has finished its rerun (Streamlit shows a status widget while running)."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout_ms)
+
+
+def upload(page, path: Path) -> None:
+    """Choose 'Upload a file' in the sidebar and give the uploader `path`."""
+    page.get_by_text("Upload a file", exact=True).click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+
+
+def keep_models(page, label: str, models: list[str]) -> None:
+    """Replace the selection of the multiselect `label` by `models`."""
+    select = page.locator('[data-testid="stMultiSelect"]').filter(has_text=label).first
+    box = select.locator("input")
+    box.click()
+    for _ in range(10):  # Backspace removes the last chosen model
+        box.press("Backspace")
+    for model in models:
+        box.fill(model)
+        page.get_by_role("option", name=model, exact=False).first.click()
+    page.keyboard.press("Escape")
+    wait_idle(page, STEP_MS)
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    if not ETTH1.exists():
+        pytest.skip(f"{ETTH1} is absent")
+    with streamlit_server() as url:
+        yield url
+
+
+def test_upload_forecast_and_backtest_in_a_browser(server):
+    import pandas as pd
+
+    with chromium_page() as page:
+        page.set_default_timeout(STEP_MS)
+        page.goto(server)
+        page.get_by_role("button", name="Forecast").wait_for(state="visible")
+        shot(page, "01-start-sample")
+
+        upload(page, ETTH1)
+        page.get_by_text(f"{ETTH1_SERIES} series, 121,940 rows, hourly (h)").wait_for(state="visible")
+        wait_idle(page, STEP_MS)
+        page.set_viewport_size({"width": 1440, "height": 1500})  # the sidebar scrolls on its own
+        page.get_by_text("How the file was read").click()
+        page.get_by_text("Value column(s), comma-separated").wait_for(state="visible")
+        page.wait_for_timeout(500)
+        shot(page, "02-uploaded")
+        page.get_by_text("How the file was read").click()
+        page.set_viewport_size({"width": 1440, "height": 1000})
+
+        # Forecast with one fast model, the default horizon (24 hours: one season).
+        keep_models(page, "Models", ["seasonal_naive"])
+        page.get_by_role("button", name="Forecast").click()
+        chart = page.locator(".js-plotly-plot").first
+        chart.wait_for(state="visible", timeout=COMPUTE_MS)
+        wait_idle(page)
+        shot(page, "03-forecast")
+        with page.expect_download(timeout=STEP_MS) as download:
+            page.get_by_role("button", name="Download forecast CSV").click()
+        forecasts = pd.read_csv(download.value.path())
+        assert len(forecasts) == ETTH1_SERIES * 24
+        assert forecasts["unique_id"].nunique() == ETTH1_SERIES
+        assert {"seasonal_naive", "seasonal_naive-lo-95", "seasonal_naive-hi-95"} <= set(forecasts.columns)
+
+        # The Data page previews the file.
+        page.get_by_role("link", name="Data").click()
+        page.get_by_role("heading", name="Series").wait_for(state="visible")
+        wait_idle(page, STEP_MS)
+        shot(page, "04-data")
+
+        # Backtest: two windows, drift against the seasonal-naive reference.
+        page.get_by_role("link", name="Backtest").click()
+        page.get_by_role("button", name="Run backtest").wait_for(state="visible")
+        keep_models(page, "Models", ["drift"])
+        windows = page.get_by_label("Windows", exact=True)
+        windows.fill("2")
+        windows.press("Enter")
+        wait_idle(page, STEP_MS)
+        page.get_by_role("button", name="Run backtest").click()
+        report_button = page.get_by_role("button", name="Download report (HTML)")
+        report_button.wait_for(state="visible", timeout=COMPUTE_MS)
+        wait_idle(page)
+        verdict = page.locator('[data-testid="stMain"]').locator(
+            '[data-testid="stAlertContentSuccess"], [data-testid="stAlertContentWarning"]').first.locator(
+            '[data-testid="stMarkdownContainer"]')
+        verdict_text = verdict.inner_text().strip()
+        assert "seasonal naive" in verdict_text
+        shot(page, "05-backtest")
+        page.get_by_role("heading", name="Forecasts against actuals").scroll_into_view_if_needed()
+        chart = page.locator(".js-plotly-plot").nth(1)  # after the ranking bars
+        chart.wait_for(state="visible")
+        chart.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        chart.screenshot(path=str(SCREENSHOTS / "06-backtest-chart.png"))
+        with page.expect_download(timeout=STEP_MS) as download:
+            report_button.click()
+        html = Path(download.value.path()).read_text(encoding="utf-8")
+        assert html.lstrip().lower().startswith("<!doctype html")
+        assert verdict_text in html
+        assert "drift" in html and "seasonal_naive" in html
+
+
+def test_series_ids_with_markup_show_as_text(server, tmp_path):
+    """Ids are data: an id that is a script tag is shown as those characters and never runs."""
+    ids = ["<script>alert(1)</script>", "<img src=x onerror=alert(2)>"]
+    lines = ["unique_id,ds,y"] + [f'"{series_id}",2024-01-{day:02d},{10 * k + day % 7}'
+                                   for k, series_id in enumerate(ids) for day in range(1, 29)]
+    path = tmp_path / "markup.csv"
+    path.write_text("\n".join(lines) + "\n")
+    dialogs = []
+    with chromium_page() as page:
+        page.set_default_timeout(STEP_MS)
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto(server)
+        page.get_by_role("button", name="Forecast").wait_for(state="visible")
+        upload(page, path)
+        page.get_by_text("2 series, 56 rows, daily (D)").wait_for(state="visible")
+        wait_idle(page, STEP_MS)
+        keep_models(page, "Models", ["seasonal_naive"])
+        page.get_by_role("button", name="Forecast").click()
+        page.locator(".js-plotly-plot").first.wait_for(state="visible", timeout=COMPUTE_MS)
+        wait_idle(page)
+        first = min(ids)  # series are ordered by id
+        page.locator('[data-testid="stMultiSelect"]').filter(has_text="Series to chart").get_by_text(
+            first, exact=True).first.wait_for(state="visible")
+        page.locator(".js-plotly-plot .gtitle").filter(has_text=f"Forecast: {first}").wait_for(state="visible")
+        shot(page, "07-markup-ids")
+
+        # A DataError quoting a cell that is markup: the callout shows the characters.
+        bad = tmp_path / "bad_$cells$.csv"
+        cells = [f"2024-01-{day:02d},{day}" for day in range(1, 29)]
+        cells[3] = "2024-01-04,<img src=x onerror=alert(3)>"
+        bad.write_text("ds,y\n" + "\n".join(cells) + "\n")
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(bad))
+        callout = page.locator('[data-testid="stMain"] [data-testid="stAlertContentError"]')
+        callout.wait_for(state="visible")
+        wait_idle(page, STEP_MS)
+        message = callout.inner_text()
+        assert "bad_$cells$.csv: column 'y' has 1 value(s) that are not numbers" in message
+        assert "line 5: '<img src=x onerror=alert(3)>'" in message
+        shot(page, "08-data-error")
+        assert page.locator("main script").count() == 0
+        assert page.locator("img[src='x']").count() == 0
+    assert dialogs == []
