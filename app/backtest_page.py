@@ -32,15 +32,11 @@ def render() -> None:
     st.caption(f"Rolling-origin evaluation on {common.plain(dataset.label)}: each window's models see only the data before "
                f"its cutoff. {REFERENCE} always runs too, as the reference a model must beat.")
     settings = _settings(dataset)
-    if st.button("Run backtest", type="primary", icon=":material/play_arrow:", disabled=not settings["models"]):
-        _run(dataset, settings)
-    result: BacktestResult | None = st.session_state.get(_RESULT)
-    if result is None or result.data_key != dataset.key:
-        st.info("Choose models and windows, then press **Run backtest**.", icon=":material/fact_check:")
-        return
-    if result.settings != settings:
-        st.caption("The settings changed since this backtest: press **Run backtest** to update it.")
-    _show(result)
+    result: BacktestResult | None = common.run_and_keep(
+        dataset, settings, action="Run backtest", result_key=_RESULT, run=_run,
+        hint="Choose models and windows", icon=":material/fact_check:")
+    if result is not None:
+        _show(result)
 
 
 def _settings(dataset: Dataset) -> dict:

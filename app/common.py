@@ -78,3 +78,17 @@ def number_columns(frame, digits: int = 3) -> dict:
         elif frame[column].dtype.kind == "f":
             config[name] = st.column_config.NumberColumn(format=f"%.{digits}f")
     return config
+
+
+def run_and_keep(dataset, settings: dict, *, action: str, result_key: str, run: Callable, hint: str, icon: str):
+    """A page's flow: the action button runs `run(dataset, settings)`, which stores its result in
+    st.session_state[result_key]; returns that result for this dataset (None before the first run)."""
+    if st.button(action, type="primary", icon=":material/play_arrow:", disabled=not settings["models"]):
+        run(dataset, settings)
+    result = st.session_state.get(result_key)
+    if result is None or result.data_key != dataset.key:
+        st.info(f"{hint}, then press **{action}**.", icon=icon)
+        return None
+    if result.settings != settings:
+        st.caption(f"The settings changed since this result: press **{action}** to update it.")
+    return result

@@ -32,15 +32,11 @@ def render() -> None:
     dataset: Dataset = common.need_data()
     st.caption(f"{common.plain(dataset.label)}: {dataset.report.n_series} series, {describe_freq(dataset.freq)}.")
     settings = _settings(dataset)
-    if st.button("Forecast", type="primary", icon=":material/play_arrow:", disabled=not settings["models"]):
-        _run(dataset, settings)
-    result: ForecastResult | None = st.session_state.get(_RESULT)
-    if result is None or result.data_key != dataset.key:
-        st.info("Choose models and a horizon, then press **Forecast**.", icon=":material/insights:")
-        return
-    if result.settings != settings:
-        st.caption("The settings changed since this forecast: press **Forecast** to update it.")
-    _show(dataset, result)
+    result: ForecastResult | None = common.run_and_keep(
+        dataset, settings, action="Forecast", result_key=_RESULT, run=_run,
+        hint="Choose models and a horizon", icon=":material/insights:")
+    if result is not None:
+        _show(dataset, result)
 
 
 def _settings(dataset: Dataset) -> dict:
