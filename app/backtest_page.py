@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-import forecasting as fc
 from forecasting.backtest import REFERENCE, Backtest, run_backtest
 from forecasting.plotting import backtest_figure, ranking_figure
 from forecasting.report import render_report
@@ -61,22 +60,12 @@ def _settings(dataset: Dataset) -> dict:
 
 
 def _run(dataset: Dataset, settings: dict) -> None:
-    report, done = common.progress_bar("Backtesting")
-    try:
+    with common.running("Backtesting") as progress:
         backtest = run_backtest(dataset.frame, settings["models"], h=settings["h"], n_windows=settings["n_windows"],
                                 step_size=settings["step_size"], level=settings["level"] or None,
-                                refit=settings["refit"], progress=report, source=dataset.label)
+                                refit=settings["refit"], progress=progress, source=dataset.label)
         html = render_report(backtest, title=f"Backtest report: {dataset.label}")
-    except fc.DataError as error:
-        done()
-        st.error(common.plain(error), icon=":material/error:")
-        return
-    except ValueError as error:
-        done()
-        st.error(common.plain(f"These settings cannot be used: {error}"), icon=":material/error:")
-        return
-    done()
-    st.session_state[_RESULT] = BacktestResult(dataset.key, settings, backtest, html)
+        st.session_state[_RESULT] = BacktestResult(dataset.key, settings, backtest, html)
 
 
 def _show(result: BacktestResult) -> None:

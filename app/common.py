@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import streamlit as st
 
@@ -41,15 +42,25 @@ def default_horizon(freq: str) -> int:
         return 12
 
 
-def progress_bar(label: str) -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
-    """A st.progress bar and the callback that drives it from Forecaster's progress(stage, done, total)."""
+@contextmanager
+def running(label: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A st.progress bar while the block runs; yields the callback for Forecaster's progress(stage, done, total).
+
+    A DataError or a ValueError (settings the models cannot use) ends the block as an st.error callout."""
     bar = st.progress(0.0, text=f"{label}…")
 
     def report(stage: str, done: int, total: int) -> None:
         bar.progress(done / total if total else 1.0,
                      text=f"{STAGES.get(stage, stage)}: {done} of {total} model × series task(s)")
 
-    return report, bar.empty
+    try:
+        yield report
+    except fc.DataError as error:
+        st.error(plain(error), icon=":material/error:")
+    except ValueError as error:
+        st.error(plain(f"These settings cannot be used: {error}"), icon=":material/error:")
+    finally:
+        bar.empty()
 
 
 def need_data():

@@ -56,21 +56,11 @@ def _settings(dataset: Dataset) -> dict:
 
 
 def _run(dataset: Dataset, settings: dict) -> None:
-    report, done = common.progress_bar("Fitting")
-    try:
+    with common.running("Fitting") as progress:
         forecaster = fc.Forecaster(settings["models"], h=settings["h"], level=settings["level"] or None,
-                                   progress=report)
+                                   progress=progress)
         forecasts = forecaster.fit(dataset.frame).predict()
-    except fc.DataError as error:
-        done()
-        st.error(common.plain(error), icon=":material/error:")
-        return
-    except ValueError as error:
-        done()
-        st.error(common.plain(f"These settings cannot be used: {error}"), icon=":material/error:")
-        return
-    done()
-    st.session_state[_RESULT] = ForecastResult(dataset.key, settings, forecasts, to_csv_bytes(forecasts))
+        st.session_state[_RESULT] = ForecastResult(dataset.key, settings, forecasts, to_csv_bytes(forecasts))
 
 
 def _show(dataset: Dataset, result: ForecastResult) -> None:
