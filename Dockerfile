@@ -84,9 +84,11 @@ COPY backbones/ backbones/
 COPY app/ app/
 COPY .streamlit/ .streamlit/
 COPY data/ data/
-RUN pip install --no-deps . \
-    && rm -rf build *.egg-info \
-    && almanac --help > /dev/null
+# Editable, as `make run` installs it: the bundled samples in /app/data are found beside the code.
+RUN pip install --no-deps -e . \
+    && rm -rf build \
+    && almanac --help > /dev/null \
+    && python -c "import forecasting; forecasting.datasets.load('air_passengers')"
 
 # Non-root user; it owns only the output folder.
 RUN groupadd --system --gid 10001 app \

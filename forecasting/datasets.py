@@ -25,4 +25,8 @@ def load(name: str) -> pd.DataFrame:
     """A bundled dataset as a long frame (unique_id, ds, y), with its FrameReport in attrs["report"]."""
     if name not in _FILES:
         raise ValueError(f"unknown dataset {name!r}; available: {', '.join(available())}")
-    return read_table(DATA_DIR / _FILES[name])
+    path = DATA_DIR / _FILES[name]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the samples ship in the repository's data/ folder, so install "
+                                "Almanac from a checkout with `pip install -e .` (as `make run` does)")
+    return read_table(path)
