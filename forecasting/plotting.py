@@ -35,8 +35,7 @@ def forecast_figure(history: pd.DataFrame, forecasts: pd.DataFrame, context: int
         owner.append(index)
         for color, model in zip(qualitative.Plotly * 4, models):
             for level in reversed(interval_levels(forecasts, model)):
-                band = pd.concat([future["ds"], future["ds"][::-1]])
-                bounds = pd.concat([future[f"{model}-hi-{level}"], future[f"{model}-lo-{level}"][::-1]])
+                band, bounds = _outline(future, f"{model}-lo-{level}", f"{model}-hi-{level}")
                 figure.add_trace(go.Scatter(x=band, y=bounds, fill="toself", mode="lines", line={"width": 0},
                                             fillcolor=color, opacity=0.15 + 0.1 * (level < 90),
                                             name=f"{escape(model)} {level}%", legendgroup=model, visible=visible,
@@ -124,6 +123,12 @@ def _bands(windows: pd.DataFrame, lower: str, upper: str) -> tuple[list, list]:
     """x and y of one closed band outline per cutoff window (upper bound out, lower bound back)."""
     xs, ys = [], []
     for _, window in windows.groupby("cutoff", sort=False):
-        xs += [*window["ds"], *window["ds"][::-1], None]
-        ys += [*window[upper], *window[lower][::-1], None]
+        x, y = _outline(window, lower, upper)
+        xs += [*x, None]
+        ys += [*y, None]
     return xs, ys
+
+
+def _outline(frame: pd.DataFrame, lower: str, upper: str) -> tuple[list, list]:
+    """x and y of a band's closed outline: along the upper bound, back along the lower one."""
+    return [*frame["ds"], *frame["ds"][::-1]], [*frame[upper], *frame[lower][::-1]]
