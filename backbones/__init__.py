@@ -1,1 +1,18 @@
-"""Pure PyTorch networks and kernels: tensors in, tensors out."""
+"""Pure PyTorch networks: tensors in, tensors out (no pandas, files or UI).
+
+Each backbone is one file with a config dataclass whose first fields are `lookback`, `horizon`,
+`channels` and `quantiles`; its `forward` takes a `Batch` and returns [B, H, C] or [B, H, C, Q].
+BACKBONES maps a name to (config class, module class): adding a backbone is a file and a line.
+"""
+from .batch import Batch
+from .dlinear import DLinear, DLinearConfig
+from .informer import Informer, InformerConfig
+from .patchtst import PatchTST, PatchTSTConfig
+
+BACKBONES = {
+    "dlinear": (DLinearConfig, DLinear),
+    "patchtst": (PatchTSTConfig, PatchTST),
+    "informer": (InformerConfig, Informer),
+}
+
+__all__ = ["BACKBONES", "Batch", "DLinear", "DLinearConfig", "Informer", "InformerConfig", "PatchTST", "PatchTSTConfig"]

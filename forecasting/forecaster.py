@@ -6,7 +6,6 @@ Output frames follow the long convention: `unique_id, ds, <model>, <model>-lo-<l
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,23 +14,18 @@ import pandas as pd
 from .fitting import SeriesTask, run_task
 from .frame import FrameReport, validate_frame
 from .frequency import season_length
-from .models import FitState, Model, SeriesForecast, build
+from .models import FitState, GlobalModel, History, Model, SeriesForecast, build
 from .parallel import Progress, map_tasks
-
-
-@dataclass
-class History:
-    """The validated training series, as arrays."""
-
-    ids: list[str]
-    values: list[np.ndarray]
-    last_ds: list[pd.Timestamp]
 
 
 class Forecaster:
     """Fits every model to every series of a long frame.
 
-    models: registered names ("ets", "theta", ...) or model configs (`ETS(season_length=12)`).
+    Local models (ets, theta, ...) are fitted per series in worker processes; global models (the
+    neural networks) are trained once across all series.
+
+    models: registered names ("ets", "informer", ...) or model configs (`ETS(season_length=12)`,
+        `DLinear(lookback=192, epochs=20)`).
     h: forecast horizon in steps of the data's frequency.
     freq: pandas alias to resample to; None infers it from the data.
     level: central interval levels in percent, e.g. [80, 95].
@@ -40,7 +34,7 @@ class Forecaster:
     progress: called as progress(stage, done, total) while fitting, predicting and backtesting.
     """
 
-    def __init__(self, models: Sequence[str | Model], h: int, freq: str | None = None,
+    def __init__(self, models: Sequence[str | Model | GlobalModel], h: int, freq: str | None = None,
                  level: Sequence[int] | None = None, n_jobs: int | None = None,
                  fill: str = "interpolate", duplicates: str = "error", progress: Progress | None = None):
         self.models = [build(model) for model in models]
@@ -65,24 +59,18 @@ class Forecaster:
             target_col: str = "y") -> Forecaster:
         frame = self._validate(df, id_col, time_col, target_col, self._min_train_length())
         self.history = _history(frame)
-        tasks = [self._task(model, series_id, y)
-                 for model in self.models for series_id, y in zip(self.history.ids, self.history.values)]
-        states = [state for state, _ in map_tasks(run_task, tasks, self.n_jobs, "fit", self.progress)]
-        n = len(self.history.ids)
-        self.states = [states[i * n:(i + 1) * n] for i in range(len(self.models))]
+        self.states = self._run([self.history], None, None, "fit")[0][0]
         return self
 
     def predict(self) -> pd.DataFrame:
         if self.history is None:
             raise RuntimeError("call fit(df) before predict()")
         history = self.history
-        tasks = [self._task(model, series_id, y, h=self.h, state=state)
-                 for model, states in zip(self.models, self.states)
-                 for series_id, y, state in zip(history.ids, history.values, states)]
-        forecasts = [forecast for _, forecast in map_tasks(run_task, tasks, self.n_jobs, "predict", self.progress)]
+        forecasts = self._run([history], [self.states], self.h, "predict")[1][0]
         ds = np.concatenate([_future(last, self.h, self.freq_) for last in history.last_ds])
         out = pd.DataFrame({"unique_id": np.repeat(history.ids, self.h), "ds": ds})
-        return self._add_forecast_columns(out, forecasts, len(history.ids))
+        return self._add_forecast_columns(out, [f for model_forecasts in forecasts for f in model_forecasts],
+                                          len(history.ids))
 
     def cross_validation(self, df: pd.DataFrame, n_windows: int = 1, step_size: int | None = None,
                          refit: bool = True, *, id_col: str = "unique_id", time_col: str = "ds",
@@ -100,18 +88,17 @@ class Forecaster:
         # origins[s][w]: index of the first forecast step of window w in series s
         origins = [[len(y) - self.h - (n_windows - 1 - w) * step for w in range(n_windows)]
                    for y in history.values]
-        states: dict[tuple[int, int], FitState] = {}
-        forecasts: dict[tuple[int, int, int], SeriesForecast] = {}
-        windows_per_pass = [range(n_windows)] if refit else [range(1), range(1, n_windows)]
-        for pass_windows in windows_per_pass:
-            keys = [(m, s, w) for m in range(len(self.models)) for s in range(len(history.ids)) for w in pass_windows]
-            tasks = [self._task(self.models[m], history.ids[s], history.values[s][:origins[s][w]], h=self.h,
-                                state=None if refit else states.get((m, s)))
-                     for m, s, w in keys]
-            for (m, s, w), (state, forecast) in zip(keys, map_tasks(run_task, tasks, self.n_jobs, "backtest", self.progress)):
-                states.setdefault((m, s), state)
-                forecasts[(m, s, w)] = forecast
+        cutoff = [History(ids=history.ids, values=[y[:o[w]] for y, o in zip(history.values, origins)],
+                          last_ds=[]) for w in range(n_windows)]
         series_ds = _ds_by_series(frame)
+        for w, window in enumerate(cutoff):
+            window.last_ds = [pd.Timestamp(ds[o[w] - 1]) for ds, o in zip(series_ds, origins)]
+        if refit:
+            forecasts = self._run(cutoff, None, self.h, "backtest")[1]
+        else:  # every later window re-uses the fits of the first cutoff
+            states, forecasts = self._run(cutoff[:1], None, self.h, "backtest")
+            if n_windows > 1:
+                forecasts += self._run(cutoff[1:], states * (n_windows - 1), self.h, "backtest")[1]
         windows = [(s, origin) for s, series_origins in enumerate(origins) for origin in series_origins]
         rows = pd.DataFrame({
             "unique_id": np.repeat([history.ids[s] for s, _ in windows], self.h),
@@ -119,7 +106,7 @@ class Forecaster:
             "cutoff": np.repeat([series_ds[s][o - 1] for s, o in windows], self.h),
             "y": np.concatenate([history.values[s][o:o + self.h] for s, o in windows]),
         })
-        ordered = [forecasts[(m, s, w)] for m in range(len(self.models))
+        ordered = [forecasts[w][m][s] for m in range(len(self.models))
                    for s in range(len(history.ids)) for w in range(n_windows)]
         return self._add_forecast_columns(rows, ordered, len(history.ids) * n_windows)
 
@@ -147,9 +134,48 @@ class Forecaster:
         return frame
 
     def _min_train_length(self) -> int:
-        """Shortest history a fit needs: conformal intervals calibrate on at least one h-step window."""
-        calibrates = bool(self.level) and any(not model.model_intervals for model in self.models)
-        return self.h + 2 if calibrates else 3
+        """Shortest history a fit needs: conformal intervals calibrate on at least one h-step
+        window; a network needs its lookback plus training and validation windows."""
+        local = [model for model in self.models if isinstance(model, Model)]
+        calibrates = bool(self.level) and any(not model.model_intervals for model in local)
+        needs = [self.h + 2 if calibrates else 3]
+        needs += [model.min_length(self.h) for model in self.models if isinstance(model, GlobalModel)]
+        return max(needs)
+
+    def _run(self, histories: list[History], states: list[list[list[FitState]]] | None, h: int | None,
+             stage: str) -> tuple[list, list]:
+        """Fit (where `states` is None) and forecast h steps (unless h is None) every model on
+        each history. Returns states[w][m][s] and forecasts[w][m][s] for history w, model m,
+        series s; a global model has a single state per history. Local work for all histories
+        goes to the worker pool at once."""
+        local = [m for m, model in enumerate(self.models) if isinstance(model, Model)]
+        tasks = [self._task(self.models[m], series_id, y, h=h, state=None if states is None else states[w][m][s])
+                 for w, history in enumerate(histories) for m in local
+                 for s, (series_id, y) in enumerate(zip(history.ids, history.values))]
+        results = iter(map_tasks(run_task, tasks, self.n_jobs, stage, self.progress))
+        local_results = {(w, m): [next(results) for _ in history.ids]
+                         for w, history in enumerate(histories) for m in local}
+        all_states, all_forecasts = [], []
+        for w, history in enumerate(histories):
+            window_states, window_forecasts = [], []
+            for m, model in enumerate(self.models):
+                if isinstance(model, GlobalModel):
+                    state = states[w][m][0] if states is not None else model.fit_panel(
+                        history, self.freq_, self.h, self.level, self._epoch_progress(model))
+                    window_states.append([state])
+                    window_forecasts.append(None if h is None else
+                                            model.forecast_panel(history, self.freq_, h, self.level, state))
+                else:
+                    window_states.append([state for state, _ in local_results[(w, m)]])
+                    window_forecasts.append([forecast for _, forecast in local_results[(w, m)]])
+            all_states.append(window_states)
+            all_forecasts.append(window_forecasts)
+        return all_states, all_forecasts
+
+    def _epoch_progress(self, model: GlobalModel):
+        if self.progress is None:
+            return None
+        return lambda epoch, epochs: self.progress(f"train {model.name}", epoch, epochs)
 
     def _task(self, model: Model, series_id: str, y: np.ndarray, h: int | None = None,
               state: FitState | None = None) -> SeriesTask:
@@ -173,6 +199,7 @@ class Forecaster:
 
 
 def _history(frame: pd.DataFrame) -> History:
+    """The validated training series, as arrays."""
     groups = frame.groupby("unique_id", sort=False)
     return History(
         ids=[str(key) for key in groups.groups],

@@ -2,19 +2,22 @@
 from __future__ import annotations
 
 from .arima import ARIMA
-from .base import FitState, Fitted, Model, SeriesForecast
+from .base import FitState, Fitted, GlobalModel, History, Model, SeriesForecast
 from .ets import ETS
 from .naive import Drift, Naive, Naive2, SeasonalNaive
+from .neural import DLinear, Informer, NeuralModel, PatchTST
 from .theta import Theta
 
-REGISTRY: dict[str, type[Model]] = {
-    cls.name: cls for cls in (Naive, SeasonalNaive, Drift, Naive2, ETS, ARIMA, Theta)
+AnyModel = Model | GlobalModel
+
+REGISTRY: dict[str, type[AnyModel]] = {
+    cls.name: cls for cls in (Naive, SeasonalNaive, Drift, Naive2, ETS, ARIMA, Theta, DLinear, PatchTST, Informer)
 }
 
 
-def build(model: str | Model) -> Model:
+def build(model: str | AnyModel) -> AnyModel:
     """A model config from a registered name, or the config itself."""
-    if isinstance(model, Model):
+    if isinstance(model, (Model, GlobalModel)):
         return model
     try:
         return REGISTRY[model]()
@@ -27,11 +30,12 @@ def description(name: str) -> str:
     return (REGISTRY[name].__doc__ or name).strip().splitlines()[0]
 
 
-def from_config(name: str, config: dict) -> Model:
+def from_config(name: str, config: dict) -> AnyModel:
     if name not in REGISTRY:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(REGISTRY)}")
     return REGISTRY[name](**config)
 
 
-__all__ = ["REGISTRY", "build", "description", "from_config", "Model", "Fitted", "FitState", "SeriesForecast",
-           "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA", "Theta"]
+__all__ = ["REGISTRY", "build", "description", "from_config", "Model", "GlobalModel", "NeuralModel", "History",
+           "Fitted", "FitState", "SeriesForecast", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA",
+           "Theta", "DLinear", "PatchTST", "Informer"]

@@ -6,10 +6,12 @@ A fit is plain data (a JSON-able `spec` and named numpy arrays), so saving never
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 from scipy.stats import norm
 
 
@@ -56,6 +58,41 @@ class Model(ABC):
     @abstractmethod
     def restore(self, y: np.ndarray, season_length: int, state: FitState) -> Fitted:
         """Rebuild the fitted model on history `y` from `state`, without re-estimating."""
+
+    def config(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class History:
+    """Several series as arrays: their ids, values and last timestamps."""
+
+    ids: list[str]
+    values: list[np.ndarray]
+    last_ds: list[pd.Timestamp]
+
+
+@dataclass
+class GlobalModel(ABC):
+    """Base config of a global model: one fit across all series (the neural networks).
+
+    Its fit is a single FitState for the whole panel; `forecast_panel` on longer histories of the
+    same series re-uses it (cross-validation without refit).
+    """
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def min_length(self, h: int) -> int:
+        """Fewest observations every series needs for a fit with horizon h."""
+
+    @abstractmethod
+    def fit_panel(self, history: History, freq: str, h: int, levels: list[int],
+                  progress: Callable[[int, int], None] | None = None) -> FitState: ...
+
+    @abstractmethod
+    def forecast_panel(self, history: History, freq: str, h: int, levels: list[int],
+                       state: FitState) -> list[SeriesForecast]: ...
 
     def config(self) -> dict:
         return asdict(self)

@@ -1,0 +1,22 @@
+"""The one input every backbone's `forward` takes.
+
+Optional fields that a backbone does not use are ignored, so later inputs (retrieved neighbours,
+text embeddings, series conditioning) plug into any backbone without changing its signature.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+
+@dataclass
+class Batch:
+    x: torch.Tensor                      # [B, L, C] history, already scaled
+    x_time: torch.Tensor | None = None   # [B, L, F] calendar features of the history steps
+    y_time: torch.Tensor | None = None   # [B, label_len + H, F] calendar features of the decoder steps
+    x_mask: torch.Tensor | None = None   # [B, L, C] 1 where observed, 0 where filled
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(**{f.name: None if (value := getattr(self, f.name)) is None else value.to(device)
+                        for f in fields(self)})

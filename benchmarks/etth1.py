@@ -1,0 +1,181 @@
+"""ETTh1 multivariate benchmark on the Informer protocol (12/4/4-month split, train-only scaler).
+
+Informer, DLinear and PatchTST train through the product's training engine; the closed-form
+ridge floor and seasonal naive run in the same process on the same test windows (all of them:
+no window is dropped). MSE / MAE are on the standardised data, as published.
+
+    .venv/bin/python benchmarks/etth1.py --protocol informer            # reduced, fits a 2-core CPU
+    .venv/bin/python benchmarks/etth1.py --protocol informer --full     # the paper's settings (GPU)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from accelerate.utils import set_seed
+
+from backbones import BACKBONES
+from forecasting.training import TrainingConfig, train
+from forecasting.windows import Scaler, SPLITS, Windows, calendar_features, make_windows
+
+ETTH1 = Path(__file__).resolve().parents[2] / "shared" / "data" / "ETTh1.csv"
+HORIZONS = (24, 48, 168, 336, 720)
+# Informer's published multivariate ETTh1 row (Zhou et al. 2021, Table 2): MSE, MAE.
+PUBLISHED = {24: (0.577, 0.549), 48: (0.685, 0.625), 168: (0.931, 0.752), 336: (1.128, 0.873), 720: (1.215, 0.896)}
+# The paper's per-horizon encoder length, decoder start-token length and ProbSparse factor.
+INFORMER_WINDOWS = {24: (48, 48, 3), 48: (96, 48, 5), 168: (168, 168, 5), 336: (168, 168, 5), 720: (336, 336, 5)}
+LINEAR_LOOKBACK = 96  # DLinear, PatchTST and the ridge floor share one lookback
+
+FULL = {
+    "informer": ({"d_model": 512, "n_heads": 8, "e_layers": 2, "d_layers": 1, "d_ff": 2048, "dropout": 0.05},
+                 {"epochs": 6, "batch_size": 32, "learning_rate": 1e-4, "patience": 3}),
+    "dlinear": ({}, {"epochs": 10, "batch_size": 32, "learning_rate": 5e-3, "patience": 3}),
+    "patchtst": ({"d_model": 16, "n_heads": 4, "e_layers": 3, "d_ff": 128, "dropout": 0.3},
+                 {"epochs": 10, "batch_size": 128, "learning_rate": 1e-4, "patience": 3}),
+}
+# The reduced configuration: Informer 4x narrower (d_model 128, d_ff 512: 16x fewer weights) and
+# every network capped at `steps_per_epoch` steps per epoch.
+REDUCED = {
+    "informer": ({**FULL["informer"][0], "d_model": 128, "d_ff": 512},
+                 {**FULL["informer"][1], "learning_rate": 3e-4, "steps_per_epoch": 100}),
+    "dlinear": FULL["dlinear"],
+    "patchtst": (FULL["patchtst"][0], {**FULL["patchtst"][1], "learning_rate": 1e-3, "steps_per_epoch": 100}),
+}
+
+
+def load_etth1() -> tuple[np.ndarray, np.ndarray, object]:
+    """Standardised values [T, 7], calendar features [T, 4], the split."""
+    frame = pd.read_csv(ETTH1, parse_dates=["date"])
+    values = frame.drop(columns="date").to_numpy(dtype=np.float64)
+    split = SPLITS["informer"](len(values))
+    scaler = Scaler.fit(values[split.train.start:split.train.stop])
+    return scaler.transform(values), calendar_features(pd.DatetimeIndex(frame["date"]), "h"), split
+
+
+def windows_for(block, split, lookback: int, horizon: int, label_len: int = 0) -> dict[str, Windows]:
+    return {name: make_windows([block], lookback, horizon, [getattr(split, name)], label_len)
+            for name in ("train", "val", "test")}
+
+
+def test_scores(predict, windows: Windows, batch_size: int = 256) -> tuple[float, float, int]:
+    squared = absolute = 0.0
+    count = 0
+    for index in torch.arange(len(windows)).split(batch_size):
+        batch, target = windows.batch(index)
+        error = predict(batch) - target
+        squared += float((error.double() ** 2).sum())
+        absolute += float(error.double().abs().sum())
+        count += error.numel()
+    return squared / count, absolute / count, len(windows)
+
+
+def ridge_floor(block, split, horizon: int) -> tuple[float, float, int]:
+    """A linear map lookback -> horizon shared by all channels, last value subtracted, fit in
+    closed form on the training windows; the ridge penalty is chosen on validation."""
+    sets = windows_for(block, split, LINEAR_LOOKBACK, horizon)
+
+    def design(windows: Windows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        batch, target = windows.batch(torch.arange(len(windows)))
+        x = batch.x.transpose(1, 2).reshape(-1, LINEAR_LOOKBACK).double()                 # [N*C, L]
+        y = target.transpose(1, 2).reshape(-1, horizon).double()                           # [N*C, H]
+        last = x[:, -1:]
+        return x - last, y - last, last
+
+    x, y, _ = design(sets["train"])
+    gram, cross = x.T @ x, x.T @ y
+
+    def solve(penalty: float) -> torch.Tensor:
+        return torch.linalg.solve(gram + penalty * torch.eye(LINEAR_LOOKBACK, dtype=gram.dtype), cross)
+
+    xv, yv, _ = design(sets["val"])
+    penalty = min((0.1, 1.0, 10.0, 100.0, 1000.0), key=lambda p: float(((xv @ solve(p) - yv) ** 2).mean()))
+    weights = solve(penalty)
+
+    def predict(batch) -> torch.Tensor:
+        x = batch.x.transpose(1, 2).double()                                               # [B, C, L]
+        last = x[..., -1:]
+        return ((x - last) @ weights + last).transpose(1, 2)                               # [B, H, C]
+
+    return test_scores(predict, sets["test"])
+
+
+def seasonal_naive(block, split, horizon: int, period: int = 24) -> tuple[float, float, int]:
+    windows = windows_for(block, split, period, horizon)["test"]
+    repeats = -(-horizon // period)
+    return test_scores(lambda batch: batch.x.double().repeat(1, repeats, 1)[:, :horizon], windows)
+
+
+def neural(name: str, block, split, horizon: int, settings: dict, seed: int) -> tuple[tuple[float, float, int], dict]:
+    network_settings, training_settings = settings[name]
+    if name == "informer":
+        lookback, label_len, factor = INFORMER_WINDOWS[horizon]
+        network_settings = {**network_settings, "label_len": label_len, "factor": factor, "time_features": 4}
+    else:
+        lookback, label_len = LINEAR_LOOKBACK, 0
+    sets = windows_for(block, split, lookback, horizon, label_len)
+    config_class, network_class = BACKBONES[name]
+    set_seed(seed)
+    network = network_class(config_class(lookback=lookback, horizon=horizon, channels=block[0].shape[1],
+                                         **network_settings))
+    config = TrainingConfig(seed=seed, **training_settings)
+    started = time.perf_counter()
+    result = train(network, sets["train"], sets["val"], config)
+    seconds = time.perf_counter() - started
+    network.eval()
+    with torch.no_grad():
+        scores = test_scores(lambda batch: network(batch).double(), sets["test"])
+    return scores, {"lookback": lookback, "train_seconds": round(seconds, 1), "epochs_run": result.epochs_run,
+                    "best_epoch": result.best_epoch, "parameters": sum(p.numel() for p in network.parameters()),
+                    "network": network_settings, "training": asdict(config)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--protocol", choices=["informer"], default="informer")
+    parser.add_argument("--full", action="store_true", help="the papers' settings (meant for a GPU)")
+    parser.add_argument("--horizons", type=int, nargs="+", default=list(HORIZONS))
+    parser.add_argument("--models", nargs="+", default=["informer", "dlinear", "patchtst"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("out/etth1_informer.json"))
+    args = parser.parse_args()
+    values, time_features, split = load_etth1()
+    block = (values, time_features)
+    settings = FULL if args.full else REDUCED
+    rows, details = [], {}
+    for horizon in args.horizons:
+        row = {"H": horizon, "published informer": PUBLISHED[horizon],
+               "ridge floor": ridge_floor(block, split, horizon)[:2],
+               "seasonal naive": seasonal_naive(block, split, horizon)[:2]}
+        for name in args.models:
+            (mse, mae, n_windows), details[f"{name}/{horizon}"] = neural(name, block, split, horizon, settings, args.seed)
+            row[name] = (mse, mae)
+            row["test windows"] = n_windows
+            print(f"H={horizon} {name}: MSE {mse:.3f} MAE {mae:.3f} ({details[f'{name}/{horizon}']})", flush=True)
+        rows.append(row)
+        print(_table(rows), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"date": date.today().isoformat(), "machine": platform.platform(),
+                                    "cpus": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
+                                    "full": args.full, "rows": rows, "details": details}, indent=1, default=str))
+
+
+def _table(rows: list[dict]) -> str:
+    columns = [c for c in rows[0] if c not in ("H", "test windows")]
+    lines = ["| H | test windows | " + " | ".join(f"{c} MSE / MAE" for c in columns) + " |",
+             "|---" * (len(columns) + 2) + "|"]
+    for row in rows:
+        cells = [f"{row[c][0]:.3f} / {row[c][1]:.3f}" for c in columns]
+        lines.append(f"| {row['H']} | {row.get('test windows', '')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""The one training loop every neural backbone goes through.
+
+Hugging Face `accelerate` places the network (CPU, one GPU, several, or several nodes under
+`accelerate launch`) and runs bf16 mixed precision; the loop itself stays short: shuffled windows,
+loss, clipping, schedule, validation, early stopping, a checkpoint per epoch. Resuming a killed run
+restores weights, optimizer, schedule, early-stopping state and RNG, so it ends where an
+uninterrupted run would.
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState
+from accelerate.utils import set_seed
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from .windows import Windows
+
+OPTIMIZERS = ("adamw", "adamw8bit")
+PRECISIONS = ("no", "bf16", "fp16")
+
+
+@dataclass
+class TrainingConfig:
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    optimizer: str = "adamw"               # "adamw8bit": bitsandbytes' block-wise 8-bit states
+    warmup: float = 0.05                   # share of steps with a linear LR ramp, then cosine decay
+    clip_grad_norm: float | None = 1.0
+    patience: int = 3                      # epochs without a better validation loss before stopping
+    steps_per_epoch: int | None = None     # cap: each epoch sees a fresh random subset of windows
+    seed: int = 0
+    precision: str = "no"                  # accelerate mixed precision: "no", "bf16", "fp16"
+    cpu: bool = False                      # stay on CPU even when a GPU is present
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"epochs and batch_size must be positive, got {self.epochs} and {self.batch_size}")
+
+
+@dataclass
+class TrainingResult:
+    epochs_run: int
+    best_epoch: int
+    best_val_loss: float
+    history: list[dict] = field(default_factory=list)  # {"epoch", "train_loss", "val_loss"} per epoch
+
+
+def forecast_loss(prediction: torch.Tensor, target: torch.Tensor, quantiles: tuple[float, ...]) -> torch.Tensor:
+    """MSE for a point forecast [B, H, C]; mean pinball loss for quantiles [B, H, C, Q]."""
+    if not quantiles:
+        return torch.mean((prediction - target) ** 2)
+    q = torch.tensor(quantiles, dtype=prediction.dtype, device=prediction.device)
+    error = target.unsqueeze(-1) - prediction                                   # [B, H, C, Q]
+    return torch.mean(torch.maximum(q * error, (q - 1) * error))
+
+
+def train(network: nn.Module, train_windows: Windows, val_windows: Windows | None, config: TrainingConfig,
+          quantiles: tuple[float, ...] = (), checkpoint_dir: str | Path | None = None, resume: bool = False,
+          progress: Callable[[int, int], None] | None = None, show_bar: bool = True) -> TrainingResult:
+    """Train `network` in place; it ends holding the weights of its best validation epoch.
+
+    With `checkpoint_dir`, every epoch is saved there; `resume=True` continues from the last one.
+    `progress(epoch, epochs)` is called after each epoch's checkpoint is written.
+    """
+    if len(train_windows) == 0:
+        raise ValueError("no training windows: the series are shorter than lookback + horizon")
+    accelerator = _accelerator(config)
+    set_seed(config.seed)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    per_step = config.batch_size * world
+    steps = math.ceil(len(train_windows) / per_step)
+    if config.steps_per_epoch:
+        steps = min(steps, config.steps_per_epoch)
+    optimizer = build_optimizer(network, config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(config.warmup, steps * config.epochs))
+    model, optimizer = accelerator.prepare(network, optimizer)
+    raw = accelerator.unwrap_model(model)
+
+    state = {"epoch": 0, "best_epoch": 0, "best_val_loss": math.inf, "bad_epochs": 0, "history": []}
+    best_weights = _cpu_state(raw)
+    checkpoints = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if resume and checkpoints is not None and (checkpoints / "latest").is_file():
+        state, best_weights = _load_checkpoint(checkpoints, raw, optimizer, scheduler)
+
+    bar = tqdm(total=config.epochs, initial=state["epoch"], desc="training", unit="epoch",
+               disable=not (show_bar and accelerator.is_local_main_process), leave=False)
+    while state["epoch"] < config.epochs and state["bad_epochs"] < config.patience:
+        epoch = state["epoch"] + 1
+        model.train()
+        order = torch.randperm(len(train_windows), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
+        total, count = torch.zeros((), device=accelerator.device), 0
+        for step in range(steps):
+            index = order[step * per_step:(step + 1) * per_step][rank::world]
+            if len(index) == 0:
+                break
+            batch, target = train_windows.batch(index)
+            with accelerator.autocast():
+                loss = forecast_loss(model(batch.to(accelerator.device)).float(), target.to(accelerator.device), quantiles)
+            optimizer.zero_grad(set_to_none=True)
+            accelerator.backward(loss)
+            if config.clip_grad_norm:
+                accelerator.clip_grad_norm_(model.parameters(), config.clip_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            total += loss.detach() * len(index)
+            count += len(index)
+        train_loss = float(accelerator.reduce(total, "sum")) / max(int(accelerator.reduce(torch.tensor(count, device=accelerator.device), "sum")), 1)
+        val_loss = evaluate_loss(model, val_windows, quantiles, config.batch_size * 4, accelerator) if val_windows else train_loss
+        if val_loss < state["best_val_loss"]:
+            state.update(best_val_loss=val_loss, best_epoch=epoch, bad_epochs=0)
+            best_weights = _cpu_state(raw)
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch
+        state["history"].append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
+        if checkpoints is not None and accelerator.is_main_process:
+            _save_checkpoint(checkpoints, raw, best_weights, optimizer, scheduler, state)
+        accelerator.wait_for_everyone()
+        bar.update(1)
+        bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
+        if progress is not None:
+            progress(epoch, config.epochs)
+    bar.close()
+    raw.load_state_dict(best_weights)
+    raw.to("cpu")
+    return TrainingResult(epochs_run=state["epoch"], best_epoch=state["best_epoch"],
+                          best_val_loss=state["best_val_loss"], history=state["history"])
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, windows: Windows, quantiles: tuple[float, ...], batch_size: int,
+                  accelerator: Accelerator) -> float:
+    """Mean loss over *all* windows (no window dropped), sharded across processes."""
+    model.eval()
+    shard = torch.arange(accelerator.process_index, len(windows), accelerator.num_processes)
+    total = torch.zeros((), device=accelerator.device, dtype=torch.float64)
+    for start in range(0, len(shard), batch_size):
+        index = shard[start:start + batch_size]
+        batch, target = windows.batch(index)
+        with accelerator.autocast():
+            prediction = model(batch.to(accelerator.device)).float()
+        total += forecast_loss(prediction, target.to(accelerator.device), quantiles).double() * len(index)
+    return float(accelerator.reduce(total, "sum")) / len(windows)
+
+
+def use_stable_embeddings(network: nn.Module) -> nn.Module:
+    """Swap every nn.Embedding for bitsandbytes' StableEmbedding (layer norm, 32-bit optimizer
+    states), which the 8-bit optimizer paper asks for to keep embeddings stable. Weights are kept."""
+    import bitsandbytes as bnb
+
+    for name, child in network.named_children():
+        if isinstance(child, nn.Embedding) and not isinstance(child, bnb.nn.StableEmbedding):
+            stable = bnb.nn.StableEmbedding(child.num_embeddings, child.embedding_dim, child.padding_idx)
+            stable.weight.data.copy_(child.weight.data)
+            setattr(network, name, stable)
+        else:
+            use_stable_embeddings(child)
+    return network
+
+
+# ---- pieces ------------------------------------------------------------------------------------
+
+def _accelerator(config: TrainingConfig) -> Accelerator:
+    # accelerate keeps one process-wide state; a different precision than the last run needs a reset.
+    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != config.precision:
+        AcceleratorState._reset_state()
+    return Accelerator(mixed_precision=config.precision, cpu=config.cpu)
+
+
+def build_optimizer(network: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
+    parameters = [p for p in network.parameters() if p.requires_grad]
+    if config.optimizer == "adamw8bit":
+        import bitsandbytes as bnb
+
+        use_stable_embeddings(network)
+        parameters = [p for p in network.parameters() if p.requires_grad]
+        return bnb.optim.AdamW8bit(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+
+
+def _warmup_cosine(warmup: float, total_steps: int) -> Callable[[int], float]:
+    warmup_steps = max(int(warmup * total_steps), 1)
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
+        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return factor
+
+
+def _cpu_state(network: nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.detach().to("cpu", copy=True) for key, value in network.state_dict().items()}
+
+
+def _rng_state() -> dict[str, torch.Tensor]:
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state.update({f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    return state
+
+
+def _save_checkpoint(directory: Path, network: nn.Module, best_weights: dict, optimizer, scheduler, state: dict) -> None:
+    """Write `epoch-N/` completely under a temporary name, rename it, then move the `latest`
+    pointer: a run killed at any moment leaves the previous checkpoint intact."""
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"epoch-{state['epoch']:04d}"
+    partial = directory / f".{name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    save_file(_cpu_state(network), partial / "model.safetensors")
+    save_file(best_weights, partial / "best.safetensors")
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "rng": _rng_state(), "state": state}, partial / "trainer_state.pt")
+    shutil.rmtree(directory / name, ignore_errors=True)
+    os.replace(partial, directory / name)
+    pointer = directory / ".latest.partial"
+    pointer.write_text(name)
+    os.replace(pointer, directory / "latest")
+    for old in directory.glob("epoch-*"):
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_checkpoint(directory: Path, network: nn.Module, optimizer, scheduler) -> tuple[dict, dict]:
+    folder = directory / (directory / "latest").read_text().strip()
+    network.load_state_dict(load_file(folder / "model.safetensors"))
+    trainer = torch.load(folder / "trainer_state.pt", weights_only=True)
+    optimizer.load_state_dict(trainer["optimizer"])
+    scheduler.load_state_dict(trainer["scheduler"])
+    torch.set_rng_state(trainer["rng"]["cpu"])
+    if torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([trainer["rng"][f"cuda{i}"] for i in range(torch.cuda.device_count())])
+    return trainer["state"], load_file(folder / "best.safetensors")
+

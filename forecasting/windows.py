@@ -1,0 +1,134 @@
+"""Sliding windows for neural training: splits by time, a train-only scaler, calendar features.
+
+Series are stored as blocks of aligned channels ([T, C] values, [T, F] calendar features): one
+block per series (channel independent) or one block holding several aligned series as channels
+(channel-grouped, e.g. ETTh1's seven columns). A window is `lookback` steps of history followed by
+`horizon` targets, both inside one block; windows are addressed by the row of their first target,
+so a split ("targets inside these rows") may take its history from the rows before it, as the
+Informer protocol does.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from gluonts.time_feature import time_features_from_frequency_str
+
+from backbones.batch import Batch
+
+
+def calendar_features(ds: pd.DatetimeIndex, freq: str) -> np.ndarray:
+    """Informer's "timeF" features for `freq` (hour of day, day of week, ... each in [-0.5, 0.5]): [T, F]."""
+    functions = time_features_from_frequency_str(freq)
+    if not functions:
+        return np.zeros((len(ds), 0), dtype=np.float32)
+    return np.stack([function(ds) for function in functions], axis=1).astype(np.float32)
+
+
+def n_calendar_features(freq: str) -> int:
+    return len(time_features_from_frequency_str(freq))
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row ranges whose rows are the *targets* of a split's windows."""
+
+    train: range
+    val: range
+    test: range
+
+
+def informer_split(n_rows: int, steps_per_hour: int = 1) -> Split:
+    """The ETT protocol of Informer (Zhou et al. 2021): 12 months train, 4 validation, 4 test,
+    counted in 30-day months from the first row."""
+    month = 30 * 24 * steps_per_hour
+    if n_rows < 20 * month:
+        raise ValueError(f"the Informer split needs {20 * month} rows (20 months), got {n_rows}")
+    return Split(train=range(0, 12 * month), val=range(12 * month, 16 * month), test=range(16 * month, 20 * month))
+
+
+def fraction_split(n_rows: int, train: float = 0.7, val: float = 0.1) -> Split:
+    """Chronological split by fractions (the 7:1:2 protocol used for non-ETT data in the literature)."""
+    n_train, n_val = int(n_rows * train), int(n_rows * val)
+    return Split(train=range(0, n_train), val=range(n_train, n_train + n_val), test=range(n_train + n_val, n_rows))
+
+
+SPLITS = {"informer": informer_split, "fractions": fraction_split}
+
+
+@dataclass
+class Scaler:
+    """Per-channel standardisation with statistics taken from training rows only."""
+
+    mean: np.ndarray  # [C]
+    std: np.ndarray   # [C]
+
+    @classmethod
+    def fit(cls, values: np.ndarray) -> Scaler:
+        # statistics of values divided by their peak, so magnitudes like 1e200 do not overflow
+        peak = np.max(np.abs(values), axis=0)
+        peak = np.where(peak > 0, peak, 1.0)
+        std = (values / peak).std(axis=0) * peak
+        return cls(mean=(values / peak).mean(axis=0) * peak, std=np.where(std > 0, std, 1.0))
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return ((values - self.mean) / self.std).astype(np.float32)
+
+    def inverse(self, values: np.ndarray, channel_axis: int = -1) -> np.ndarray:
+        shape = [1] * values.ndim
+        shape[channel_axis] = len(self.mean)
+        return values * self.std.reshape(shape) + self.mean.reshape(shape)
+
+
+@dataclass
+class Windows:
+    """Every window whose targets start at one of `targets`; blocks concatenated row-wise."""
+
+    values: torch.Tensor   # [T, C]
+    time: torch.Tensor     # [T, F]
+    targets: torch.Tensor  # [N] row of each window's first target
+    lookback: int
+    horizon: int
+    label_len: int = 0
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def batch(self, index: torch.Tensor) -> tuple[Batch, torch.Tensor]:
+        """Windows `index` -> (Batch with x [B, L, C] and calendar features, targets [B, H, C])."""
+        first = self.targets[index]
+        history = (first[:, None] - self.lookback + torch.arange(self.lookback))          # [B, L]
+        future = first[:, None] + torch.arange(self.horizon)                               # [B, H]
+        decoder = first[:, None] - self.label_len + torch.arange(self.label_len + self.horizon)
+        has_time = self.time.shape[1] > 0
+        batch = Batch(x=self.values[history],
+                      x_time=self.time[history] if has_time else None,
+                      y_time=self.time[decoder] if has_time else None)
+        return batch, self.values[future]
+
+
+def make_windows(blocks: Sequence[tuple[np.ndarray, np.ndarray]], lookback: int, horizon: int,
+                 target_rows: Sequence[range] | None = None, label_len: int = 0) -> Windows:
+    """Windows over `blocks` of (values [T, C], calendar features [T, F]).
+
+    target_rows[b]: rows of block b allowed as targets (None: all). A window needs `lookback`
+    rows of history before its first target and `horizon` target rows inside the range, so no
+    window is dropped or truncated at the end of a split.
+    """
+    if label_len > lookback:
+        raise ValueError(f"label_len ({label_len}) cannot exceed lookback ({lookback})")
+    offsets = np.cumsum([0] + [len(values) for values, _ in blocks])
+    firsts = []
+    for b, (values, _) in enumerate(blocks):
+        rows = target_rows[b] if target_rows is not None else range(len(values))
+        start, stop = max(rows.start, lookback), min(rows.stop, len(values))
+        firsts.append(offsets[b] + np.arange(start, stop - horizon + 1))
+    return Windows(
+        values=torch.from_numpy(np.concatenate([values for values, _ in blocks]).astype(np.float32)),
+        time=torch.from_numpy(np.concatenate([time for _, time in blocks]).astype(np.float32)),
+        targets=torch.from_numpy(np.concatenate(firsts).astype(np.int64)),
+        lookback=lookback, horizon=horizon, label_len=label_len,
+    )
