@@ -50,8 +50,11 @@ def running(label: str) -> Iterator[Callable[[str, int, int], None]]:
     bar = st.progress(0.0, text=f"{label}…")
 
     def report(stage: str, done: int, total: int) -> None:
-        bar.progress(done / total if total else 1.0,
-                     text=f"{STAGES.get(stage, stage)}: {done} of {total} model × series task(s)")
+        if stage.startswith("train "):  # a network trains once across all series, epoch by epoch
+            text = f"Training {stage.removeprefix('train ')}: epoch {done} of at most {total}"
+        else:
+            text = f"{STAGES.get(stage, stage)}: {done} of {total} model × series task(s)"
+        bar.progress(done / total if total else 1.0, text=text)
 
     try:
         yield report

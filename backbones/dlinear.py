@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .batch import Batch
-from .output import output_width, shape_output
+from .output import from_channel_rows, output_width
 from .revin import RevIN
 
 
@@ -80,14 +80,12 @@ class DLinear(nn.Module):
         """batch.x [B, L, C] -> [B, H, C], or [B, H, C, Q] with quantiles."""
         cfg = self.config
         x = batch.x                                                              # [B, L, C]
-        B, _, C = x.shape
         if self.revin is not None:
             x, stats = self.revin.normalize(x)
         seasonal, trend = decompose(x, cfg.moving_average)                       # [B, L, C] each
         # the linear maps run along time, so time goes last
         y = self.seasonal(seasonal.transpose(1, 2)) + self.trend(trend.transpose(1, 2))  # [B, C, H * Q]
-        y = y.reshape(B, C, cfg.horizon, -1).permute(0, 2, 1, 3)                 # [B, H, C, Q]
-        y = shape_output(y.reshape(B, cfg.horizon, -1), cfg.quantiles)           # [B, H, C(, Q)]
+        y = from_channel_rows(y, cfg.horizon, cfg.quantiles)                     # [B, H, C(, Q)]
         if self.revin is not None:
             y = self.revin.denormalize(y, stats)
         return y

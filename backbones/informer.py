@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from .batch import Batch
 from .output import output_width, shape_output
+from .revin import RevIN
 
 ATTENTIONS = ("prob", "full")
 
@@ -44,6 +45,7 @@ class InformerConfig:
     dropout: float = 0.05
     attention: str = "prob"              # self-attention of encoder and decoder: "prob" or "full"
     distil: bool = True                  # halve the sequence between encoder layers
+    revin: bool = False                  # per-window normalisation (not in the paper; helps on drifting series)
 
     def __post_init__(self):
         if not 0 <= self.label_len <= self.lookback:
@@ -285,15 +287,18 @@ class Informer(nn.Module):
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
         self.projection = nn.Linear(config.d_model, config.channels * output_width(config.quantiles))
+        self.revin = RevIN(config.channels) if config.revin else None
 
     def forward(self, batch: Batch) -> Tensor:
         """batch.x [B, L, C] (+ x_time [B, L, F], y_time [B, label_len + H, F]) -> [B, H, C] or [B, H, C, Q]."""
         cfg = self.config
         x = batch.x                                                               # [B, L, C]
         B, L, C = x.shape
+        if self.revin is not None:
+            x, stats = self.revin.normalize(x)
         memory = self.encoder(self.enc_embedding(x, batch.x_time))                # [B, L', D]
         # start token: the last label_len known steps, then zeros where the forecast will go
         dec_in = torch.cat([x[:, L - cfg.label_len:], x.new_zeros(B, cfg.horizon, C)], dim=1)  # [B, label_len + H, C]
         h = self.decoder(self.dec_embedding(dec_in, batch.y_time), memory)        # [B, label_len + H, D]
-        y = self.projection(h[:, -cfg.horizon:])                                  # [B, H, C * Q]
-        return shape_output(y, cfg.quantiles)                                     # [B, H, C(, Q)]
+        y = shape_output(self.projection(h[:, -cfg.horizon:]), cfg.quantiles)   # [B, H, C(, Q)]
+        return y if self.revin is None else self.revin.denormalize(y, stats)

@@ -15,3 +15,10 @@ def shape_output(y: torch.Tensor, quantiles: tuple[float, ...]) -> torch.Tensor:
         return y
     batch, horizon, width = y.shape
     return y.reshape(batch, horizon, width // len(quantiles), len(quantiles))
+
+
+def from_channel_rows(y: torch.Tensor, horizon: int, quantiles: tuple[float, ...]) -> torch.Tensor:
+    """[B, C, H * Q] (one row per channel, as channel-independent heads emit) -> [B, H, C(, Q)]."""
+    batch, channels, _ = y.shape
+    y = y.reshape(batch, channels, horizon, -1).permute(0, 2, 1, 3)              # [B, H, C, Q]
+    return shape_output(y.reshape(batch, horizon, -1), quantiles)

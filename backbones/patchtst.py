@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .batch import Batch
-from .output import output_width, shape_output
+from .output import from_channel_rows, output_width
 from .revin import RevIN
 
 
@@ -105,8 +105,7 @@ class PatchTST(nn.Module):
         for layer in self.layers:
             h = layer(h)
         y = self.head(self.head_dropout(h.flatten(1)))                           # [B*C, H * Q]
-        y = y.reshape(B, C, cfg.horizon, -1).permute(0, 2, 1, 3)                 # [B, H, C, Q]
-        y = shape_output(y.reshape(B, cfg.horizon, -1), cfg.quantiles)           # [B, H, C(, Q)]
+        y = from_channel_rows(y.reshape(B, C, -1), cfg.horizon, cfg.quantiles)   # [B, H, C(, Q)]
         if self.revin is not None:
             y = self.revin.denormalize(y, stats)
         return y

@@ -39,7 +39,8 @@ class TrainingConfig:
     warmup: float = 0.05                   # share of steps with a linear LR ramp, then cosine decay
     clip_grad_norm: float | None = 1.0
     patience: int = 3                      # epochs without a better validation loss before stopping
-    steps_per_epoch: int | None = None     # cap: each epoch sees a fresh random subset of windows
+    steps_per_epoch: int | None = None     # None: one pass over the windows; else exactly this many
+                                           # steps (a subset of big data, several passes over small data)
     seed: int = 0
     precision: str = "no"                  # accelerate mixed precision: "no", "bf16", "fp16"
     cpu: bool = False                      # stay on CPU even when a GPU is present
@@ -84,9 +85,7 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
     set_seed(config.seed)
     world, rank = accelerator.num_processes, accelerator.process_index
     per_step = config.batch_size * world
-    steps = math.ceil(len(train_windows) / per_step)
-    if config.steps_per_epoch:
-        steps = min(steps, config.steps_per_epoch)
+    steps = config.steps_per_epoch or math.ceil(len(train_windows) / per_step)
     optimizer = build_optimizer(network, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(config.warmup, steps * config.epochs))
     model, optimizer = accelerator.prepare(network, optimizer)
@@ -103,7 +102,7 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
     while state["epoch"] < config.epochs and state["bad_epochs"] < config.patience:
         epoch = state["epoch"] + 1
         model.train()
-        order = torch.randperm(len(train_windows), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
+        order = _epoch_order(len(train_windows), steps * per_step, config.seed * 100_003 + epoch)
         total, count = torch.zeros((), device=accelerator.device), 0
         for step in range(steps):
             index = order[step * per_step:(step + 1) * per_step][rank::world]
@@ -180,7 +179,8 @@ def _accelerator(config: TrainingConfig) -> Accelerator:
     # accelerate keeps one process-wide state; a different precision than the last run needs a reset.
     if AcceleratorState._shared_state and AcceleratorState().mixed_precision != config.precision:
         AcceleratorState._reset_state()
-    return Accelerator(mixed_precision=config.precision, cpu=config.cpu)
+    # Without a GPU, say so: accelerate then runs `torchrun`/`accelerate launch` processes as a gloo group.
+    return Accelerator(mixed_precision=config.precision, cpu=config.cpu or not torch.cuda.is_available())
 
 
 def build_optimizer(network: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
@@ -192,6 +192,13 @@ def build_optimizer(network: nn.Module, config: TrainingConfig) -> torch.optim.O
         parameters = [p for p in network.parameters() if p.requires_grad]
         return bnb.optim.AdamW8bit(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
     return torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+
+
+def _epoch_order(n_windows: int, n_draws: int, seed: int) -> torch.Tensor:
+    """Window indices for one epoch: fresh permutations, back to back, until n_draws are covered."""
+    generator = torch.Generator().manual_seed(seed)
+    passes = max(1, math.ceil(n_draws / n_windows))
+    return torch.cat([torch.randperm(n_windows, generator=generator) for _ in range(passes)])
 
 
 def _warmup_cosine(warmup: float, total_steps: int) -> Callable[[int], float]:

@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -28,3 +29,12 @@ def hourly_series() -> pd.DataFrame:
 @pytest.fixture
 def two_series() -> pd.DataFrame:
     return hourly_series()
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny networks: a second intra-op thread only adds synchronisation, which stalls on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -156,3 +156,13 @@ def test_series_id_with_markup_is_shown_as_text():
         assert not element.proto.allow_html
     spec = at.get("plotly_chart")[0].proto.spec
     assert "<script>" not in spec and "&lt;script&gt;" in spec
+
+
+def test_a_neural_model_trains_and_forecasts_from_the_app():
+    at = started()
+    at = forecast(at, ["dlinear", "seasonal_naive"], 12)
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 12 and {"dlinear", "dlinear-lo-95", "dlinear-hi-95"} <= set(table.columns)
+    assert table["dlinear"].between(200, 800).all()  # air passengers' scale, not standardised units
+    assert at.get("plotly_chart")

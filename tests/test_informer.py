@@ -14,13 +14,7 @@ QUANTILES = (0.1, 0.5, 0.9)
 SMALL = dict(d_model=16, n_heads=4, e_layers=2, d_layers=1, d_ff=32, factor=1, dropout=0.0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny tensors: a second thread only adds overhead, and spins against other jobs on a shared machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def informer(**kwargs) -> Informer:

@@ -15,12 +15,7 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +125,18 @@ def test_constant_and_huge_series_give_finite_forecasts(name):
     assert np.isfinite(out.drop(columns=["unique_id", "ds"]).to_numpy()).all()
     huge = out[out["unique_id"] == "huge"]
     assert (huge[name] > 0.5e200).all() and (huge[name] < 2e200).all()
+
+
+def test_forecaster_checkpoints_resume_per_training_set(etth1_tail, tmp_path):
+    model = DLinear(epochs=2, steps_per_epoch=5, checkpoint_dir=str(tmp_path), resume=True)
+    first = fc.Forecaster([model], h=24).fit(etth1_tail).predict()
+    runs = list(tmp_path.iterdir())
+    assert len(runs) == 1 and (runs[0] / "latest").read_text() == "epoch-0002"
+    # the same data resumes the finished run: same weights, no new training
+    calls = []
+    again = fc.Forecaster([model], h=24, progress=lambda *args: calls.append(args)).fit(etth1_tail).predict()
+    pd.testing.assert_frame_equal(again, first)
+    assert calls == []
+    # other data (a shorter history) trains in its own folder
+    fc.Forecaster([model], h=24).fit(etth1_tail.groupby("unique_id").head(700))
+    assert len(list(tmp_path.iterdir())) == 2

@@ -265,13 +265,6 @@ def test_seeded_init_and_forward_are_deterministic(build):
     torch.testing.assert_close(eval_a, eval_b, atol=0, rtol=0)
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny tensors: more intra-op threads only add synchronisation, which stalls when cores are busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def sine_windows(lookback: int, horizon: int, phases: int = 32) -> tuple[torch.Tensor, torch.Tensor]:

@@ -43,11 +43,7 @@ exec(SETUP, namespace)
 setup = namespace["setup"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path):
@@ -189,3 +185,17 @@ def test_bad_training_settings_are_refused():
     empty = make_windows([(np.zeros((10, 1), np.float32), np.zeros((10, 0), np.float32))], 32, 8)
     with pytest.raises(ValueError, match="shorter than lookback"):
         train(network, empty, None, TrainingConfig())
+
+
+def test_two_process_data_parallel_training_keeps_ranks_in_sync(tmp_path):
+    """The multi-GPU path (DDP through accelerate) on a CPU gloo group started by torchrun."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    process = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29531",
+                              str(REPO / "tests" / "ddp_train.py"), str(tmp_path)],
+                             cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert "rank 0 of 2" in process.stdout and "rank 1 of 2" in process.stdout
+    rank0, rank1 = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
+    assert all(torch.equal(rank0[key], rank1[key]) for key in rank0)
+    val_losses = {line.split("val ")[1] for line in process.stdout.splitlines() if "val " in line}
+    assert len(val_losses) == 1 and float(val_losses.pop()) < 0.05  # one validation loss reduced over both ranks

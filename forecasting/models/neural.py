@@ -8,7 +8,10 @@ point-forecast networks, the calibration set of conformal intervals. With levels
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -68,8 +71,10 @@ class NeuralModel(GlobalModel):
                               steps_per_epoch=self.steps_per_epoch, seed=self.seed, precision=self.precision)
 
     def network_defaults(self, lookback: int, n_time: int) -> dict:
-        """Settings a backbone derives from the data (e.g. Informer's label_len and time features)."""
-        return {}
+        """Settings a backbone derives from the data (e.g. Informer's label_len and time features).
+        RevIN is on: series in a panel drift in level and scale, which a window-wise
+        normalisation absorbs and a fixed per-series standardisation does not."""
+        return {"revin": True}
 
     def min_length(self, h: int) -> int:
         return (self.lookback or MIN_LOOKBACK) + 2 * h
@@ -89,7 +94,8 @@ class NeuralModel(GlobalModel):
         set_seed(self.seed)
         network = self._build(config)
         result = train(network, train_windows, val_windows, self.training_config(), tuple(config["quantiles"]),
-                       checkpoint_dir=self.checkpoint_dir, resume=self.resume, progress=progress, show_bar=False)
+                       checkpoint_dir=self._checkpoints(history), resume=self.resume, progress=progress,
+                       show_bar=False)
         arrays = {f"network.{key}": value.numpy() for key, value in network.state_dict().items()}
         arrays["scaler_mean"] = np.array([s.mean[0] for s in scalers])
         arrays["scaler_std"] = np.array([s.std[0] for s in scalers])
@@ -146,6 +152,17 @@ class NeuralModel(GlobalModel):
                                  f"({shortest + h} training rows, horizon {h}); lower lookback or give longer series")
             return self.lookback
         return min(max(2 * h, 32), shortest)  # min_length keeps this at least MIN_LOOKBACK
+
+    def _checkpoints(self, history: History) -> Path | None:
+        """A folder per training set under checkpoint_dir, so resuming never continues a run
+        that trained on other data (e.g. another backtest cutoff)."""
+        if self.checkpoint_dir is None:
+            return None
+        digest = hashlib.sha256(json.dumps([history.ids, [len(y) for y in history.values],
+                                            [str(ds) for ds in history.last_ds]]).encode())
+        for y in history.values:
+            digest.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
+        return Path(self.checkpoint_dir) / f"{self.name}-{digest.hexdigest()[:16]}"
 
     def _build(self, config: dict) -> torch.nn.Module:
         config_class, network_class = BACKBONES[self.backbone]
@@ -204,7 +221,7 @@ class Informer(NeuralModel):
     backbone: ClassVar[str] = "informer"
 
     def network_defaults(self, lookback: int, n_time: int) -> dict:
-        return {"label_len": lookback // 2, "time_features": n_time}
+        return {**super().network_defaults(lookback, n_time), "label_len": lookback // 2, "time_features": n_time}
 
 
 @dataclass

@@ -1,0 +1,22 @@
+"""Run by test_training under `accelerate launch --num_processes 2 --cpu`: each rank writes its final weights."""
+import sys
+
+import numpy as np
+import torch
+from accelerate import PartialState
+from accelerate.utils import set_seed
+from safetensors.torch import save_file
+
+from backbones.dlinear import DLinear, DLinearConfig
+from forecasting.training import TrainingConfig, train
+from forecasting.windows import make_windows
+
+t = np.arange(400)
+block = ((np.sin(t / 6) + 0.1 * np.cos(t / 2.3))[:, None].astype(np.float32), np.zeros((400, 0), np.float32))
+set_seed(0)
+network = DLinear(DLinearConfig(lookback=32, horizon=8))
+result = train(network, make_windows([block], 32, 8, [range(0, 300)]), make_windows([block], 32, 8, [range(300, 400)]),
+               TrainingConfig(epochs=3, batch_size=8, learning_rate=1e-2), show_bar=False)
+state = PartialState()
+save_file(network.state_dict(), f"{sys.argv[1]}/rank{state.process_index}.safetensors")
+print(f"rank {state.process_index} of {state.num_processes}: val {result.best_val_loss:.6f}")
