@@ -10,7 +10,7 @@ from .forecaster import Forecaster
 from .frame import validate_frame
 from .frequency import season_length
 from .metrics import evaluate, summarize
-from .models import Model, SeasonalNaive, build
+from .models import GlobalModel, Model, SeasonalNaive, build
 from .parallel import Progress
 
 REFERENCE = "seasonal_naive"  # a model earns trust only by beating it in the same run
@@ -34,7 +34,7 @@ class Backtest:
         return verdict(self.ranking)
 
 
-def run_backtest(df: pd.DataFrame, models: Sequence[str | Model], h: int, n_windows: int = 3,
+def run_backtest(df: pd.DataFrame, models: Sequence[str | Model | GlobalModel], h: int, n_windows: int = 3,
                  step_size: int | None = None, level: Sequence[int] | None = None, refit: bool = True,
                  freq: str | None = None, n_jobs: int | None = None, progress: Progress | None = None,
                  source: str = "data") -> Backtest:

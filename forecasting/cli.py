@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     if "model" in args and args.model is None:
         args.model = [DEFAULT_MODEL]
     try:
+        if "model" in args:
+            args.model = _configured(args.model, args.set or [])
         return args.command(args)
     except (DataError, ModelFileError, ValueError, OSError) as error:
         print(f"almanac: error: {error}", file=sys.stderr)
@@ -39,7 +42,7 @@ def forecast_command(args: argparse.Namespace) -> int:
     forecasts = forecaster.fit(frame).predict()
     _write_csv(forecasts, args.out)
     print(f"{len(forecasts)} rows ({forecasts['unique_id'].nunique()} series x {args.h} steps, "
-          f"models {', '.join(args.model)}) -> {args.out}", file=sys.stderr)
+          f"models {', '.join(model.name for model in forecaster.models)}) -> {args.out}", file=sys.stderr)
     if args.plot:
         write_html(forecast_figure(frame, forecasts), args.plot)
         print(f"chart -> {args.plot}", file=sys.stderr)
@@ -101,6 +104,34 @@ def _read(args: argparse.Namespace) -> pd.DataFrame:
     return frame
 
 
+def _configured(names: list[str], settings: list[str]) -> list:
+    """Model configs from names and `--set NAME.FIELD=VALUE` (VALUE read as JSON, else as text;
+    `NAME.network.KEY=VALUE` sets one network setting)."""
+    overrides: dict[str, dict] = {name: {} for name in names}
+    for setting in settings:
+        key, sep, text = setting.partition("=")
+        name, _, field = key.partition(".")
+        if not sep or not field:
+            raise ValueError(f"--set {setting!r}: write MODEL.FIELD=VALUE, e.g. --set informer.epochs=5")
+        if name not in overrides:
+            raise ValueError(f"--set {setting!r}: {name!r} is not among the chosen models ({', '.join(names)})")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        if field.startswith("network."):
+            overrides[name].setdefault("network", {})[field.removeprefix("network.")] = value
+        else:
+            overrides[name][field] = value
+    models = []
+    for name, config in overrides.items():
+        try:
+            models.append(REGISTRY[name](**config))
+        except TypeError as error:
+            raise ValueError(f"--set for {name}: {error}") from None
+    return models
+
+
 def _default_horizon(frame: pd.DataFrame) -> int:
     """One season of the data's frequency, e.g. 12 for monthly data; --h is needed when it has none."""
     report = frame.attrs.get("report")
@@ -127,6 +158,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--model", "--models", dest="model", nargs="+", action="extend", choices=list(REGISTRY),
                          metavar="MODEL",
                          help=f"one or more of: {', '.join(REGISTRY)} (default: {DEFAULT_MODEL})")
+        sub.add_argument("--set", action="append", metavar="MODEL.FIELD=VALUE",
+                         help="model setting, e.g. --set dlinear.epochs=20 --set informer.network.d_model=128")
         sub.add_argument("--level", nargs="+", action="extend", type=int, help="interval levels, e.g. 80 95")
         sub.add_argument("--freq", help="pandas frequency to resample to (default: inferred)")
         sub.add_argument("--id-col", help="column with series ids (long files)")

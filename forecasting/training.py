@@ -77,7 +77,8 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
     """Train `network` in place; it ends holding the weights of its best validation epoch.
 
     With `checkpoint_dir`, every epoch is saved there; `resume=True` continues from the last one.
-    `progress(epoch, epochs)` is called after each epoch's checkpoint is written.
+    `progress(epoch, epochs)` is called after each epoch's checkpoint is written; `show_bar` shows a
+    bar on terminals.
     """
     if len(train_windows) == 0:
         raise ValueError("no training windows: the series are shorter than lookback + horizon")
@@ -98,7 +99,7 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
         state, best_weights = _load_checkpoint(checkpoints, raw, optimizer, scheduler)
 
     bar = tqdm(total=config.epochs, initial=state["epoch"], desc="training", unit="epoch",
-               disable=not (show_bar and accelerator.is_local_main_process), leave=False)
+               disable=None if show_bar and accelerator.is_local_main_process else True, leave=False)
     while state["epoch"] < config.epochs and state["bad_epochs"] < config.patience:
         epoch = state["epoch"] + 1
         model.train()

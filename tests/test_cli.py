@@ -104,3 +104,27 @@ def test_csv_output_neutralises_formulas(tmp_path):
     run = almanac("forecast", str(data), "--h", "2", "--model", "naive", "--out", str(out))
     assert run.returncode == 0, run.stderr
     assert sorted(set(pd.read_csv(out)["unique_id"])) == ["'=1+1", "'@x"]
+
+
+def test_network_settings_from_the_command_line(tmp_path):
+    out, saved = tmp_path / "f.csv", tmp_path / "model"
+    run = almanac("forecast", "air_passengers", "--h", "12", "--model", "dlinear", "naive", "--level", "80",
+                  "--set", "dlinear.epochs=2", "--set", "dlinear.network.moving_average=5",
+                  "--set", "dlinear.optimizer=adamw8bit", "--out", str(out), "--save", str(saved))
+    assert run.returncode == 0, run.stderr
+    forecasts = pd.read_csv(out)
+    assert {"dlinear", "dlinear-lo-80", "dlinear-hi-80", "naive"} <= set(forecasts.columns)
+    assert forecasts["dlinear"].between(250, 800).all()
+    config = (saved / "config.json").read_text()
+    assert '"moving_average": 5' in config and '"optimizer": "adamw8bit"' in config and '"epochs": 2' in config
+
+
+def test_bad_model_settings_are_one_line_errors():
+    cases = [("dlinear.epochs", "write MODEL.FIELD=VALUE"),
+             ("ets.epochs=3", "'ets' is not among the chosen models"),
+             ("dlinear.epoch=3", "unexpected keyword argument 'epoch'"),
+             ("dlinear.network.d_model=3", "unknown network settings ['d_model']")]
+    for setting, message in cases:
+        run = almanac("forecast", "air_passengers", "--h", "12", "--model", "dlinear", "--set", setting)
+        assert run.returncode == 2 and message in run.stderr, (setting, run.stderr)
+        assert len(run.stderr.strip().splitlines()) == 1
