@@ -88,11 +88,10 @@ class Forecaster:
         # origins[s][w]: index of the first forecast step of window w in series s
         origins = [[len(y) - self.h - (n_windows - 1 - w) * step for w in range(n_windows)]
                    for y in history.values]
-        cutoff = [History(ids=history.ids, values=[y[:o[w]] for y, o in zip(history.values, origins)],
-                          last_ds=[]) for w in range(n_windows)]
         series_ds = _ds_by_series(frame)
-        for w, window in enumerate(cutoff):
-            window.last_ds = [pd.Timestamp(ds[o[w] - 1]) for ds, o in zip(series_ds, origins)]
+        cutoff = [History(ids=history.ids, values=[y[:o[w]] for y, o in zip(history.values, origins)],
+                          last_ds=[pd.Timestamp(ds[o[w] - 1]) for ds, o in zip(series_ds, origins)])
+                  for w in range(n_windows)]
         if refit:
             forecasts = self._run(cutoff, None, self.h, "backtest")[1]
         else:  # every later window re-uses the fits of the first cutoff

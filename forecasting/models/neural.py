@@ -71,9 +71,10 @@ class NeuralModel(GlobalModel):
                               steps_per_epoch=self.steps_per_epoch, seed=self.seed, precision=self.precision)
 
     def network_defaults(self, lookback: int, n_time: int) -> dict:
-        """Settings a backbone derives from the data (e.g. Informer's label_len and time features).
-        RevIN is on: series in a panel drift in level and scale, which a window-wise
-        normalisation absorbs and a fixed per-series standardisation does not."""
+        """The product's defaults for the backbone's settings, under the user's `network`: those
+        derived from the data (e.g. Informer's label_len and time features), and RevIN on, since
+        series in a panel drift in level and scale, which a window-wise normalisation absorbs and
+        a fixed per-series standardisation does not."""
         return {"revin": True}
 
     def min_length(self, h: int) -> int:
