@@ -7,12 +7,15 @@ BACKBONES maps a name to (config class, module class): adding a backbone is a fi
 from .batch import Batch
 from .dlinear import DLinear, DLinearConfig
 from .informer import Informer, InformerConfig
+from .mamba import Mamba, MambaConfig
 from .patchtst import PatchTST, PatchTSTConfig
 
 BACKBONES = {
     "dlinear": (DLinearConfig, DLinear),
     "patchtst": (PatchTSTConfig, PatchTST),
     "informer": (InformerConfig, Informer),
+    "mamba": (MambaConfig, Mamba),
 }
 
-__all__ = ["BACKBONES", "Batch", "DLinear", "DLinearConfig", "Informer", "InformerConfig", "PatchTST", "PatchTSTConfig"]
+__all__ = ["BACKBONES", "Batch", "DLinear", "DLinearConfig", "Informer", "InformerConfig", "Mamba", "MambaConfig",
+           "PatchTST", "PatchTSTConfig"]

@@ -1,4 +1,4 @@
-"""Run by test_training under `accelerate launch --num_processes 2 --cpu`: each rank writes its final weights."""
+"""Run by test_training under `torchrun --nproc_per_node 2`: each rank writes its final weights and validation loss."""
 import sys
 
 import numpy as np
@@ -18,5 +18,5 @@ network = DLinear(DLinearConfig(lookback=32, horizon=8))
 result = train(network, make_windows([block], 32, 8, [range(0, 300)]), make_windows([block], 32, 8, [range(300, 400)]),
                TrainingConfig(epochs=3, batch_size=8, learning_rate=1e-2), show_bar=False)
 state = PartialState()
-save_file(network.state_dict(), f"{sys.argv[1]}/rank{state.process_index}.safetensors")
-print(f"rank {state.process_index} of {state.num_processes}: val {result.best_val_loss:.6f}")
+save_file(network.state_dict(), f"{sys.argv[1]}/rank{state.process_index}.safetensors",
+          metadata={"world": str(state.num_processes), "val_loss": repr(result.best_val_loss)})

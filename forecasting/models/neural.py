@@ -241,3 +241,15 @@ class PatchTST(NeuralModel):
 
     name: ClassVar[str] = "patchtst"
     backbone: ClassVar[str] = "patchtst"
+
+
+@dataclass
+class Mamba(NeuralModel):
+    """Mamba: selective state-space blocks over patches of the history (Gu & Dao 2023)"""
+
+    name: ClassVar[str] = "mamba"
+    backbone: ClassVar[str] = "mamba"
+
+    def network_defaults(self, lookback: int, n_time: int) -> dict:
+        # one series per window here, so the scan runs over patches in time, not across variates
+        return {**super().network_defaults(lookback, n_time), "tokens": "patch"}
