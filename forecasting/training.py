@@ -106,9 +106,8 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
         order = _epoch_order(len(train_windows), steps * per_step, config.seed * 100_003 + epoch)
         total, count = torch.zeros((), device=accelerator.device), 0
         for step in range(steps):
+            # `order` runs into the next shuffle, so every step, the last included, has a full batch
             index = order[step * per_step:(step + 1) * per_step][rank::world]
-            if len(index) == 0:
-                break
             batch, target = train_windows.batch(index)
             with accelerator.autocast():
                 loss = forecast_loss(model(batch.to(accelerator.device)).float(), target.to(accelerator.device), quantiles)
