@@ -20,22 +20,15 @@ import math
 import multiprocessing
 import os
 import platform
-import resource
-import statistics
-import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 
 import torch
 
 from backbones.informer import AttentionLayer, FullAttention, ProbAttention
+from timing import median_seconds, memory_mark, peak_growth
 
 D_MODEL, HEADS, BATCH, FACTOR = 512, 8, 1, 5
-
-
-def resident_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def measure(attention: str, length: int, device: str, threads: int, warmup: int,
@@ -48,24 +41,9 @@ def measure(attention: str, length: int, device: str, threads: int, warmup: int,
     tiny = torch.randn(BATCH, 8, D_MODEL, device=device)
     layer(tiny, tiny, tiny).sum().backward()
     x = torch.randn(BATCH, length, D_MODEL, device=device, requires_grad=True)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    if device == "cuda":
-        sync()
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated()
-    else:
-        before = resident_bytes()
-    seconds = []
-    while len(seconds) < warmup + repeats or sum(seconds[warmup:]) < 1.0:
-        began = time.perf_counter()
-        layer(x, x, x).sum().backward()
-        sync()
-        seconds.append(time.perf_counter() - began)
-    if device == "cuda":
-        peak = torch.cuda.max_memory_allocated() - before
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before  # ru_maxrss: KiB on Linux
-    return statistics.median(seconds[warmup:]), peak
+    mark = memory_mark(device)
+    seconds = median_seconds(lambda: layer(x, x, x).sum().backward(), device, warmup, repeats)
+    return seconds, peak_growth(mark, device)
 
 
 def growth(values: list[float], lengths: list[int]) -> list[str]:

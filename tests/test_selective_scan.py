@@ -20,20 +20,28 @@ def inputs(batch=2, channels=3, state=4, length=37, dtype=torch.float32, seed=0,
                 delta_softplus=True)
 
 
-def grads(out, args):
+def grads(out, args, last=None):
+    """Gradients of a random projection of the outputs (and of the last state, when given)."""
+    generator = torch.Generator().manual_seed(1)
+    loss = (out.float() * torch.randn(out.shape, generator=generator)).sum()
+    if last is not None:
+        loss = loss + (last * torch.randn(last.shape, generator=generator)).sum()
     leaves = [value for value in args.values() if isinstance(value, torch.Tensor) and value.requires_grad]
-    return torch.autograd.grad(out.float().pow(2).sum(), leaves)
+    return torch.autograd.grad(loss, leaves)
 
 
-@pytest.mark.parametrize("length,chunk", [(37, 8), (37, 37), (5, 32), (64, 16)])
-def test_chunked_scan_matches_the_reference_in_values_gradients_and_last_state(length, chunk):
+# (length, chunk, block_elements): one chunk; ragged last chunk; several chunks per block and several
+# blocks (block_elements small enough that a block holds 2 chunks); a chunk longer than the sequence
+@pytest.mark.parametrize("length,chunk,block_elements", [(37, 37, 2 ** 19), (37, 8, 2 ** 19), (64, 4, 2 * 4 * 24),
+                                                         (37, 8, 1), (5, 32, 2 ** 19), (1, 16, 2 ** 19)])
+def test_chunked_scan_matches_the_reference_in_values_gradients_and_last_state(length, chunk, block_elements):
     args = inputs(length=length)
     y_ref, h_ref = selective_scan_reference(**args, return_last_state=True)
-    y, h = selective_scan_chunked(**args, return_last_state=True, chunk=chunk)
+    y, h = selective_scan_chunked(**args, return_last_state=True, chunk=chunk, block_elements=block_elements)
     assert y.shape == (2, 3, length) and h.shape == (2, 3, 4)
     torch.testing.assert_close(y, y_ref, rtol=6e-4, atol=2e-3)
     torch.testing.assert_close(h, h_ref, rtol=6e-4, atol=2e-3)
-    for g, g_ref in zip(grads(y, args), grads(y_ref, args)):
+    for g, g_ref in zip(grads(y, args, h), grads(y_ref, args, h_ref), strict=True):
         torch.testing.assert_close(g, g_ref, rtol=6e-4, atol=2e-3)
 
 
@@ -57,7 +65,7 @@ def test_fast_decay_over_long_chunks_stays_finite():
     with torch.no_grad():
         args["A"].mul_(0).sub_(80.0)  # exp(-80 * delta) per step: a naive cumulative product underflows to 0/0
     y = selective_scan_chunked(**args, chunk=128)
-    assert torch.isfinite(y).all()
+    assert torch.isfinite(y).all() and all(torch.isfinite(g).all() for g in grads(y, args))
     torch.testing.assert_close(y, selective_scan_reference(**args), rtol=6e-4, atol=2e-3)
 
 

@@ -7,10 +7,14 @@
 Shapes: u, delta, z [B, D, L]; A [D, N]; B, C [B, N, L]; D, delta_bias [D]. Returns y [B, D, L] in
 u's dtype, and the last state [B, D, N] when asked.
 
-Two implementations here: `selective_scan_reference`, a plain loop over time (the ground truth of the
-tests), and `selective_scan_chunked`, which is parallel inside chunks of `chunk` steps and carries the
-state sequentially across them. Inside a chunk, h_t = sum_{s<=t} exp(a_t - a_s) b_s + exp(a_t) h_0 with
-a the running sum of delta*A: every exponent is <= 0, so nothing overflows however fast the decay.
+Implementations: `selective_scan_reference`, a plain loop over time (the ground truth of the tests);
+`selective_scan_chunked`, the PyTorch path for any device; and a Triton kernel used on CUDA
+(selective_scan_triton.py). The chunked scan splits time into chunks of T steps and scans every chunk
+of a block at once from a zero state, keeping the decay accumulated since the chunk's start; the true
+state entering each chunk is then carried across chunks one at a time, and h_t = local_t +
+decay_since_start_t * carry. Only products of decays in (0, 1] appear, so it is exact and stable at any
+decay rate. Its backward is the same scan run in reverse on the gradients; states are recomputed
+block by block from the few saved at block boundaries, so memory stays O(B * D * L), not O(B * D * N * L).
 """
 from __future__ import annotations
 
@@ -56,28 +60,121 @@ def selective_scan_reference(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: 
 
 def selective_scan_chunked(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None,
                            z: Tensor | None = None, delta_bias: Tensor | None = None,
-                           delta_softplus: bool = False, return_last_state: bool = False, chunk: int = 32):
-    """Parallel within chunks, sequential across them; differentiable with plain autograd."""
+                           delta_softplus: bool = False, return_last_state: bool = False, chunk: int = 16,
+                           block_elements: int = 2 ** 19):
+    """Chunked scan with its own backward: every chunk of `chunk` steps is scanned at once (all chunks of a
+    block in parallel), then the state is carried across chunks and blocks. A block holds about
+    `block_elements` state values, so its [steps, batch, channels, state] tensors stay in cache."""
     dtype = u.dtype
     u, delta = _prepare(u, delta, delta_bias, delta_softplus)
-    A, B, C = A.float(), B.float(), C.float()
-    batch, channels, length = u.shape
-    h = u.new_zeros(batch, channels, A.shape[1])                                  # [B, D, N]
-    causal = torch.ones(chunk, chunk, dtype=torch.bool, device=u.device).tril()
-    ys = []
-    for start in range(0, length, chunk):
-        d = delta[:, :, start:start + chunk]                                      # [B, D, T]
-        T = d.shape[-1]
-        a = torch.cumsum(d[..., None] * A[None, :, None, :], dim=2)              # [B, D, T, N] running log-decay
-        b = (d * u[:, :, start:start + chunk])[..., None] * B[:, None, :, start:start + chunk].transpose(-1, -2)
-        # weights exp(a_t - a_s) for s <= t, zero above the diagonal; exponents are never positive
-        gaps = a[:, :, :, None, :] - a[:, :, None, :, :]                          # [B, D, T(t), T(s), N]
-        weights = torch.exp(gaps.masked_fill(~causal[:T, :T, None], float("-inf")))
-        states = torch.einsum("bdtsn,bdsn->bdtn", weights, b) + torch.exp(a) * h[:, :, None, :]  # [B, D, T, N]
-        ys.append(torch.einsum("bdtn,bnt->bdt", states, C[:, :, start:start + chunk]))
-        h = states[:, :, -1]
-    y = _finish(torch.cat(ys, dim=-1), u, D, z, dtype)
+    y, h = _ChunkedScan.apply(u, delta, A.float(), B.float(), C.float(), chunk, block_elements)
+    y = _finish(y, u, D, z, dtype)
     return (y, h) if return_last_state else y
+
+
+def _chunk_plan(length: int, state_size: int, chunk: int, block_elements: int) -> tuple[int, int, int]:
+    """(steps per chunk, chunks per block, padded length)."""
+    chunk = min(chunk, length)
+    chunks = max(1, min(block_elements // (chunk * state_size), -(-length // chunk)))
+    return chunk, chunks, -(-length // (chunk * chunks)) * chunk * chunks
+
+
+def _by_step(rows: Tensor, chunks: int) -> Tensor:
+    """A block's time-major rows [chunks * T, b, w] as [T, chunks, b, w]: step t of every chunk together."""
+    return rows.view(chunks, -1, *rows.shape[1:]).transpose(0, 1)
+
+
+def _block_states(delta: Tensor, delta_u: Tensor, B: Tensor, A: Tensor, h0: Tensor, chunks: int,
+                  decay: Tensor, h: Tensor, carry: Tensor) -> None:
+    """States of one block, written into h [T, chunks, b, d, n] from the state h0 [b, d, n] before it.
+    Leaves in `decay` the decay accumulated since each chunk's start."""
+    torch.mul(_by_step(delta, chunks)[..., None], A, out=decay)                  # [T, chunks, b, d, n]
+    decay.exp_()
+    torch.mul(_by_step(delta_u, chunks)[..., None], _by_step(B, chunks)[:, :, :, None, :], out=h)
+    for t in range(1, h.shape[0]):                                               # every chunk from zero
+        h[t].addcmul_(decay[t], h[t - 1])
+        decay[t].mul_(decay[t - 1])
+    carry[0] = h0                                                                # state entering each chunk
+    for c in range(1, chunks):
+        torch.addcmul(h[-1, c - 1], decay[-1, c - 1], carry[c - 1], out=carry[c])
+    h.addcmul_(decay, carry)
+
+
+class _ChunkedScan(torch.autograd.Function):
+    """The fp32 core y_t = <C_t, h_t>. Saves only the state entering each block; backward recomputes
+    a block's states from it, then runs the reverse recurrence the same chunked way."""
+
+    @staticmethod
+    def forward(ctx, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: int, block_elements: int):
+        b, d, L = u.shape
+        n = A.shape[1]
+        T, chunks, padded = _chunk_plan(L, b * d * n, chunk, block_elements)
+        # time-major copies [padded, b, d|n]; padding steps have delta = 0: decay 1, no input, state kept
+        steps = [F.pad(v, (0, padded - L)).permute(2, 0, 1).contiguous() for v in (u, delta, B, C)]
+        u_t, delta_t, B_t, C_t = steps
+        delta_u = delta_t * u_t
+        n_blocks = padded // (T * chunks)
+        decay, h = u.new_empty(T, chunks, b, d, n), u.new_empty(T, chunks, b, d, n)
+        carry = u.new_empty(chunks, b, d, n)
+        starts = u.new_zeros(n_blocks + 1, b, d, n)                             # state entering each block
+        y_t = u.new_empty(padded, b, d)
+        for k in range(n_blocks):
+            rows = slice(k * T * chunks, (k + 1) * T * chunks)
+            _block_states(delta_t[rows], delta_u[rows], B_t[rows], A, starts[k], chunks, decay, h, carry)
+            y = torch.bmm(h.view(-1, d, n), _by_step(C_t[rows], chunks).reshape(-1, n, 1))  # [T*chunks*b, d, 1]
+            _by_step(y_t[rows], chunks).copy_(y.view(T, chunks, b, d))
+            starts[k + 1] = h[-1, -1]
+        ctx.save_for_backward(u_t, delta_t, delta_u, B_t, C_t, A, starts)
+        ctx.plan = (T, chunks, L)
+        return y_t[:L].permute(1, 2, 0), starts[-1].clone()
+
+    @staticmethod
+    def backward(ctx, grad_y: Tensor, grad_last: Tensor | None):
+        u_t, delta_t, delta_u, B_t, C_t, A, starts = ctx.saved_tensors
+        T, chunks, L = ctx.plan
+        padded, b, d = u_t.shape
+        n = A.shape[1]
+        rows_per_block = T * chunks
+        grad_y_t = F.pad(grad_y, (0, padded - L)).permute(2, 0, 1).contiguous()  # [padded, b, d]
+        decay, cumulative, h, g, x, to_end = (u_t.new_empty(T, chunks, b, d, n) for _ in range(6))
+        carry, g_carry = u_t.new_empty(chunks, b, d, n), u_t.new_empty(chunks, b, d, n)
+        to_end[-1] = 1
+        g_after = grad_last.clone() if grad_last is not None else u_t.new_zeros(b, d, n)
+        g_u, g_delta, g_B, g_C = (torch.empty_like(v) for v in (u_t, delta_t, B_t, C_t))
+        g_A = torch.zeros_like(A)
+        for k in reversed(range(padded // rows_per_block)):
+            rows = slice(k * rows_per_block, (k + 1) * rows_per_block)
+            step = {name: _by_step(v[rows], chunks) for name, v in
+                    (("u", u_t), ("delta", delta_t), ("delta_u", delta_u), ("B", B_t), ("C", C_t), ("gy", grad_y_t))}
+            _block_states(delta_t[rows], delta_u[rows], B_t[rows], A, starts[k], chunks, cumulative, h, carry)
+            torch.mul(step["delta"][..., None], A, out=decay)
+            decay.exp_()
+            # g_t = dloss/dh_t = C_t gy_t + exp(delta_{t+1} A) g_{t+1}: the same scan, run backwards
+            torch.mul(step["gy"][..., None], step["C"][:, :, :, None, :], out=g)
+            for t in range(T - 2, -1, -1):
+                g[t].addcmul_(decay[t + 1], g[t + 1])
+                torch.mul(decay[t + 1], to_end[t + 1], out=to_end[t])            # decay from t to chunk end
+            g_carry[-1] = g_after                                                # gradient at each chunk's end
+            for c in range(chunks - 2, -1, -1):
+                torch.addcmul(g[0, c + 1], to_end[0, c + 1], g_carry[c + 1], out=g_carry[c]).mul_(decay[0, c + 1])
+            g.addcmul_(to_end, g_carry)
+            g_after = decay[0, 0] * g[0, 0]
+            # dloss/d(delta_t A) = g_t exp(delta_t A) h_{t-1} = g_t (h_t - delta_t B_t u_t)
+            torch.mul(step["delta_u"][..., None], step["B"][:, :, :, None, :], out=x)
+            g_log = torch.sub(h, x, out=x).mul_(g).view(-1, d, n)                # [T*chunks*b, d, n]
+            delta_rows = step["delta"].reshape(-1, d)
+            g_A += torch.einsum("md,mdn->dn", delta_rows, g_log)
+            g_input = torch.bmm(g.view(-1, d, n), step["B"].reshape(-1, n, 1)).view(-1, d)  # sum_n g B
+            grads = (
+                (g_delta, (g_log * A).sum(-1) + step["u"].reshape(-1, d) * g_input),
+                (g_u, delta_rows * g_input),
+                (g_B, torch.bmm(g.view(-1, d, n).transpose(1, 2), step["delta_u"].reshape(-1, d, 1))),
+                (g_C, torch.bmm(h.view(-1, d, n).transpose(1, 2), step["gy"].reshape(-1, d, 1))),
+            )
+            for out, value in grads:
+                _by_step(out[rows], chunks).copy_(value.view(T, chunks, b, -1))
+        unpad = lambda v: v[:L].permute(1, 2, 0)
+        return unpad(g_u), unpad(g_delta), g_A, unpad(g_B), unpad(g_C), None, None
 
 
 def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None,
