@@ -6,6 +6,7 @@ BACKBONES maps a name to (config class, module class): adding a backbone is a fi
 """
 from .batch import Batch
 from .dlinear import DLinear, DLinearConfig
+from .hypermamba import HyperMamba, HyperMambaConfig
 from .informer import Informer, InformerConfig
 from .mamba import Mamba, MambaConfig
 from .patchtst import PatchTST, PatchTSTConfig
@@ -15,7 +16,8 @@ BACKBONES = {
     "patchtst": (PatchTSTConfig, PatchTST),
     "informer": (InformerConfig, Informer),
     "mamba": (MambaConfig, Mamba),
+    "hypermamba": (HyperMambaConfig, HyperMamba),
 }
 
-__all__ = ["BACKBONES", "Batch", "DLinear", "DLinearConfig", "Informer", "InformerConfig", "Mamba", "MambaConfig",
+__all__ = ["BACKBONES", "Batch", "DLinear", "DLinearConfig", "HyperMamba", "HyperMambaConfig", "Informer", "InformerConfig", "Mamba", "MambaConfig",
            "PatchTST", "PatchTSTConfig"]

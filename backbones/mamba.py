@@ -52,9 +52,19 @@ class MambaConfig:
         return (self.lookback + self.stride - self.patch_len) // self.stride + 1
 
 
+@dataclass
+class Modulation:
+    """Per-sequence changes to a block's selective-SSM parameters (HyperMamba generates them).
+    S sequences; the B and C projections gain low-rank terms up @ down: [N, r] @ [r, d_inner]."""
+    delta_bias: Tensor                   # [S, d_inner] added to dt_proj's bias
+    D: Tensor                            # [S, d_inner] added to D
+    B_up: Tensor                         # [S, N, r]
+    C_up: Tensor                         # [S, N, r]
+
+
 class MambaBlock(nn.Module):
     def __init__(self, d_model: int, d_state: int, d_conv: int, expand: int, dt_rank: int,
-                 dt_min: float = 1e-3, dt_max: float = 1e-1):
+                 modulation_rank: int = 0, dt_min: float = 1e-3, dt_max: float = 1e-1):
         super().__init__()
         d_inner = expand * d_model
         self.in_proj = nn.Linear(d_model, 2 * d_inner, bias=False)
@@ -70,47 +80,57 @@ class MambaBlock(nn.Module):
         self.A_log = nn.Parameter(torch.log(torch.arange(1, d_state + 1, dtype=torch.float32)).repeat(d_inner, 1))
         self.D = nn.Parameter(torch.ones(d_inner))
         self.out_proj = nn.Linear(d_inner, d_model, bias=False)
+        # the shared "down" halves of the low-rank B/C modulations: u_t -> [r for B, r for C]
+        self.modulation_down = nn.Linear(d_inner, 2 * modulation_rank, bias=False) if modulation_rank else None
         self.dt_rank, self.d_state = dt_rank, d_state
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x [B, T, d_model] -> [B, T, d_model]; causal along T."""
+    def forward(self, x: Tensor, modulation: Modulation | None = None) -> Tensor:
+        """x [S, T, d_model] -> [S, T, d_model]; causal along T."""
         T = x.shape[1]
-        u, z = self.in_proj(x).chunk(2, dim=-1)                                   # [B, T, d_inner] each
-        u = F.silu(self.conv(u.transpose(1, 2))[..., :T])                        # [B, d_inner, T] causal conv
+        u, z = self.in_proj(x).chunk(2, dim=-1)                                   # [S, T, d_inner] each
+        u = F.silu(self.conv(u.transpose(1, 2))[..., :T])                        # [S, d_inner, T] causal conv
         dt, B, C = self.x_proj(u.transpose(1, 2)).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        delta = (dt @ self.dt_proj.weight.T).transpose(1, 2)                      # [B, d_inner, T]
-        y = selective_scan(u, delta, -torch.exp(self.A_log), B.transpose(1, 2), C.transpose(1, 2), self.D,
-                           z.transpose(1, 2), delta_bias=self.dt_proj.bias, delta_softplus=True)
-        return self.out_proj(y.transpose(1, 2))                                   # [B, T, d_model]
+        delta = (dt @ self.dt_proj.weight.T).transpose(1, 2)                      # [S, d_inner, T]
+        D = self.D
+        if modulation is not None:
+            down_B, down_C = self.modulation_down(u.transpose(1, 2)).chunk(2, dim=-1)  # [S, T, r] each
+            B = B + down_B @ modulation.B_up.transpose(1, 2)                      # [S, T, N]
+            C = C + down_C @ modulation.C_up.transpose(1, 2)
+            delta = delta + modulation.delta_bias[:, :, None]
+            D = D + modulation.D                                                  # [S, d_inner]
+        y = selective_scan(u, delta, -torch.exp(self.A_log), B.transpose(1, 2), C.transpose(1, 2),
+                           delta_bias=self.dt_proj.bias, delta_softplus=True)     # [S, d_inner, T]
+        y = (y + D[..., None] * u) * F.silu(z.transpose(1, 2))                    # skip, then gate
+        return self.out_proj(y.transpose(1, 2))                                   # [S, T, d_model]
 
 
 class MambaLayer(nn.Module):
     """Pre-norm residual block, optionally reading the token sequence both ways."""
 
-    def __init__(self, config: MambaConfig):
+    def __init__(self, config: MambaConfig, modulation_rank: int = 0):
         super().__init__()
         sizes = (config.d_model, config.d_state, config.d_conv, config.expand,
-                 config.dt_rank or math.ceil(config.d_model / 16))
+                 config.dt_rank or math.ceil(config.d_model / 16), modulation_rank)
         self.norm = nn.RMSNorm(config.d_model)
         self.forward_block = MambaBlock(*sizes)
         self.backward_block = MambaBlock(*sizes) if config.bidirectional else None
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, modulation: Modulation | None = None) -> Tensor:
         h = self.norm(x)
-        y = self.forward_block(h)
+        y = self.forward_block(h, modulation)
         if self.backward_block is not None:
-            y = y + self.backward_block(h.flip(1)).flip(1)
+            y = y + self.backward_block(h.flip(1), modulation).flip(1)
         return x + self.dropout(y)
 
 
 class Mamba(nn.Module):
-    def __init__(self, config: MambaConfig):
+    def __init__(self, config: MambaConfig, modulation_rank: int = 0):
         super().__init__()
         self.config = config
         width = config.lookback if config.tokens == "variate" else config.patch_len
         self.embed = nn.Linear(width, config.d_model)
-        self.layers = nn.ModuleList(MambaLayer(config) for _ in range(config.n_layers))
+        self.layers = nn.ModuleList(MambaLayer(config, modulation_rank) for _ in range(config.n_layers))
         self.norm = nn.RMSNorm(config.d_model)
         n_tokens = 1 if config.tokens == "variate" else config.n_patches
         self.head = nn.Linear(n_tokens * config.d_model, config.horizon * output_width(config.quantiles))
@@ -129,11 +149,16 @@ class Mamba(nn.Module):
             series = F.pad(x.transpose(1, 2), (0, cfg.stride), mode="replicate")   # [B, C, L + S]
             patches = series.unfold(2, cfg.patch_len, cfg.stride)                 # [B, C, N, P]
             h = self.embed(patches.reshape(B * C, cfg.n_patches, cfg.patch_len))  # [B*C, N, D]
-        for layer in self.layers:
-            h = layer(h)
+        h = self.mix(h, batch)                                                    # [S, T, D]
         h = self.norm(h)
         y = self.head(h.reshape(B, C, -1))                                        # [B, C, H * Q]
         y = from_channel_rows(y, cfg.horizon, cfg.quantiles)                      # [B, H, C(, Q)]
         if self.revin is not None:
             y = self.revin.denormalize(y, stats)
         return y
+
+    def mix(self, h: Tensor, batch: Batch) -> Tensor:
+        """The Mamba layers over the token sequences h [S, T, D]: S = B (variate) or B * C (patch)."""
+        for layer in self.layers:
+            h = layer(h)
+        return h

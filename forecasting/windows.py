@@ -90,6 +90,7 @@ class Windows:
     values: torch.Tensor   # [T, C]
     time: torch.Tensor     # [T, F]
     targets: torch.Tensor  # [N] row of each window's first target
+    series: torch.Tensor   # [N] the series number of each window's block (Batch.series)
     lookback: int
     horizon: int
     label_len: int = 0
@@ -106,29 +107,35 @@ class Windows:
         has_time = self.time.shape[1] > 0
         batch = Batch(x=self.values[history],
                       x_time=self.time[history] if has_time else None,
-                      y_time=self.time[decoder] if has_time else None)
+                      y_time=self.time[decoder] if has_time else None,
+                      series=self.series[index])
         return batch, self.values[future]
 
 
 def make_windows(blocks: Sequence[tuple[np.ndarray, np.ndarray]], lookback: int, horizon: int,
-                 target_rows: Sequence[range] | None = None, label_len: int = 0) -> Windows:
+                 target_rows: Sequence[range] | None = None, label_len: int = 0,
+                 series: Sequence[int] | None = None) -> Windows:
     """Windows over `blocks` of (values [T, C], calendar features [T, F]).
 
     target_rows[b]: rows of block b allowed as targets (None: all). A window needs `lookback`
     rows of history before its first target and `horizon` target rows inside the range, so no
-    window is dropped or truncated at the end of a split.
+    window is dropped or truncated at the end of a split. series[b]: block b's number in Batch.series
+    (None: b + 1, every block a known series).
     """
     if label_len > lookback:
         raise ValueError(f"label_len ({label_len}) cannot exceed lookback ({lookback})")
     offsets = np.cumsum([0] + [len(values) for values, _ in blocks])
-    firsts = []
+    firsts, numbers = [], []
+    series = range(1, len(blocks) + 1) if series is None else series
     for b, (values, _) in enumerate(blocks):
         rows = target_rows[b] if target_rows is not None else range(len(values))
         start, stop = max(rows.start, lookback), min(rows.stop, len(values))
         firsts.append(offsets[b] + np.arange(start, stop - horizon + 1))
+        numbers.append(np.full(len(firsts[-1]), series[b]))
     return Windows(
         values=torch.from_numpy(np.concatenate([values for values, _ in blocks]).astype(np.float32)),
         time=torch.from_numpy(np.concatenate([time for _, time in blocks]).astype(np.float32)),
         targets=torch.from_numpy(np.concatenate(firsts).astype(np.int64)),
+        series=torch.from_numpy(np.concatenate(numbers).astype(np.int64)),
         lookback=lookback, horizon=horizon, label_len=label_len,
     )

@@ -5,13 +5,14 @@ import pytest
 import torch
 
 import forecasting as fc
-from forecasting.models import DLinear, Informer, PatchTST
+from forecasting.models import DLinear, HyperMamba, Informer, PatchTST
 
 TINY = {
     "dlinear": DLinear(epochs=3, steps_per_epoch=20),
     "patchtst": PatchTST(epochs=3, steps_per_epoch=20, network={"d_model": 16, "n_heads": 2, "e_layers": 1, "d_ff": 32}),
     "informer": Informer(epochs=2, steps_per_epoch=10,
                          network={"d_model": 16, "n_heads": 2, "d_ff": 32, "e_layers": 2, "d_layers": 1}),
+    "hypermamba": HyperMamba(epochs=2, steps_per_epoch=10, network={"d_model": 16, "d_state": 4}),
 }
 
 

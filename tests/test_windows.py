@@ -44,6 +44,11 @@ def test_windows_never_cross_series_and_carry_calendar_features_for_the_decoder(
     assert batch.x_time.shape == (len(windows), 8, 4) and batch.y_time.shape == (len(windows), 7, 4)
     # the decoder's first label_len steps are the last label_len history steps
     assert torch.equal(batch.y_time[:, :3], batch.x_time[:, -3:])
+    # each window names its series: block number + 1 unless given (0 reads as unseen in training)
+    from_a = batch.x[:, 0, 0] < 1000
+    assert torch.all(batch.series[from_a] == 1) and torch.all(batch.series[~from_a] == 2)
+    renamed = make_windows([a, b], lookback=8, horizon=4, series=[7, 0]).batch(torch.arange(len(windows)))[0]
+    assert torch.equal(renamed.series, torch.where(from_a, 7, 0))
     with pytest.raises(ValueError, match="label_len"):
         make_windows([a], lookback=2, horizon=4, label_len=3)
 

@@ -18,6 +18,8 @@ block by block from the few saved at block boundaries, so memory stays O(B * D *
 """
 from __future__ import annotations
 
+import importlib.util
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -180,5 +182,9 @@ class _ChunkedScan(torch.autograd.Function):
 def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None,
                    z: Tensor | None = None, delta_bias: Tensor | None = None, delta_softplus: bool = False,
                    return_last_state: bool = False):
-    """The selective scan, by the fastest implementation available for the inputs' device."""
+    """The selective scan, by the fastest implementation available for the inputs' device: the Triton
+    kernel on CUDA when Triton is installed, else the chunked scan."""
+    if u.is_cuda and importlib.util.find_spec("triton") is not None:
+        from .selective_scan_triton import selective_scan_triton
+        return selective_scan_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
     return selective_scan_chunked(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)

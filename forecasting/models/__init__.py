@@ -5,13 +5,13 @@ from .arima import ARIMA
 from .base import FitState, Fitted, GlobalModel, History, Model, SeriesForecast
 from .ets import ETS
 from .naive import Drift, Naive, Naive2, SeasonalNaive
-from .neural import DLinear, Informer, Mamba, NeuralModel, PatchTST
+from .neural import DLinear, HyperMamba, Informer, Mamba, NeuralModel, PatchTST
 from .theta import Theta
 
 AnyModel = Model | GlobalModel
 
 REGISTRY: dict[str, type[AnyModel]] = {
-    cls.name: cls for cls in (Naive, SeasonalNaive, Drift, Naive2, ETS, ARIMA, Theta, DLinear, PatchTST, Informer, Mamba)
+    cls.name: cls for cls in (Naive, SeasonalNaive, Drift, Naive2, ETS, ARIMA, Theta, DLinear, PatchTST, Informer, Mamba, HyperMamba)
 }
 
 
@@ -38,4 +38,4 @@ def from_config(name: str, config: dict) -> AnyModel:
 
 __all__ = ["REGISTRY", "build", "description", "from_config", "Model", "GlobalModel", "NeuralModel", "History",
            "Fitted", "FitState", "SeriesForecast", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA",
-           "Theta", "DLinear", "PatchTST", "Informer", "Mamba"]
+           "Theta", "DLinear", "PatchTST", "Informer", "Mamba", "HyperMamba"]

@@ -70,7 +70,7 @@ class NeuralModel(GlobalModel):
                               optimizer=self.optimizer, patience=self.patience,
                               steps_per_epoch=self.steps_per_epoch, seed=self.seed, precision=self.precision)
 
-    def network_defaults(self, lookback: int, n_time: int) -> dict:
+    def network_defaults(self, lookback: int, n_time: int, n_series: int) -> dict:
         """The product's defaults for the backbone's settings, under the user's `network`: those
         derived from the data (e.g. Informer's label_len and time features), and RevIN on, since
         series in a panel drift in level and scale, which a window-wise normalisation absorbs and
@@ -91,7 +91,7 @@ class NeuralModel(GlobalModel):
                                      label_len=self._label_len(lookback))
         val_windows = make_windows(blocks, lookback, h, [range(len(y) - v, len(y)) for y, v in zip(history.values, val_rows)],
                                    label_len=self._label_len(lookback))
-        config = self._network_config(lookback, h, n_calendar_features(freq), levels)
+        config = self._network_config(lookback, h, n_calendar_features(freq), levels, len(history.ids))
         set_seed(self.seed)
         network = self._build(config)
         result = train(network, train_windows, val_windows, self.training_config(), tuple(config["quantiles"]),
@@ -101,7 +101,8 @@ class NeuralModel(GlobalModel):
         arrays["scaler_std"] = np.array([s.std[0] for s in scalers])
         if levels and not config["quantiles"]:
             arrays["conformal_scores"] = _validation_errors(network, val_windows)
-        return FitState(spec={"network": config, "lookback": lookback, "epochs_run": result.epochs_run,
+        return FitState(spec={"network": config, "lookback": lookback, "series": list(history.ids),
+                              "epochs_run": result.epochs_run,
                               "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss},
                         arrays=arrays)
 
@@ -124,8 +125,9 @@ class NeuralModel(GlobalModel):
         short = [i for i, y in zip(history.ids, history.values) if len(y) < lookback]
         if short:
             raise DataError(f"{self.name}: series {short[:5]} are shorter than the network's lookback of {lookback} steps")
+        trained = {series: number for number, series in enumerate(state.spec["series"], start=1)}
         windows = make_windows(blocks, lookback, h, [range(len(y), len(y) + h) for y in history.values],
-                               label_len=self._label_len(lookback))
+                               label_len=self._label_len(lookback), series=[trained.get(i, 0) for i in history.ids])
         with torch.no_grad():
             output = torch.cat([network(windows.batch(index)[0])
                                 for index in torch.arange(len(windows)).split(1024)]).numpy()
@@ -169,12 +171,12 @@ class NeuralModel(GlobalModel):
         return network_class(config_class(**{**config, "quantiles": tuple(config["quantiles"])}))
 
     def _label_len(self, lookback: int) -> int:
-        return self._network_config(lookback, 1, 0, []).get("label_len", 0)
+        return self._network_config(lookback, 1, 0, [], 0).get("label_len", 0)
 
-    def _network_config(self, lookback: int, h: int, n_time: int, levels: list[int]) -> dict:
+    def _network_config(self, lookback: int, h: int, n_time: int, levels: list[int], n_series: int) -> dict:
         config = {"lookback": lookback, "horizon": h, "channels": 1,
                   "quantiles": _quantiles(levels) if self.loss == "quantile" else [],
-                  **self.network_defaults(lookback, n_time), **self.network}
+                  **self.network_defaults(lookback, n_time, n_series), **self.network}
         return config
 
     @staticmethod
@@ -220,10 +222,10 @@ class Informer(NeuralModel):
     name: ClassVar[str] = "informer"
     backbone: ClassVar[str] = "informer"
 
-    def network_defaults(self, lookback: int, n_time: int) -> dict:
+    def network_defaults(self, lookback: int, n_time: int, n_series: int) -> dict:
         # A quarter of the paper's width (d_model 128, d_ff 512) trains in minutes on a CPU and came within
         # 15% of the paper's ETTh1 score (BENCHMARKS.md); network={"d_model": 512, "d_ff": 2048} is the paper's.
-        return {**super().network_defaults(lookback, n_time), "label_len": lookback // 2, "time_features": n_time,
+        return {**super().network_defaults(lookback, n_time, n_series), "label_len": lookback // 2, "time_features": n_time,
                 "d_model": 128, "d_ff": 512}
 
 
@@ -250,6 +252,17 @@ class Mamba(NeuralModel):
     name: ClassVar[str] = "mamba"
     backbone: ClassVar[str] = "mamba"
 
-    def network_defaults(self, lookback: int, n_time: int) -> dict:
+    def network_defaults(self, lookback: int, n_time: int, n_series: int) -> dict:
         # one series per window here, so the scan runs over patches in time, not across variates
-        return {**super().network_defaults(lookback, n_time), "tokens": "patch"}
+        return {**super().network_defaults(lookback, n_time, n_series), "tokens": "patch"}
+
+
+@dataclass
+class HyperMamba(NeuralModel):
+    """HyperMamba: Mamba whose scan parameters a hypernetwork sets per series, from its statistics and a learned embedding"""
+
+    name: ClassVar[str] = "hypermamba"
+    backbone: ClassVar[str] = "hypermamba"
+
+    def network_defaults(self, lookback: int, n_time: int, n_series: int) -> dict:
+        return {**super().network_defaults(lookback, n_time, n_series), "n_series": n_series}
