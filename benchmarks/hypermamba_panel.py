@@ -2,20 +2,21 @@
 
 Series i is a_i sin(2 pi t / p_i + phase) plus an AR(1) process with coefficient phi_i, with period
 p_i, phi_i, a_i and the innovation scale drawn per series. Training series are fitted on their first
-70% (next 10% for early stopping) and scored on windows in their last 20%; unseen series take no
-part in training and are scored on all their windows, the HyperMamba reading them as series 0
-("unseen"), so it adapts from its window statistics alone. Every series is standardised by its own
-training rows; scores are MSE in those units, averaged over windows and series.
+70% (next 10% for early stopping); every series, seen or unseen, is scored on the windows in its
+last 20%. Unseen series take no part in training: HyperMamba reads them as series 0 ("unseen") and
+adapts from its conditioning alone. Every series is standardised by its own first 70%; scores are
+MSE in those units, averaged over windows and series.
 
 Compared at equal depth and width (d_model 32, 2 layers, patch tokens): Mamba, a wider Mamba with at
-least HyperMamba's parameter count, and HyperMamba.
+least HyperMamba's parameter count, HyperMamba on its window statistics and series embeddings, and
+HyperMamba that also gets, as its external embedding, the same statistics over the series' first 70%
+(a longer look at its dynamics than one 48-step window; no row after the training part).
 
-    .venv/bin/python benchmarks/hypermamba_panel.py [--seeds 0 1] [--epochs 15]
+    .venv/bin/python benchmarks/hypermamba_panel.py [--seeds 0 1 2] [--series 64] [--epochs 15]
 """
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from backbones import BACKBONES
+from backbones.hypermamba import N_STATISTICS, window_statistics
 from forecasting.training import TrainingConfig, train
 from forecasting.windows import make_windows
 
@@ -63,10 +65,18 @@ def blocks(values: np.ndarray, train_rows: int) -> list[tuple[np.ndarray, np.nda
     return [(standardise(y, train_rows)[:, None], np.zeros((len(y), 0), np.float32)) for y in values]
 
 
+def history_statistics(values: np.ndarray, train_rows: int) -> np.ndarray:
+    """[S, N_STATISTICS]: window_statistics over each series' standardised training rows."""
+    series = np.stack([standardise(y, train_rows)[:train_rows] for y in values])
+    return window_statistics(torch.from_numpy(series)[:, :, None])[:, 0].numpy()
+
+
 def build(name: str, n_series: int) -> torch.nn.Module:
-    config_class, network_class = BACKBONES["hypermamba" if name == "hypermamba" else "mamba"]
+    config_class, network_class = BACKBONES["hypermamba" if name.startswith("hypermamba") else "mamba"]
     network = dict(NETWORK, d_model=matched_width(n_series)) if name == "mamba-wide" else NETWORK
-    extra = {"n_series": n_series} if name == "hypermamba" else {}
+    extra = {}
+    if name.startswith("hypermamba"):
+        extra = {"n_series": n_series, "external_dim": N_STATISTICS if name == "hypermamba+history" else 0}
     return network_class(config_class(lookback=LOOKBACK, horizon=HORIZON, **network, **extra))
 
 
@@ -99,12 +109,16 @@ def mse(network: torch.nn.Module, windows) -> float:
 def run(name: str, panel: Panel, seed: int, epochs: int, steps: int) -> dict:
     length = panel.train.shape[1]
     fit_rows, val_rows = int(0.7 * length), int(0.8 * length)
-    seen = blocks(panel.train, fit_rows)
+    seen, unseen = blocks(panel.train, fit_rows), blocks(panel.unseen, fit_rows)
     n = len(seen)
-    train_windows = make_windows(seen, LOOKBACK, HORIZON, [range(0, fit_rows)] * n)
-    val_windows = make_windows(seen, LOOKBACK, HORIZON, [range(fit_rows, val_rows)] * n)
-    test_windows = make_windows(seen, LOOKBACK, HORIZON, [range(val_rows, length)] * n)
-    unseen_windows = make_windows(blocks(panel.unseen, fit_rows), LOOKBACK, HORIZON, series=[0] * len(panel.unseen))
+    described = name == "hypermamba+history"
+    seen_stats = history_statistics(panel.train, fit_rows) if described else None
+    unseen_stats = history_statistics(panel.unseen, fit_rows) if described else None
+    windows = lambda rows: make_windows(seen, LOOKBACK, HORIZON, [rows] * n, series_embedding=seen_stats)
+    train_windows, val_windows = windows(range(0, fit_rows)), windows(range(fit_rows, val_rows))
+    test_windows = windows(range(val_rows, length))
+    unseen_windows = make_windows(unseen, LOOKBACK, HORIZON, [range(val_rows, length)] * len(unseen),
+                                  series=[0] * len(unseen), series_embedding=unseen_stats)
     torch.manual_seed(seed)
     network = build(name, n)
     config = TrainingConfig(epochs=epochs, batch_size=64, learning_rate=2e-3, steps_per_epoch=steps, seed=seed,
@@ -116,14 +130,14 @@ def run(name: str, panel: Panel, seed: int, epochs: int, steps: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--series", type=int, default=24)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--series", type=int, default=64)
     parser.add_argument("--unseen", type=int, default=8)
     parser.add_argument("--length", type=int, default=600)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--steps", type=int, default=100)
     args = parser.parse_args()
-    names = ("mamba", "mamba-wide", "hypermamba")
+    names = ("mamba", "mamba-wide", "hypermamba", "hypermamba+history")
     scores = {name: [] for name in names}
     for seed in args.seeds:
         panel = dynamics_panel(args.series, args.unseen, args.length, seed)

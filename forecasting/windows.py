@@ -94,6 +94,7 @@ class Windows:
     lookback: int
     horizon: int
     label_len: int = 0
+    series_embedding: torch.Tensor | None = None  # [N, E] its block's external embedding (Batch.series_embedding)
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -108,19 +109,20 @@ class Windows:
         batch = Batch(x=self.values[history],
                       x_time=self.time[history] if has_time else None,
                       y_time=self.time[decoder] if has_time else None,
-                      series=self.series[index])
+                      series=self.series[index],
+                      series_embedding=None if self.series_embedding is None else self.series_embedding[index])
         return batch, self.values[future]
 
 
 def make_windows(blocks: Sequence[tuple[np.ndarray, np.ndarray]], lookback: int, horizon: int,
                  target_rows: Sequence[range] | None = None, label_len: int = 0,
-                 series: Sequence[int] | None = None) -> Windows:
+                 series: Sequence[int] | None = None, series_embedding: np.ndarray | None = None) -> Windows:
     """Windows over `blocks` of (values [T, C], calendar features [T, F]).
 
     target_rows[b]: rows of block b allowed as targets (None: all). A window needs `lookback`
     rows of history before its first target and `horizon` target rows inside the range, so no
     window is dropped or truncated at the end of a split. series[b]: block b's number in Batch.series
-    (None: b + 1, every block a known series).
+    (None: b + 1, every block a known series); series_embedding[b]: its row of Batch.series_embedding.
     """
     if label_len > lookback:
         raise ValueError(f"label_len ({label_len}) cannot exceed lookback ({lookback})")
@@ -137,5 +139,7 @@ def make_windows(blocks: Sequence[tuple[np.ndarray, np.ndarray]], lookback: int,
         time=torch.from_numpy(np.concatenate([time for _, time in blocks]).astype(np.float32)),
         targets=torch.from_numpy(np.concatenate(firsts).astype(np.int64)),
         series=torch.from_numpy(np.concatenate(numbers).astype(np.int64)),
+        series_embedding=None if series_embedding is None else torch.from_numpy(
+            np.repeat(np.asarray(series_embedding, np.float32), [len(f) for f in firsts], axis=0)),
         lookback=lookback, horizon=horizon, label_len=label_len,
     )

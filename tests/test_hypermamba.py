@@ -139,3 +139,11 @@ def test_through_the_forecaster_seen_and_unseen_series_and_reload(tmp_path):
     for seen, same in zip(known[:2], renamed[:2]):
         np.testing.assert_array_equal(seen.mean, same.mean)
     assert np.isfinite(renamed[2].mean).all() and not np.allclose(known[2].mean, renamed[2].mean)
+
+
+def test_runs_under_bf16_autocast():
+    network, data = hyper(), batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = network(data)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    torch.testing.assert_close(out, network(data), rtol=5e-2, atol=1e-1)   # the fp32 result, to bf16 precision

@@ -49,6 +49,11 @@ def test_windows_never_cross_series_and_carry_calendar_features_for_the_decoder(
     assert torch.all(batch.series[from_a] == 1) and torch.all(batch.series[~from_a] == 2)
     renamed = make_windows([a, b], lookback=8, horizon=4, series=[7, 0]).batch(torch.arange(len(windows)))[0]
     assert torch.equal(renamed.series, torch.where(from_a, 7, 0))
+    described = make_windows([a, b], lookback=8, horizon=4, series_embedding=np.array([[1.0, 2.0], [3.0, 4.0]]))
+    embedding = described.batch(torch.arange(len(windows)))[0].series_embedding
+    assert embedding.shape == (len(windows), 2)
+    assert torch.equal(embedding, torch.where(from_a[:, None], torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0])))
+    assert batch.series_embedding is None
     with pytest.raises(ValueError, match="label_len"):
         make_windows([a], lookback=2, horizon=4, label_len=3)
 

@@ -39,6 +39,22 @@ def _softplus(x):
 
 
 @triton.jit
+def _load_step(u_ptr, delta_ptr, B_ptr, row, col, t, d_ok, n_ok, bias,
+               HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
+    """Step t's u and delta [BLOCK_D] (delta before and after bias + softplus) and B_t [BLOCK_N], in fp32."""
+    u = tl.load(u_ptr + row + t, mask=d_ok, other=0.0).to(tl.float32)
+    dt_raw = tl.load(delta_ptr + row + t, mask=d_ok, other=0.0).to(tl.float32)
+    if HAS_BIAS:
+        dt_raw += bias
+    if SOFTPLUS:
+        dt = _softplus(dt_raw)
+    else:
+        dt = dt_raw
+    B_t = tl.load(B_ptr + col + t, mask=n_ok, other=0.0).to(tl.float32)
+    return u, dt_raw, dt, B_t
+
+
+@triton.jit
 def _scan_fwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr,
                      y_ptr, last_ptr, ckpt_ptr,
                      channels, state, length,
@@ -53,8 +69,7 @@ def _scan_fwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_p
     A = tl.load(A_ptr + d[:, None] * state + n[None, :], mask=dn_ok, other=0.0)
     if HAS_D:
         skip = tl.load(D_ptr + d, mask=d_ok, other=0.0)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + d, mask=d_ok, other=0.0)
+    bias = tl.load(bias_ptr + d, mask=d_ok, other=0.0) if HAS_BIAS else 0.0
     row = (b * channels + d) * length                                   # channel rows of u, delta, z, y
     col = (b * state + n) * length                                      # state rows of B, C
     h = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
@@ -63,13 +78,7 @@ def _scan_fwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_p
         if STORE_CKPT:
             tl.store(ckpt_ptr + ((b * n_chunks + c) * channels + d[:, None]) * state + n[None, :], h, mask=dn_ok)
         for t in range(c * CHUNK, tl.minimum(c * CHUNK + CHUNK, length)):
-            u = tl.load(u_ptr + row + t, mask=d_ok, other=0.0).to(tl.float32)
-            dt = tl.load(delta_ptr + row + t, mask=d_ok, other=0.0).to(tl.float32)
-            if HAS_BIAS:
-                dt += bias
-            if SOFTPLUS:
-                dt = _softplus(dt)
-            B_t = tl.load(B_ptr + col + t, mask=n_ok, other=0.0).to(tl.float32)
+            u, _, dt, B_t = _load_step(u_ptr, delta_ptr, B_ptr, row, col, t, d_ok, n_ok, bias, HAS_BIAS, SOFTPLUS)
             C_t = tl.load(C_ptr + col + t, mask=n_ok, other=0.0).to(tl.float32)
             h = tl.exp(dt[:, None] * A) * h + (dt * u)[:, None] * B_t[None, :]
             y = tl.sum(h * C_t[None, :], axis=1)
@@ -101,8 +110,7 @@ def _scan_bwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_p
     A = tl.load(A_ptr + dn, mask=dn_ok, other=0.0)
     if HAS_D:
         skip = tl.load(D_ptr + d, mask=d_ok, other=0.0)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + d, mask=d_ok, other=0.0)
+    bias = tl.load(bias_ptr + d, mask=d_ok, other=0.0) if HAS_BIAS else 0.0
     row = (b * channels + d) * length
     col = (b * state + n) * length
     part_col = ((b * n_blocks + block) * state + n) * length           # this program's rows of the dB, dC partials
@@ -124,27 +132,14 @@ def _scan_bwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_p
         # recompute the chunk's states h_t from the state entering it
         h = tl.load(ckpt_ptr + (b * n_chunks + c) * channels * state + dn, mask=dn_ok, other=0.0)
         for t in range(start, end):
-            u = tl.load(u_ptr + row + t, mask=d_ok, other=0.0).to(tl.float32)
-            dt = tl.load(delta_ptr + row + t, mask=d_ok, other=0.0).to(tl.float32)
-            if HAS_BIAS:
-                dt += bias
-            if SOFTPLUS:
-                dt = _softplus(dt)
-            B_t = tl.load(B_ptr + col + t, mask=n_ok, other=0.0).to(tl.float32)
+            u, _, dt, B_t = _load_step(u_ptr, delta_ptr, B_ptr, row, col, t, d_ok, n_ok, bias, HAS_BIAS, SOFTPLUS)
             h = tl.exp(dt[:, None] * A) * h + (dt * u)[:, None] * B_t[None, :]
             tl.store(scratch + (t - start) * (BLOCK_D * BLOCK_N), h)
         tl.debug_barrier()  # the states must be in memory before they are read back
         for i in range(0, end - start):
             t = end - 1 - i
-            u = tl.load(u_ptr + row + t, mask=d_ok, other=0.0).to(tl.float32)
-            dt_raw = tl.load(delta_ptr + row + t, mask=d_ok, other=0.0).to(tl.float32)
-            if HAS_BIAS:
-                dt_raw += bias
-            if SOFTPLUS:
-                dt = _softplus(dt_raw)
-            else:
-                dt = dt_raw
-            B_t = tl.load(B_ptr + col + t, mask=n_ok, other=0.0).to(tl.float32)
+            u, dt_raw, dt, B_t = _load_step(u_ptr, delta_ptr, B_ptr, row, col, t, d_ok, n_ok, bias,
+                                            HAS_BIAS, SOFTPLUS)
             C_t = tl.load(C_ptr + col + t, mask=n_ok, other=0.0).to(tl.float32)
             gy = tl.load(gy_ptr + row + t, mask=d_ok, other=0.0).to(tl.float32)
             h = tl.load(scratch + (t - start) * (BLOCK_D * BLOCK_N))
