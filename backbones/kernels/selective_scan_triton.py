@@ -19,8 +19,8 @@ h_t alone; h_{t-1} is never recovered by dividing by the decay. Reductions that 
 dC over channel blocks; dA, dD, d(delta_bias) over batch) go to per-program partial buffers that torch
 sums afterwards, which keeps the result deterministic.
 
-Every buffer the kernels write is filled with NaN before launch, so an element a kernel forgets to
-write cannot pass for a result.
+Every buffer the kernels write comes from `_output`, which the tests replace with a NaN-filling
+allocator, so an element a kernel forgets to write cannot pass for a result there.
 """
 from __future__ import annotations
 
@@ -29,7 +29,11 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-_NAN = float("nan")
+
+
+def _output(*shape: int, like: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+    """A buffer a kernel fills completely (uninitialised here; NaN-filled under test)."""
+    return torch.empty(shape, dtype=dtype or like.dtype, device=like.device)
 
 
 @triton.jit
@@ -199,10 +203,10 @@ def _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, store_ckpt, ch
     batch, channels, length = u.shape
     state = A.shape[1]
     block_d, block_n, num_warps = _config(batch, channels, state, block_d)
-    y = torch.full_like(u, _NAN)
-    last = torch.full((batch, channels, state), _NAN, dtype=torch.float32, device=u.device)
-    ckpt = (torch.full((batch, triton.cdiv(length, chunk), channels, state), _NAN, dtype=torch.float32,
-                       device=u.device) if store_ckpt else last)        # unused stand-in when not stored
+    y = _output(*u.shape, like=u)
+    last = _output(batch, channels, state, like=u, dtype=torch.float32)
+    ckpt = (_output(batch, triton.cdiv(length, chunk), channels, state, like=u, dtype=torch.float32)
+            if store_ckpt else last)        # unused stand-in when not stored
     grid = (batch, triton.cdiv(channels, block_d))
     _scan_fwd_kernel[grid](
         u, delta, A, B, C, u if D is None else D, u if z is None else z, u if delta_bias is None else delta_bias,
@@ -217,15 +221,15 @@ def _backward(gy, glast, u, delta, A, B, C, D, z, delta_bias, ckpt, delta_softpl
     state = A.shape[1]
     block_d, block_n, num_warps = _config(batch, channels, state, block_d)
     n_blocks = triton.cdiv(channels, block_d)
-    f32 = dict(dtype=torch.float32, device=u.device)
-    gu, gdelta = torch.full_like(u, _NAN), torch.full_like(delta, _NAN)
-    gz = None if z is None else torch.full_like(z, _NAN)
-    gA = torch.full((batch, channels, state), _NAN, **f32)                 # partials, summed below
-    gB = torch.full((batch, n_blocks, state, length), _NAN, **f32)
-    gC = torch.full((batch, n_blocks, state, length), _NAN, **f32)
-    gD = None if D is None else torch.full((batch, channels), _NAN, **f32)
-    gbias = None if delta_bias is None else torch.full((batch, channels), _NAN, **f32)
-    scratch = torch.empty(batch * n_blocks * chunk * block_d * block_n, **f32)
+    f32 = dict(like=u, dtype=torch.float32)
+    gu, gdelta = _output(*u.shape, like=u), _output(*delta.shape, like=delta)
+    gz = None if z is None else _output(*z.shape, like=z)
+    gA = _output(batch, channels, state, **f32)                            # partials, summed below
+    gB = _output(batch, n_blocks, state, length, **f32)
+    gC = _output(batch, n_blocks, state, length, **f32)
+    gD = None if D is None else _output(batch, channels, **f32)
+    gbias = None if delta_bias is None else _output(batch, channels, **f32)
+    scratch = torch.empty(batch * n_blocks * chunk * block_d * block_n, dtype=torch.float32, device=u.device)
     _scan_bwd_kernel[(batch, n_blocks)](
         u, delta, A, B, C, u if D is None else D, u if z is None else z, u if delta_bias is None else delta_bias,
         ckpt, gy, gA if glast is None else glast, scratch,
