@@ -128,6 +128,7 @@ def test_through_the_forecaster_seen_and_unseen_series_and_reload(tmp_path):
     forecaster = fc.Forecaster([model], h=12, level=[80]).fit(frame)
     state = forecaster.states[0][0]
     assert state.spec["network"]["n_series"] == 3 and state.spec["series"] == ["a", "b", "c"]
+    assert state.spec["network"]["external_dim"] == N_STATISTICS               # history statistics
     out = forecaster.predict()
     assert np.isfinite(out[["hypermamba", "hypermamba-lo-80", "hypermamba-hi-80"]].to_numpy()).all()
     forecaster.save(tmp_path / "h")
@@ -139,6 +140,13 @@ def test_through_the_forecaster_seen_and_unseen_series_and_reload(tmp_path):
     for seen, same in zip(known[:2], renamed[:2]):
         np.testing.assert_array_equal(seen.mean, same.mean)
     assert np.isfinite(renamed[2].mean).all() and not np.allclose(known[2].mean, renamed[2].mean)
+    # and it reads the series' history beyond the window: same window, other past, other forecast
+    lookback = state.spec["lookback"]
+    other_past = values[2].copy()
+    other_past[:-lookback] = np.random.default_rng(0).normal(size=len(other_past) - lookback)
+    changed = fitted.forecast_panel(History(["a", "b", "new"], [values[0], values[1], other_past], [ds[-1]] * 3),
+                                    "h", 12, [], state)
+    assert not np.allclose(changed[2].mean, renamed[2].mean)
 
 
 def test_runs_under_bf16_autocast():

@@ -20,6 +20,7 @@ import torch
 from accelerate.utils import set_seed
 
 from backbones import BACKBONES
+from backbones.hypermamba import N_STATISTICS, window_statistics
 
 from ..errors import DataError
 from ..intervals import add_conformal_bounds
@@ -77,6 +78,10 @@ class NeuralModel(GlobalModel):
         a fixed per-series standardisation does not."""
         return {"revin": True}
 
+    def series_descriptors(self, histories: list[np.ndarray]) -> np.ndarray | None:
+        """Batch.series_embedding rows for series with these standardised histories (None: no such input)."""
+        return None
+
     def min_length(self, h: int) -> int:
         return (self.lookback or MIN_LOOKBACK) + 2 * h
 
@@ -87,10 +92,11 @@ class NeuralModel(GlobalModel):
         lookback = self._lookback(history, h, val_rows)
         scalers = [Scaler.fit(y[:len(y) - v, None]) for y, v in zip(history.values, val_rows)]
         blocks = self._blocks(history, freq, scalers)
+        descriptors = self.series_descriptors([values[:len(values) - v, 0] for (values, _), v in zip(blocks, val_rows)])
         train_windows = make_windows(blocks, lookback, h, [range(0, len(y) - v) for y, v in zip(history.values, val_rows)],
-                                     label_len=self._label_len(lookback))
+                                     label_len=self._label_len(lookback), series_embedding=descriptors)
         val_windows = make_windows(blocks, lookback, h, [range(len(y) - v, len(y)) for y, v in zip(history.values, val_rows)],
-                                   label_len=self._label_len(lookback))
+                                   label_len=self._label_len(lookback), series_embedding=descriptors)
         config = self._network_config(lookback, h, n_calendar_features(freq), levels, len(history.ids))
         set_seed(self.seed)
         network = self._build(config)
@@ -118,6 +124,7 @@ class NeuralModel(GlobalModel):
                    for m, s in zip(state.arrays["scaler_mean"], state.arrays["scaler_std"])]
         # Each series gets one window whose targets are the h steps after its end.
         blocks = []
+        descriptors = self.series_descriptors([values[:, 0] for values, _ in self._blocks(history, freq, scalers)])
         for (values, time), scaler, last in zip(self._blocks(history, freq, scalers), scalers, history.last_ds):
             future = pd.date_range(last, periods=h + 1, freq=freq)[1:]
             blocks.append((np.concatenate([values, np.zeros((h, 1), np.float32)]),
@@ -127,7 +134,8 @@ class NeuralModel(GlobalModel):
             raise DataError(f"{self.name}: series {short[:5]} are shorter than the network's lookback of {lookback} steps")
         trained = {series: number for number, series in enumerate(state.spec["series"], start=1)}
         windows = make_windows(blocks, lookback, h, [range(len(y), len(y) + h) for y in history.values],
-                               label_len=self._label_len(lookback), series=[trained.get(i, 0) for i in history.ids])
+                               label_len=self._label_len(lookback), series=[trained.get(i, 0) for i in history.ids],
+                               series_embedding=descriptors)
         with torch.no_grad():
             output = torch.cat([network(windows.batch(index)[0])
                                 for index in torch.arange(len(windows)).split(1024)]).numpy()
@@ -259,10 +267,21 @@ class Mamba(NeuralModel):
 
 @dataclass
 class HyperMamba(NeuralModel):
-    """HyperMamba: Mamba whose scan parameters a hypernetwork sets per series, from its statistics and a learned embedding"""
+    """HyperMamba: Mamba whose scan parameters a hypernetwork sets per series, from its statistics and a learned embedding
+
+    Its conditioning: the window's statistics, a learned embedding of each training series, and as
+    the external embedding the same statistics over the series' whole history (its training rows
+    when fitting; everything before the forecast origin when forecasting), which is what lets it
+    adapt to a series it was not trained on.
+    """
 
     name: ClassVar[str] = "hypermamba"
     backbone: ClassVar[str] = "hypermamba"
 
     def network_defaults(self, lookback: int, n_time: int, n_series: int) -> dict:
-        return {**super().network_defaults(lookback, n_time, n_series), "n_series": n_series}
+        return {**super().network_defaults(lookback, n_time, n_series), "n_series": n_series,
+                "external_dim": N_STATISTICS}
+
+    def series_descriptors(self, histories: list[np.ndarray]) -> np.ndarray:
+        return np.stack([window_statistics(torch.from_numpy(np.ascontiguousarray(y, np.float32))[None, :, None])[0, 0]
+                         .numpy() for y in histories])
