@@ -164,6 +164,7 @@ def neural(name: str, block, split, horizon: int, settings: dict, seed: int) -> 
     with torch.no_grad():
         scores = test_scores(lambda batch: network(batch).double(), sets["test"])
     return scores, {"lookback": lookback, "train_seconds": round(seconds, 1), "epochs_run": result.epochs_run,
+                    "best_val_loss": round(result.best_val_loss, 5),
                     "best_epoch": result.best_epoch, "parameters": sum(p.numel() for p in network.parameters()),
                     "network": network_settings, "training": asdict(config)}
 

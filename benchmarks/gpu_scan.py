@@ -9,8 +9,9 @@
 3. Reports the bandwidth the Triton forward achieves: bytes it must move (read u, delta, z, B, C;
    write y; at the inputs' element sizes) over its time, against the device's peak where known.
 
-The chunked scan keeps [B, D, 32, 32, N] fp32 weights per chunk for its backward, far more than a GPU
-holds at the training size; a case that runs out of memory is reported as OOM.
+The chunked scan is the fallback without Triton: its Python loops over chunk steps launch many small
+kernels, so it is expected to lose by a wide margin on a GPU; a case that runs out of memory is
+reported as OOM.
 
     .venv/bin/python benchmarks/gpu_scan.py [--warmup 3] [--repeats 10] [--out results.json]
 """

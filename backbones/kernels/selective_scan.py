@@ -66,10 +66,16 @@ def selective_scan_chunked(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Te
                            block_elements: int = 2 ** 19):
     """Chunked scan with its own backward: every chunk of `chunk` steps is scanned at once (all chunks of a
     block in parallel), then the state is carried across chunks and blocks. A block holds about
-    `block_elements` state values, so its [steps, batch, channels, state] tensors stay in cache."""
+    `block_elements` state values, so its [steps, batch, channels, state] tensors stay in cache; a batch
+    too wide for that is scanned a group of rows at a time."""
     dtype = u.dtype
     u, delta = _prepare(u, delta, delta_bias, delta_softplus)
-    y, h = _ChunkedScan.apply(u, delta, A.float(), B.float(), C.float(), chunk, block_elements)
+    A, B, C = A.float(), B.float(), C.float()
+    per_row = min(chunk, u.shape[-1]) * A.numel()                               # one chunk of one batch row
+    rows = max(1, block_elements // per_row)
+    ys, hs = zip(*(_ChunkedScan.apply(u[i:i + rows], delta[i:i + rows], A, B[i:i + rows], C[i:i + rows], chunk,
+                                      block_elements) for i in range(0, u.shape[0], rows)))
+    y, h = (torch.cat(ys), torch.cat(hs)) if len(ys) > 1 else (ys[0], hs[0])
     y = _finish(y, u, D, z, dtype)
     return (y, h) if return_last_state else y
 
@@ -86,20 +92,26 @@ def _by_step(rows: Tensor, chunks: int) -> Tensor:
     return rows.view(chunks, -1, *rows.shape[1:]).transpose(0, 1)
 
 
-def _block_states(delta: Tensor, delta_u: Tensor, B: Tensor, A: Tensor, h0: Tensor, chunks: int,
-                  decay: Tensor, h: Tensor, carry: Tensor) -> None:
-    """States of one block, written into h [T, chunks, b, d, n] from the state h0 [b, d, n] before it.
-    Leaves in `decay` the decay accumulated since each chunk's start."""
+def _block_states(delta: Tensor, delta_u: Tensor, B: Tensor, A: Tensor, h0: Tensor | None, chunks: int,
+                  decay: Tensor, since_start: Tensor, h: Tensor, carry: Tensor) -> None:
+    """States of one block, written into h [T, chunks, b, d, n] from the state h0 [b, d, n] before it
+    (None: zero); also each step's decay exp(delta_t A), and in `since_start` the decay accumulated since
+    its chunk's start (left unset when a single chunk starts from zero and nothing needs it)."""
     torch.mul(_by_step(delta, chunks)[..., None], A, out=decay)                  # [T, chunks, b, d, n]
     decay.exp_()
     torch.mul(_by_step(delta_u, chunks)[..., None], _by_step(B, chunks)[:, :, :, None, :], out=h)
+    carried = chunks > 1 or h0 is not None
+    if carried:
+        since_start[0] = decay[0]
     for t in range(1, h.shape[0]):                                               # every chunk from zero
         h[t].addcmul_(decay[t], h[t - 1])
-        decay[t].mul_(decay[t - 1])
-    carry[0] = h0                                                                # state entering each chunk
-    for c in range(1, chunks):
-        torch.addcmul(h[-1, c - 1], decay[-1, c - 1], carry[c - 1], out=carry[c])
-    h.addcmul_(decay, carry)
+        if carried:
+            torch.mul(decay[t], since_start[t - 1], out=since_start[t])
+    if carried:
+        carry[0] = 0 if h0 is None else h0                                       # state entering each chunk
+        for c in range(1, chunks):
+            torch.addcmul(h[-1, c - 1], since_start[-1, c - 1], carry[c - 1], out=carry[c])
+        h.addcmul_(since_start, carry)
 
 
 class _ChunkedScan(torch.autograd.Function):
@@ -116,18 +128,20 @@ class _ChunkedScan(torch.autograd.Function):
         u_t, delta_t, B_t, C_t = steps
         delta_u = delta_t * u_t
         n_blocks = padded // (T * chunks)
-        decay, h = u.new_empty(T, chunks, b, d, n), u.new_empty(T, chunks, b, d, n)
+        decay, since_start, h = (u.new_empty(T, chunks, b, d, n) for _ in range(3))
         carry = u.new_empty(chunks, b, d, n)
         starts = u.new_zeros(n_blocks + 1, b, d, n)                             # state entering each block
         y_t = u.new_empty(padded, b, d)
         for k in range(n_blocks):
             rows = slice(k * T * chunks, (k + 1) * T * chunks)
-            _block_states(delta_t[rows], delta_u[rows], B_t[rows], A, starts[k], chunks, decay, h, carry)
+            _block_states(delta_t[rows], delta_u[rows], B_t[rows], A, starts[k] if k else None, chunks, decay,
+                          since_start, h, carry)
             y = torch.bmm(h.view(-1, d, n), _by_step(C_t[rows], chunks).reshape(-1, n, 1))  # [T*chunks*b, d, 1]
             _by_step(y_t[rows], chunks).copy_(y.view(T, chunks, b, d))
             starts[k + 1] = h[-1, -1]
         ctx.save_for_backward(u_t, delta_t, delta_u, B_t, C_t, A, starts)
         ctx.plan = (T, chunks, L)
+        ctx.set_materialize_grads(False)                  # an unused last state sends no gradient to carry
         return y_t[:L].permute(1, 2, 0), starts[-1].clone()
 
     @staticmethod
@@ -137,35 +151,39 @@ class _ChunkedScan(torch.autograd.Function):
         padded, b, d = u_t.shape
         n = A.shape[1]
         rows_per_block = T * chunks
+        if grad_y is None:                                                      # only the last state was used
+            grad_y = u_t.new_zeros(b, d, L)
         grad_y_t = F.pad(grad_y, (0, padded - L)).permute(2, 0, 1).contiguous()  # [padded, b, d]
-        decay, cumulative, h, g, x, to_end = (u_t.new_empty(T, chunks, b, d, n) for _ in range(6))
+        decay, since_start, h, g, x, to_end = (u_t.new_empty(T, chunks, b, d, n) for _ in range(6))
         carry, g_carry = u_t.new_empty(chunks, b, d, n), u_t.new_empty(chunks, b, d, n)
         to_end[-1] = 1
-        g_after = grad_last.clone() if grad_last is not None else u_t.new_zeros(b, d, n)
+        g_after = grad_last                              # gradient at the block's end from later steps
         g_u, g_delta, g_B, g_C = (torch.empty_like(v) for v in (u_t, delta_t, B_t, C_t))
         g_A = torch.zeros_like(A)
         for k in reversed(range(padded // rows_per_block)):
             rows = slice(k * rows_per_block, (k + 1) * rows_per_block)
             step = {name: _by_step(v[rows], chunks) for name, v in
                     (("u", u_t), ("delta", delta_t), ("delta_u", delta_u), ("B", B_t), ("C", C_t), ("gy", grad_y_t))}
-            _block_states(delta_t[rows], delta_u[rows], B_t[rows], A, starts[k], chunks, cumulative, h, carry)
-            torch.mul(step["delta"][..., None], A, out=decay)
-            decay.exp_()
+            _block_states(delta_t[rows], delta_u[rows], B_t[rows], A, starts[k] if k else None, chunks, decay,
+                          since_start, h, carry)
             # g_t = dloss/dh_t = C_t gy_t + exp(delta_{t+1} A) g_{t+1}: the same scan, run backwards
             torch.mul(step["gy"][..., None], step["C"][:, :, :, None, :], out=g)
+            carried = chunks > 1 or g_after is not None
             for t in range(T - 2, -1, -1):
                 g[t].addcmul_(decay[t + 1], g[t + 1])
-                torch.mul(decay[t + 1], to_end[t + 1], out=to_end[t])            # decay from t to chunk end
-            g_carry[-1] = g_after                                                # gradient at each chunk's end
-            for c in range(chunks - 2, -1, -1):
-                torch.addcmul(g[0, c + 1], to_end[0, c + 1], g_carry[c + 1], out=g_carry[c]).mul_(decay[0, c + 1])
-            g.addcmul_(to_end, g_carry)
+                if carried:
+                    torch.mul(decay[t + 1], to_end[t + 1], out=to_end[t])        # decay from t to chunk end
+            if carried:
+                g_carry[-1] = 0 if g_after is None else g_after                  # gradient at each chunk's end
+                for c in range(chunks - 2, -1, -1):
+                    torch.addcmul(g[0, c + 1], to_end[0, c + 1], g_carry[c + 1], out=g_carry[c]).mul_(decay[0, c + 1])
+                g.addcmul_(to_end, g_carry)
             g_after = decay[0, 0] * g[0, 0]
             # dloss/d(delta_t A) = g_t exp(delta_t A) h_{t-1} = g_t (h_t - delta_t B_t u_t)
             torch.mul(step["delta_u"][..., None], step["B"][:, :, :, None, :], out=x)
             g_log = torch.sub(h, x, out=x).mul_(g).view(-1, d, n)                # [T*chunks*b, d, n]
             delta_rows = step["delta"].reshape(-1, d)
-            g_A += torch.einsum("md,mdn->dn", delta_rows, g_log)
+            g_A += (g_log * delta_rows[..., None]).sum(0)
             g_input = torch.bmm(g.view(-1, d, n), step["B"].reshape(-1, n, 1)).view(-1, d)  # sum_n g B
             grads = (
                 (g_delta, (g_log * A).sum(-1) + step["u"].reshape(-1, d) * g_input),

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Everything that needs an NVIDIA GPU, in one run (about 10 minutes on an H100/H200 class device):
+# the Triton scan tests on CUDA, the scan timings with achieved bandwidth, bf16 Mamba/HyperMamba
+# training steps through the product's trainer, and the ETTh1 lookback-96 protocol at full size for
+# one horizon. Results land in $OUT (default out/gpu).
+#     bash benchmarks/gpu_session.sh
+set -euo pipefail
+OUT=${OUT:-out/gpu}
+mkdir -p "$OUT"
+PY=${PY:-.venv/bin/python}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/device.csv"
+$PY -m pytest -q tests/test_selective_scan_triton.py tests/test_mamba.py tests/test_hypermamba.py 2>&1 | tee "$OUT/tests.txt"
+$PY benchmarks/gpu_scan.py --out "$OUT/gpu_scan.json" 2>&1 | tee "$OUT/gpu_scan.txt"
+$PY benchmarks/etth1.py --protocol lookback96 --full --horizons 96 --models mamba hypermamba dlinear \
+    --out "$OUT/etth1_lookback96_full_h96.json" 2>&1 | tail -20 | tee "$OUT/etth1.txt"
