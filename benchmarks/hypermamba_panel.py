@@ -12,7 +12,7 @@ least HyperMamba's parameter count, HyperMamba on its window statistics and seri
 HyperMamba that also gets, as its external embedding, the same statistics over the series' first 70%
 (a longer look at its dynamics than one 48-step window; no row after the training part).
 
-    .venv/bin/python benchmarks/hypermamba_panel.py [--seeds 0 1 2] [--series 64] [--epochs 15]
+    .venv/bin/python benchmarks/hypermamba_panel.py [--seeds 0 1 2] [--series 64] [--unseen 32] [--epochs 15]
 """
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--series", type=int, default=64)
-    parser.add_argument("--unseen", type=int, default=8)
+    parser.add_argument("--unseen", type=int, default=32)
     parser.add_argument("--length", type=int, default=600)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--steps", type=int, default=100)

@@ -10,6 +10,9 @@ runs under no_grad, as in inference; forward + backward takes the gradients of e
 the median of >= --repeats runs (>= 1 s in all) after warm-up. The reference is skipped above
 --reference-max-length (its autograd graph grows with L: seconds per run).
 
+A second table times forward + backward at the shapes the forecasters run (many short token
+sequences: batch x channels x patches), where the sequences are too short for any scan to amortise.
+
     .venv/bin/python benchmarks/speed_scan.py [--lengths 96 512 2048 8192] [--threads 2]
 """
 from __future__ import annotations
@@ -28,6 +31,9 @@ from timing import median_seconds, memory_mark, peak_growth
 
 BATCH, D_INNER, D_STATE = 8, 64, 16
 IMPLEMENTATIONS = ("reference", "chunked", "mambapy")
+# (batch, d_inner, d_state, L): ETTh1 windows of 32 x 7 channels over 12 patches at d_model 64; a
+# panel batch of 64 series over 24 patches at d_model 128; 32 samples over 7 variate tokens at d_model 256
+MODEL_SHAPES = [(224, 128, 16, 12), (64, 256, 16, 24), (32, 512, 16, 7)]
 
 
 def mambapy_scan(u, delta, A, B, C):
@@ -38,15 +44,17 @@ def mambapy_scan(u, delta, A, B, C):
     return (pscan(decay, x) @ C.unsqueeze(-1)).squeeze(3)                         # [B, L, D]
 
 
-def measure(implementation: str, length: int, backward: bool, threads: int, warmup: int, repeats: int):
-    """(median seconds, peak bytes); meant to run in a fresh process."""
+def measure(implementation: str, shape: tuple[int, int, int, int], backward: bool, threads: int, warmup: int,
+            repeats: int):
+    """(median seconds, peak bytes) at shape (batch, d_inner, d_state, L); meant to run in a fresh process."""
     torch.set_num_threads(threads)
     generator = torch.Generator().manual_seed(0)
-    u = torch.randn(BATCH, D_INNER, length, generator=generator)
-    delta = torch.nn.functional.softplus(torch.randn(BATCH, D_INNER, length, generator=generator) - 2)
-    A = -torch.exp(torch.randn(D_INNER, D_STATE, generator=generator))
-    B = torch.randn(BATCH, D_STATE, length, generator=generator)
-    C = torch.randn(BATCH, D_STATE, length, generator=generator)
+    batch, d_inner, d_state, length = shape
+    u = torch.randn(batch, d_inner, length, generator=generator)
+    delta = torch.nn.functional.softplus(torch.randn(batch, d_inner, length, generator=generator) - 2)
+    A = -torch.exp(torch.randn(d_inner, d_state, generator=generator))
+    B = torch.randn(batch, d_state, length, generator=generator)
+    C = torch.randn(batch, d_state, length, generator=generator)
     if implementation == "mambapy":
         u, delta, B, C = (v.transpose(1, 2).contiguous() for v in (u, delta, B, C))
         scan = mambapy_scan
@@ -76,18 +84,24 @@ def main() -> None:
     args = parser.parse_args()
 
     spawn = multiprocessing.get_context("spawn")
+
+    def fresh_measure(implementation, shape, backward):
+        with ProcessPoolExecutor(1, mp_context=spawn) as fresh:
+            seconds, peak = fresh.submit(measure, implementation, shape, backward, args.threads, args.warmup,
+                                         args.repeats).result()
+        print(f"  {implementation:9s} {shape} {'fwd+bwd' if backward else 'fwd    '}: "
+              f"{1e3 * seconds:9.1f} ms, {peak / 2**20:7.1f} MiB", flush=True)
+        return seconds, peak
+
     results = {}  # (implementation, L, backward) -> (seconds, bytes)
     for length in args.lengths:
         for backward in (False, True):
             for implementation in IMPLEMENTATIONS:
                 if implementation == "reference" and length > args.reference_max_length:
                     continue
-                with ProcessPoolExecutor(1, mp_context=spawn) as fresh:
-                    results[implementation, length, backward] = fresh.submit(
-                        measure, implementation, length, backward, args.threads, args.warmup, args.repeats).result()
-                seconds, peak = results[implementation, length, backward]
-                print(f"  {implementation:9s} L={length:5d} {'fwd+bwd' if backward else 'fwd    '}: "
-                      f"{1e3 * seconds:9.1f} ms, {peak / 2**20:7.1f} MiB", flush=True)
+                results[implementation, length, backward] = fresh_measure(
+                    implementation, (BATCH, D_INNER, D_STATE, length), backward)
+    at_model_shapes = {(i, shape): fresh_measure(i, shape, True)[0] for shape in MODEL_SHAPES for i in IMPLEMENTATIONS}
 
     print(f"\nSelective scan, batch {BATCH}, d_inner {D_INNER}, d_state {D_STATE}, fp32; {platform.machine()} CPU "
           f"({os.cpu_count()} cores), {args.threads} thread(s); torch {torch.__version__}; median of >= "
@@ -104,6 +118,13 @@ def main() -> None:
             print(f"| {length} | {'fwd+bwd' if backward else 'fwd'} | {ms['reference']} | {ms['chunked']} "
                   f"| {ms['mambapy']} | {ratio['mambapy']} | {ratio['reference']} "
                   f"| {mib['reference']} | {mib['chunked']} | {mib['mambapy']} |")
+    print("\nForward + backward at the forecasters' shapes\n")
+    print("| batch x d_inner x d_state x L | reference ms | chunked ms | mambapy ms | reference / chunked | mambapy / chunked |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for shape in MODEL_SHAPES:
+        ms = {i: 1e3 * at_model_shapes[i, shape] for i in IMPLEMENTATIONS}
+        print(f"| {' x '.join(map(str, shape))} | {ms['reference']:.1f} | {ms['chunked']:.1f} | {ms['mambapy']:.1f} "
+              f"| {ms['reference'] / ms['chunked']:.2f} | {ms['mambapy'] / ms['chunked']:.2f} |")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ of a block at once from a zero state, keeping the decay accumulated since the ch
 state entering each chunk is then carried across chunks one at a time, and h_t = local_t +
 decay_since_start_t * carry. Only products of decays in (0, 1] appear, so it is exact and stable at any
 decay rate. Its backward is the same scan run in reverse on the gradients; states are recomputed
-block by block from the few saved at block boundaries, so memory stays O(B * D * L), not O(B * D * N * L).
+block by block from the few saved at block boundaries, so memory stays O(B * D * L), not O(B * D * N * L)
+(a group of rows whose whole sequences fit in one block keeps its states instead of recomputing them).
 """
 from __future__ import annotations
 
@@ -71,7 +72,10 @@ def selective_scan_chunked(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Te
     dtype = u.dtype
     u, delta = _prepare(u, delta, delta_bias, delta_softplus)
     A, B, C = A.float(), B.float(), C.float()
-    per_row = min(chunk, u.shape[-1]) * A.numel()                               # one chunk of one batch row
+    # rows per group: as many rows of one chunk as a block holds; short sequences (two chunks at most)
+    # as whole rows, so that a group is one block and keeps its states for the backward
+    length = u.shape[-1]
+    per_row = (length if length <= 2 * chunk else chunk) * A.numel()
     rows = max(1, block_elements // per_row)
     ys, hs = zip(*(_ChunkedScan.apply(u[i:i + rows], delta[i:i + rows], A, B[i:i + rows], C[i:i + rows], chunk,
                                       block_elements) for i in range(0, u.shape[0], rows)))
@@ -81,10 +85,14 @@ def selective_scan_chunked(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Te
 
 
 def _chunk_plan(length: int, state_size: int, chunk: int, block_elements: int) -> tuple[int, int, int]:
-    """(steps per chunk, chunks per block, padded length)."""
-    chunk = min(chunk, length)
-    chunks = max(1, min(block_elements // (chunk * state_size), -(-length // chunk)))
-    return chunk, chunks, -(-length // (chunk * chunks)) * chunk * chunks
+    """(steps per chunk, chunks per block, padded length): chunks of at most `chunk` steps and blocks of
+    about `block_elements` states, both evened out so that little padding is needed."""
+    n_chunks = -(-length // chunk)
+    steps = -(-length // n_chunks)
+    chunks = max(1, min(block_elements // (steps * state_size), n_chunks))
+    n_blocks = -(-n_chunks // chunks)
+    chunks = -(-n_chunks // n_blocks)
+    return steps, chunks, n_blocks * chunks * steps
 
 
 def _by_step(rows: Tensor, chunks: int) -> Tensor:
@@ -139,14 +147,16 @@ class _ChunkedScan(torch.autograd.Function):
             y = torch.bmm(h.view(-1, d, n), _by_step(C_t[rows], chunks).reshape(-1, n, 1))  # [T*chunks*b, d, 1]
             _by_step(y_t[rows], chunks).copy_(y.view(T, chunks, b, d))
             starts[k + 1] = h[-1, -1]
-        ctx.save_for_backward(u_t, delta_t, delta_u, B_t, C_t, A, starts)
+        # one block: its states and decays are kept (memory of one block); more: recomputed from `starts`
+        kept = (decay, h) if n_blocks == 1 else ()
+        ctx.save_for_backward(u_t, delta_t, delta_u, B_t, C_t, A, starts, *kept)
         ctx.plan = (T, chunks, L)
         ctx.set_materialize_grads(False)                  # an unused last state sends no gradient to carry
         return y_t[:L].permute(1, 2, 0), starts[-1].clone()
 
     @staticmethod
     def backward(ctx, grad_y: Tensor, grad_last: Tensor | None):
-        u_t, delta_t, delta_u, B_t, C_t, A, starts = ctx.saved_tensors
+        u_t, delta_t, delta_u, B_t, C_t, A, starts, *kept = ctx.saved_tensors
         T, chunks, L = ctx.plan
         padded, b, d = u_t.shape
         n = A.shape[1]
@@ -154,7 +164,8 @@ class _ChunkedScan(torch.autograd.Function):
         if grad_y is None:                                                      # only the last state was used
             grad_y = u_t.new_zeros(b, d, L)
         grad_y_t = F.pad(grad_y, (0, padded - L)).permute(2, 0, 1).contiguous()  # [padded, b, d]
-        decay, since_start, h, g, x, to_end = (u_t.new_empty(T, chunks, b, d, n) for _ in range(6))
+        since_start, g, x, to_end = (u_t.new_empty(T, chunks, b, d, n) for _ in range(4))
+        decay, h = kept or (u_t.new_empty(T, chunks, b, d, n) for _ in range(2))
         carry, g_carry = u_t.new_empty(chunks, b, d, n), u_t.new_empty(chunks, b, d, n)
         to_end[-1] = 1
         g_after = grad_last                              # gradient at the block's end from later steps
@@ -164,8 +175,9 @@ class _ChunkedScan(torch.autograd.Function):
             rows = slice(k * rows_per_block, (k + 1) * rows_per_block)
             step = {name: _by_step(v[rows], chunks) for name, v in
                     (("u", u_t), ("delta", delta_t), ("delta_u", delta_u), ("B", B_t), ("C", C_t), ("gy", grad_y_t))}
-            _block_states(delta_t[rows], delta_u[rows], B_t[rows], A, starts[k] if k else None, chunks, decay,
-                          since_start, h, carry)
+            if not kept:
+                _block_states(delta_t[rows], delta_u[rows], B_t[rows], A, starts[k] if k else None, chunks, decay,
+                              since_start, h, carry)
             # g_t = dloss/dh_t = C_t gy_t + exp(delta_{t+1} A) g_{t+1}: the same scan, run backwards
             torch.mul(step["gy"][..., None], step["C"][:, :, :, None, :], out=g)
             carried = chunks > 1 or g_after is not None
