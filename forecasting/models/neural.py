@@ -123,16 +123,17 @@ class NeuralModel(GlobalModel):
         scalers = [Scaler(mean=np.array([m]), std=np.array([s]))
                    for m, s in zip(state.arrays["scaler_mean"], state.arrays["scaler_std"])]
         # Each series gets one window whose targets are the h steps after its end.
-        blocks = []
-        descriptors = self.series_descriptors([values[:, 0] for values, _ in self._blocks(history, freq, scalers)])
-        for (values, time), scaler, last in zip(self._blocks(history, freq, scalers), scalers, history.last_ds):
+        blocks, scaled = [], self._blocks(history, freq, scalers)
+        descriptors = self.series_descriptors([values[:, 0] for values, _ in scaled])
+        for (values, time), scaler, last in zip(scaled, scalers, history.last_ds):
             future = pd.date_range(last, periods=h + 1, freq=freq)[1:]
             blocks.append((np.concatenate([values, np.zeros((h, 1), np.float32)]),
                            np.concatenate([time, calendar_features(future, freq)])))
         short = [i for i, y in zip(history.ids, history.values) if len(y) < lookback]
         if short:
             raise DataError(f"{self.name}: series {short[:5]} are shorter than the network's lookback of {lookback} steps")
-        trained = {series: number for number, series in enumerate(state.spec["series"], start=1)}
+        # series seen in training keep their number; others (and all, in files saved before numbering) are unseen
+        trained = {series: number for number, series in enumerate(state.spec.get("series", []), start=1)}
         windows = make_windows(blocks, lookback, h, [range(len(y), len(y) + h) for y in history.values],
                                label_len=self._label_len(lookback), series=[trained.get(i, 0) for i in history.ids],
                                series_embedding=descriptors)
