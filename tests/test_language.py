@@ -1,0 +1,100 @@
+"""Language models by family: tiny random configs saved to disk and reloaded offline, and the real MiniLM."""
+import pytest
+import torch
+from transformers import (AutoTokenizer, BertConfig, BertModel, GPT2Config, GPT2Model, LlamaConfig, LlamaModel,
+                          RobertaConfig, RobertaModel, T5Config, T5Model)
+
+from backbones.language import default_language_model, load_language_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+WIDTH = 32
+TINY = {  # family name -> (model class, config) with two layers each
+    "gpt2": (GPT2Model, lambda v: GPT2Config(vocab_size=v, n_embd=WIDTH, n_layer=2, n_head=2, n_positions=256)),
+    "t5": (T5Model, lambda v: T5Config(vocab_size=v, d_model=WIDTH, d_ff=64, d_kv=16, num_layers=2, num_heads=2)),
+    "bert": (BertModel, lambda v: BertConfig(vocab_size=v, hidden_size=WIDTH, num_hidden_layers=2,
+                                             num_attention_heads=2, intermediate_size=64)),
+    "roberta": (RobertaModel, lambda v: RobertaConfig(vocab_size=v, hidden_size=WIDTH, num_hidden_layers=2,
+                                                      num_attention_heads=2, intermediate_size=64,
+                                                      max_position_embeddings=258)),
+    "llama": (LlamaModel, lambda v: LlamaConfig(vocab_size=v, hidden_size=WIDTH, intermediate_size=64,
+                                                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2)),
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_language_models(tmp_path_factory) -> dict[str, str]:
+    """Directories of tiny randomly initialised models of every family, each with the MiniLM's tokenizer."""
+    tokenizer = AutoTokenizer.from_pretrained(default_language_model())
+    root = tmp_path_factory.mktemp("language-models")
+    paths = {}
+    for name, (model_class, config) in TINY.items():
+        torch.manual_seed(0)
+        model_class(config(tokenizer.vocab_size)).save_pretrained(root / name)
+        tokenizer.save_pretrained(root / name)
+        paths[name] = str(root / name)
+    return paths
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.mark.parametrize("name,family", [("gpt2", "gpt2"), ("t5", "t5"), ("bert", "bert"), ("roberta", "bert"),
+                                         ("llama", "llama")])
+def test_every_family_loads_offline_truncated_and_frozen(tiny_language_models, name, family):
+    lm = load_language_model(tiny_language_models[name], layers=1)
+    assert lm.family == family and lm.n_layers == 1 and lm.hidden_size == WIDTH
+    assert lm.word_embeddings.shape == (lm.tokenizer.vocab_size, WIDTH)
+    assert not any(p.requires_grad for p in lm.parameters())
+    full = load_language_model(tiny_language_models[name])
+    assert full.n_layers == 2 and sum(p.numel() for p in full.parameters()) > sum(p.numel() for p in lm.parameters())
+    tokens = lm.tokenizer(["load is high", "a longer sentence about the grid"], return_tensors="pt", padding=True)
+    hidden = lm(lm.embed_tokens(tokens["input_ids"]), tokens["attention_mask"])
+    assert hidden.shape == (2, tokens["input_ids"].shape[1], WIDTH) and torch.isfinite(hidden).all()
+    # the kept block is the checkpoint's first one, not a fresh one
+    first = dict(full.body.named_parameters())
+    assert all(torch.equal(p, first[k]) for k, p in lm.body.named_parameters())
+
+
+def test_gradients_flow_through_a_frozen_body_to_its_inputs(tiny_language_models):
+    lm = load_language_model(tiny_language_models["gpt2"])
+    inputs = torch.randn(2, 5, WIDTH, requires_grad=True)
+    lm(inputs).sum().backward()
+    assert inputs.grad.abs().sum() > 0 and all(p.grad is None for p in lm.parameters())
+
+
+def test_unfrozen_bodies_train(tiny_language_models):
+    lm = load_language_model(tiny_language_models["bert"], freeze=False)
+    assert all(p.requires_grad for p in lm.parameters())
+
+
+def test_decoders_get_a_pad_token(tiny_language_models):
+    lm = load_language_model(tiny_language_models["llama"])
+    assert lm.tokenizer.pad_token is not None
+
+
+def test_the_bundled_minilm_is_a_real_pretrained_encoder():
+    lm = load_language_model()
+    assert lm.family == "bert" and lm.hidden_size == 384 and lm.n_layers == 6
+    sentences = ["the cat sits on the mat", "a cat is sitting on a rug", "stock prices fell sharply today"]
+    tokens = lm.tokenizer(sentences, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        hidden = lm(lm.embed_tokens(tokens["input_ids"]), tokens["attention_mask"])
+    mask = tokens["attention_mask"][..., None]
+    pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+    similar, unrelated = float(pooled[0] @ pooled[1]), float(pooled[0] @ pooled[2])
+    assert similar > unrelated + 0.3, (similar, unrelated)   # random weights would not separate them
+
+
+def test_a_hub_name_offline_says_how_to_use_a_local_copy():
+    with pytest.raises(OSError, match=r"could not load the language model 'gpt2'.*pass that directory instead"):
+        load_language_model("gpt2")
+
+
+def test_bad_layer_counts_and_unsupported_families_are_named(tiny_language_models, tmp_path):
+    with pytest.raises(ValueError, match=r"layers must be between 1 and 2 .* got 3"):
+        load_language_model(tiny_language_models["bert"], layers=3)
+    with pytest.raises(OSError, match="is not a Hugging Face model directory"):
+        load_language_model(str(tmp_path))
