@@ -159,12 +159,17 @@ def evaluate_loss(model: nn.Module, windows: Windows, quantiles: tuple[float, ..
 
 
 def use_stable_embeddings(network: nn.Module) -> nn.Module:
-    """Swap every nn.Embedding for bitsandbytes' StableEmbedding (layer norm, 32-bit optimizer
-    states), which the 8-bit optimizer paper asks for to keep embeddings stable. Weights are kept."""
+    """Swap every trained nn.Embedding for bitsandbytes' StableEmbedding (layer norm, 32-bit optimizer
+    states), which the 8-bit optimizer paper asks for to keep embeddings stable. Weights are kept.
+    Modules marked `pretrained` (language models) are left alone: a new layer norm would change what
+    their embeddings compute; build_optimizer gives those 32-bit states instead."""
     import bitsandbytes as bnb
 
     for name, child in network.named_children():
-        if isinstance(child, nn.Embedding) and not isinstance(child, bnb.nn.StableEmbedding):
+        if getattr(child, "pretrained", False):
+            continue
+        if (isinstance(child, nn.Embedding) and child.weight.requires_grad
+                and not isinstance(child, bnb.nn.StableEmbedding)):
             stable = bnb.nn.StableEmbedding(child.num_embeddings, child.embedding_dim, child.padding_idx)
             stable.weight.data.copy_(child.weight.data)
             setattr(network, name, stable)
@@ -190,7 +195,14 @@ def build_optimizer(network: nn.Module, config: TrainingConfig) -> torch.optim.O
 
         use_stable_embeddings(network)
         parameters = [p for p in network.parameters() if p.requires_grad]
-        return bnb.optim.AdamW8bit(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+        # trained embeddings left as nn.Embedding are pretrained ones: 32-bit states for them
+        pretrained = [m.weight for m in network.modules() if type(m) is nn.Embedding and m.weight.requires_grad]
+        manager = bnb.optim.GlobalOptimManager.get_instance()
+        manager.register_parameters(parameters)
+        optimizer = bnb.optim.AdamW8bit(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+        for weight in pretrained:
+            manager.override_config(weight, "optim_bits", 32)
+        return optimizer
     return torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
 
 

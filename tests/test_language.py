@@ -4,7 +4,8 @@ import torch
 from transformers import (AutoTokenizer, BertConfig, BertModel, GPT2Config, GPT2Model, LlamaConfig, LlamaModel,
                           RobertaConfig, RobertaModel, T5Config, T5Model)
 
-from backbones.language import default_language_model, load_language_model
+from backbones.language import (apply_tuning, default_language_model, load_adapters, load_language_model, merge_adapters,
+                                save_adapters, trainable_parameters)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -98,3 +99,77 @@ def test_bad_layer_counts_and_unsupported_families_are_named(tiny_language_model
         load_language_model(tiny_language_models["bert"], layers=3)
     with pytest.raises(OSError, match="is not a Hugging Face model directory"):
         load_language_model(str(tmp_path))
+
+
+FAMILY_NAMES = ["gpt2", "t5", "bert", "roberta", "llama"]
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_lora_trains_a_small_share_and_its_adapters_save_load_and_merge(tiny_language_models, name, tmp_path):
+    torch.manual_seed(0)
+    lm = apply_tuning(load_language_model(tiny_language_models[name]), "lora", lora_rank=2)
+    trainable, total = trainable_parameters(lm)
+    print(f"{name}: LoRA trains {trainable:,} of {total:,} parameters ({100 * trainable / total:.2f}%)")
+    assert 0 < trainable < 0.01 * total
+    assert all("lora_" in n for n, p in lm.body.named_parameters() if p.requires_grad)
+    with torch.no_grad():                       # adapters start as a no-op; give them weights to carry
+        for n, p in lm.body.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.5)
+    x = torch.randn(2, 6, WIDTH)
+    with torch.no_grad():
+        tuned = lm(x)
+        base = load_language_model(tiny_language_models[name])(x)
+    assert not torch.allclose(tuned, base, atol=1e-4)
+    save_adapters(lm, tmp_path / "adapters")
+    assert sum(f.stat().st_size for f in (tmp_path / "adapters").iterdir()) < 200_000   # adapters only
+    reloaded = load_adapters(load_language_model(tiny_language_models[name]), tmp_path / "adapters")
+    merged = merge_adapters(reloaded)
+    with torch.no_grad():
+        torch.testing.assert_close(merged(x), tuned, rtol=1e-4, atol=1e-5)
+    assert not any("lora_" in n for n, _ in merged.body.named_parameters())
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_layernorm_mode_trains_norms_and_positions_only(tiny_language_models, name):
+    lm = apply_tuning(load_language_model(tiny_language_models[name]), "layernorm")
+    names = [n for n, p in lm.body.named_parameters() if p.requires_grad]
+    assert names and all(("norm" in n.lower()) or ("wpe" in n) or ("ln_" in n) or ("position" in n)
+                         or ("relative_attention_bias" in n) for n in names), names
+    assert 0 < trainable_parameters(lm)[0] < 0.2 * trainable_parameters(lm)[1]
+
+
+@pytest.mark.parametrize("mode", ["frozen", "linear_probe", "lora", "layernorm", "full"])
+def test_every_mode_takes_a_step_with_the_8bit_optimizer(tiny_language_models, mode):
+    from forecasting.training import TrainingConfig, build_optimizer
+    torch.manual_seed(0)
+    lm = apply_tuning(load_language_model(tiny_language_models["gpt2"]), mode)
+    head = torch.nn.Linear(WIDTH, 1)
+    network = torch.nn.ModuleDict({"lm": lm, "head": head})
+    word_embeddings = lm.word_embeddings.detach().clone()
+    optimizer = build_optimizer(network, TrainingConfig(optimizer="adamw8bit", learning_rate=1e-2))
+    before = {n: p.detach().clone() for n, p in network.named_parameters() if p.requires_grad}
+    x, target = torch.randn(4, 6, WIDTH), torch.randn(4, 6, 1)
+    loss = (head(lm(x)) - target).pow(2).mean()
+    loss.backward()
+    optimizer.step()
+    changed = [n for n, p in network.named_parameters() if p.requires_grad and not torch.equal(p, before[n])]
+    assert changed and all(n in before for n in changed)
+    assert any(n.startswith("lm.") for n in changed) == (mode in ("lora", "layernorm", "full"))
+    # pretrained embeddings keep their module (no stable embedding's new layer norm); when they train
+    # (full), their optimizer states are 32-bit while the other weights' are 8-bit. The position
+    # embeddings (wpe) are the ones this forward from input embeddings uses.
+    assert type(lm.body.get_input_embeddings()) is torch.nn.Embedding and type(lm.body.wpe) is torch.nn.Embedding
+    if mode == "full":
+        assert optimizer.state[lm.body.wpe.weight]["state1"].dtype == torch.float32
+        assert optimizer.state[head.weight]["state1"].dtype == torch.float32      # too small to quantise
+        embeddings = {id(m.weight) for m in lm.modules() if isinstance(m, torch.nn.Embedding)}
+        big = max((p for p in lm.parameters() if id(p) not in embeddings), key=lambda p: p.numel())
+        assert big.numel() >= 4096 and optimizer.state[big]["state1"].dtype == torch.uint8   # 4096: bnb's 8-bit minimum
+    else:
+        torch.testing.assert_close(lm.word_embeddings, word_embeddings)
+
+
+def test_unknown_mode_is_named(tiny_language_models):
+    with pytest.raises(ValueError, match="tuning mode must be one of"):
+        apply_tuning(load_language_model(tiny_language_models["bert"]), "adapters")

@@ -41,12 +41,15 @@ def default_language_model() -> str:
 class LanguageModel(nn.Module):
     """A frozen (by default) language-model body: inputs_embeds [B, T, H] -> hidden states [B, T, H]."""
 
+    pretrained = True      # the training engine keeps its embeddings as they are (see use_stable_embeddings)
+
     def __init__(self, body: nn.Module, tokenizer, family: str, source: str):
         super().__init__()
         self.body = body
         self.tokenizer = tokenizer
         self.family = family
         self.source = source
+        self.tuning = "frozen"
 
     @property
     def hidden_size(self) -> int:
@@ -90,10 +93,12 @@ def load_language_model(name_or_path: str | None = None, layers: int | None = No
     model_class = T5EncoderModel if family == "t5" else AutoModel
     verbosity = transformers_logging.get_verbosity()
     transformers_logging.set_verbosity_error()    # the dropped blocks (and a T5 decoder) are not news
+    transformers_logging.disable_progress_bar()
     try:
         body = model_class.from_pretrained(source, config=config)
     finally:
         transformers_logging.set_verbosity(verbosity)
+        transformers_logging.enable_progress_bar()
     if tokenizer.pad_token is None:               # decoders ship without one; prompts are padded
         tokenizer.pad_token = tokenizer.eos_token
     body.requires_grad_(not freeze)
