@@ -10,6 +10,7 @@ from .hypermamba import HyperMamba, HyperMambaConfig
 from .informer import Informer, InformerConfig
 from .mamba import Mamba, MambaConfig
 from .patchtst import PatchTST, PatchTSTConfig
+from .timellm import TimeLLM, TimeLLMConfig
 
 BACKBONES = {
     "dlinear": (DLinearConfig, DLinear),
@@ -17,7 +18,8 @@ BACKBONES = {
     "informer": (InformerConfig, Informer),
     "mamba": (MambaConfig, Mamba),
     "hypermamba": (HyperMambaConfig, HyperMamba),
+    "timellm": (TimeLLMConfig, TimeLLM),
 }
 
-__all__ = ["BACKBONES", "Batch", "DLinear", "DLinearConfig", "HyperMamba", "HyperMambaConfig", "Informer", "InformerConfig", "Mamba", "MambaConfig",
-           "PatchTST", "PatchTSTConfig"]
+__all__ = ["BACKBONES", "Batch", "DLinear", "DLinearConfig", "HyperMamba", "HyperMambaConfig", "Informer",
+           "InformerConfig", "Mamba", "MambaConfig", "PatchTST", "PatchTSTConfig", "TimeLLM", "TimeLLMConfig"]

@@ -1,41 +1,13 @@
 """Language models by family: tiny random configs saved to disk and reloaded offline, and the real MiniLM."""
 import pytest
 import torch
-from transformers import (AutoTokenizer, BertConfig, BertModel, GPT2Config, GPT2Model, LlamaConfig, LlamaModel,
-                          RobertaConfig, RobertaModel, T5Config, T5Model)
 
-from backbones.language import (apply_tuning, default_language_model, load_adapters, load_language_model, merge_adapters,
+from backbones.language import (apply_tuning, load_adapters, load_language_model, merge_adapters,
                                 save_adapters, trainable_parameters)
 
+from tests.conftest import TINY_WIDTH as WIDTH
+
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-WIDTH = 32
-TINY = {  # family name -> (model class, config) with two layers each
-    "gpt2": (GPT2Model, lambda v: GPT2Config(vocab_size=v, n_embd=WIDTH, n_layer=2, n_head=2, n_positions=256)),
-    "t5": (T5Model, lambda v: T5Config(vocab_size=v, d_model=WIDTH, d_ff=64, d_kv=16, num_layers=2, num_heads=2)),
-    "bert": (BertModel, lambda v: BertConfig(vocab_size=v, hidden_size=WIDTH, num_hidden_layers=2,
-                                             num_attention_heads=2, intermediate_size=64)),
-    "roberta": (RobertaModel, lambda v: RobertaConfig(vocab_size=v, hidden_size=WIDTH, num_hidden_layers=2,
-                                                      num_attention_heads=2, intermediate_size=64,
-                                                      max_position_embeddings=258)),
-    "llama": (LlamaModel, lambda v: LlamaConfig(vocab_size=v, hidden_size=WIDTH, intermediate_size=64,
-                                                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2)),
-}
-
-
-@pytest.fixture(scope="session")
-def tiny_language_models(tmp_path_factory) -> dict[str, str]:
-    """Directories of tiny randomly initialised models of every family, each with the MiniLM's tokenizer."""
-    tokenizer = AutoTokenizer.from_pretrained(default_language_model())
-    root = tmp_path_factory.mktemp("language-models")
-    paths = {}
-    for name, (model_class, config) in TINY.items():
-        torch.manual_seed(0)
-        model_class(config(tokenizer.vocab_size)).save_pretrained(root / name)
-        tokenizer.save_pretrained(root / name)
-        paths[name] = str(root / name)
-    return paths
-
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch):

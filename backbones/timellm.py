@@ -1,0 +1,196 @@
+"""Time-LLM (Jin et al., ICLR 2024): a frozen language model forecasts time series it is taught to read.
+
+Each channel's window is normalised (RevIN) and cut into patches; a cross-attention reprograms the
+patch embeddings onto "text prototypes", a learned linear map of the language model's word
+embeddings, so that they live in its input space. A prompt prefix (Prompt-as-Prefix) states the
+dataset, the task and the window's statistics (min, max, median, trend, top lags); the language
+model reads prompt + patches, and a flatten head maps its outputs at the patch positions to the
+horizon.
+
+The prompt is built without any per-sample Python: its fixed text is tokenised once, and each
+statistic is written as a fixed-width number whose characters' token ids come from a lookup table,
+so the ids for a whole batch are one tensor and are embedded in one call.
+
+Ablations (Tan et al., NeurIPS 2024) by `body`: "language_model" (the paper), "none" (the language
+model removed: reprogrammed patches go straight to the head) and "attention" (replaced by one
+trained self-attention layer).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .batch import Batch
+from .output import from_channel_rows, output_width
+from .revin import RevIN
+
+BODIES = ("language_model", "none", "attention")
+NUMBER_CHARS = "0123456789+-."
+
+
+@dataclass
+class TimeLLMConfig:
+    lookback: int                        # L
+    horizon: int                         # H
+    channels: int = 1                    # C
+    quantiles: tuple[float, ...] = ()
+    language_model: str | None = None    # hub name or directory; None: the bundled MiniLM
+    llm_layers: int = 6                  # first k blocks of the language model
+    tuning: str = "frozen"               # frozen | linear_probe | lora | layernorm | full
+    lora_rank: int = 8
+    body: str = "language_model"         # language_model | none | attention (ablations)
+    patch_len: int = 16
+    stride: int = 8
+    d_model: int = 32                    # patch embedding width
+    n_heads: int = 8                     # reprogramming attention heads
+    d_ff: int = 128                      # language-model output features the head reads
+    n_prototypes: int = 1000             # text prototypes
+    dropout: float = 0.1
+    description: str = "A time series."  # Prompt-as-Prefix: what the data is, in the user's words
+    prompt: bool = True
+    top_lags: int = 5
+    revin: bool = True
+
+    def __post_init__(self):
+        if self.body not in BODIES:
+            raise ValueError(f"body must be one of {BODIES}, got {self.body!r}")
+        if self.patch_len > self.lookback + self.stride:
+            raise ValueError(f"patch_len ({self.patch_len}) must be at most lookback + stride ({self.lookback + self.stride})")
+
+    @property
+    def n_patches(self) -> int:
+        return (self.lookback + self.stride - self.patch_len) // self.stride + 1
+
+
+class Prompt(nn.Module):
+    """Prompt-as-Prefix token ids for a batch of windows, as one tensor [S, P]."""
+
+    def __init__(self, tokenizer, description: str, lookback: int, horizon: int, top_lags: int):
+        super().__init__()
+        texts = [f"Dataset description: {description} Task description: forecast the next {horizon} steps given "
+                 f"the previous {lookback} steps. Input statistics: min value", "max value", "median value",
+                 "trend", f"top {top_lags} lags are"]
+        encode = lambda text: tokenizer.encode(text, add_special_tokens=False)
+        for i, text in enumerate(texts):
+            self.register_buffer(f"text_{i}", torch.tensor(encode(text)), persistent=False)
+        # one token per character of a number: its last token when encoded alone
+        self.register_buffer("chars", torch.tensor([encode(c)[-1] for c in NUMBER_CHARS]), persistent=False)
+        self.n_texts, self.top_lags, self.lag_digits = len(texts), top_lags, len(str(lookback))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x [S, L] normalised windows -> prompt token ids [S, P]."""
+        S = x.shape[0]
+        trend = x[:, -1] - x[:, 0]                                                # the summed steps, as the paper's
+        numbers = [x.min(1).values, x.max(1).values, x.median(1).values, trend]
+        pieces = []
+        for i, value in enumerate(numbers):
+            pieces += [getattr(self, f"text_{i}").expand(S, -1), self._decimal(value)]
+        pieces.append(getattr(self, f"text_{len(numbers)}").expand(S, -1))
+        for lag in _top_lags(x, self.top_lags).unbind(1):
+            pieces.append(self._integer(lag))
+        return torch.cat(pieces, dim=1)
+
+    def _decimal(self, value: Tensor) -> Tensor:
+        """value [S] -> ids of "+12.34" (sign, two digits, point, two decimals), clamped to +-99.99."""
+        cents = (value.clamp(-99.99, 99.99) * 100).round().long()
+        digits = [cents.abs() // 10 ** k % 10 for k in (3, 2, 1, 0)]
+        sign = torch.where(cents < 0, 11, 10)                                     # "-" or "+"
+        point = torch.full_like(sign, 12)
+        return self.chars[torch.stack([sign, digits[0], digits[1], point, digits[2], digits[3]], dim=1)]
+
+    def _integer(self, value: Tensor) -> Tensor:
+        """value [S] -> ids of its digits, zero-padded to the lookback's width."""
+        return self.chars[torch.stack([value // 10 ** k % 10 for k in reversed(range(self.lag_digits))], dim=1)]
+
+
+def _top_lags(x: Tensor, k: int) -> Tensor:
+    """[S, L] -> [S, k] the lags (1 .. L-1) with the largest autocorrelation, by FFT."""
+    L = x.shape[1]
+    spectrum = torch.fft.rfft(x - x.mean(1, keepdim=True), n=2 * L)
+    autocorrelation = torch.fft.irfft(spectrum * spectrum.conj(), n=2 * L)[:, 1:L]   # lags 1 .. L-1
+    return autocorrelation.topk(min(k, L - 1), dim=1).indices + 1
+
+
+class Reprogramming(nn.Module):
+    """Cross-attention from patch embeddings [S, N, d_model] onto text prototypes [P, H] -> [S, N, H]."""
+
+    def __init__(self, d_model: int, n_heads: int, d_llm: int, dropout: float):
+        super().__init__()
+        d_keys = d_model // n_heads or 1
+        self.query = nn.Linear(d_model, d_keys * n_heads)
+        self.key = nn.Linear(d_llm, d_keys * n_heads)
+        self.value = nn.Linear(d_llm, d_keys * n_heads)
+        self.out = nn.Linear(d_keys * n_heads, d_llm)
+        self.n_heads, self.dropout = n_heads, dropout
+
+    def forward(self, patches: Tensor, prototypes: Tensor) -> Tensor:
+        S, N, _ = patches.shape
+        split = lambda t: t.view(*t.shape[:-1], self.n_heads, -1).transpose(-3, -2)  # [.., heads, T, d_keys]
+        q = split(self.query(patches))                                              # [S, heads, N, d_keys]
+        k, v = split(self.key(prototypes)), split(self.value(prototypes))          # [heads, P, d_keys]
+        attended = F.scaled_dot_product_attention(q, k.expand(S, -1, -1, -1), v.expand(S, -1, -1, -1),
+                                                  dropout_p=self.dropout if self.training else 0.0)
+        return self.out(attended.transpose(1, 2).reshape(S, N, -1))                 # [S, N, H]
+
+
+class TimeLLM(nn.Module):
+    def __init__(self, config: TimeLLMConfig):
+        from .language import apply_tuning, load_language_model   # transformers loads only when a TimeLLM is built
+
+        super().__init__()
+        self.config = config
+        # the language model's word embeddings and tokenizer are needed by every body (prototypes, prompt)
+        language_model = load_language_model(config.language_model, layers=config.llm_layers)
+        d_llm = language_model.hidden_size
+        self.language_model = (apply_tuning(language_model, config.tuning, lora_rank=config.lora_rank)
+                               if config.body == "language_model" else None)
+        # shares the language model's storage: no copy, and it follows the embeddings if they train
+        self.register_buffer("word_embeddings", language_model.word_embeddings.detach(), persistent=False)
+        self.prompt = (Prompt(language_model.tokenizer, config.description, config.lookback, config.horizon,
+                              config.top_lags) if config.prompt and config.body == "language_model" else None)
+        self.patch_embedding = nn.Linear(config.patch_len, config.d_model)
+        self.to_prototypes = nn.Linear(self.word_embeddings.shape[0], config.n_prototypes)
+        self.reprogramming = Reprogramming(config.d_model, config.n_heads, d_llm, config.dropout)
+        self.attention = (nn.TransformerEncoderLayer(d_llm, nhead=_heads_for(d_llm), dim_feedforward=2 * d_llm,
+                                                     dropout=config.dropout, batch_first=True)
+                          if config.body == "attention" else None)
+        self.d_ff = min(config.d_ff, d_llm)
+        self.head = nn.Sequential(nn.Flatten(1), nn.Dropout(config.dropout),
+                                  nn.Linear(config.n_patches * self.d_ff, config.horizon * output_width(config.quantiles)))
+        self.revin = RevIN(config.channels) if config.revin else None
+        if config.tuning == "linear_probe":       # GPT-1 style: only the head trains
+            for module in (self.patch_embedding, self.to_prototypes, self.reprogramming):
+                module.requires_grad_(False)
+
+    def forward(self, batch: Batch) -> Tensor:
+        """batch.x [B, L, C] -> [B, H, C], or [B, H, C, Q] with quantiles."""
+        cfg = self.config
+        x = batch.x
+        B, L, C = x.shape
+        if self.revin is not None:
+            x, stats = self.revin.normalize(x)
+        series = x.transpose(1, 2).reshape(B * C, L)                                  # [S, L] channel independent
+        patches = F.pad(series, (0, cfg.stride), mode="replicate").unfold(1, cfg.patch_len, cfg.stride)  # [S, N, P]
+        prototypes = self.to_prototypes(self.word_embeddings.T).T                    # [n_prototypes, H]
+        h = self.reprogramming(self.patch_embedding(patches), prototypes)            # [S, N, H]
+        if self.language_model is not None:
+            if self.prompt is not None:
+                prefix = self.language_model.embed_tokens(self.prompt(series))      # [S, P, H] one batched lookup
+                h = self.language_model(torch.cat([prefix.to(h.dtype), h], dim=1))[:, -cfg.n_patches:]
+            else:
+                h = self.language_model(h)
+        elif self.attention is not None:
+            h = self.attention(h)
+        y = self.head(h[..., :self.d_ff])                                            # [S, H * Q]
+        y = from_channel_rows(y.view(B, C, -1), cfg.horizon, cfg.quantiles)          # [B, H, C(, Q)]
+        if self.revin is not None:
+            y = self.revin.denormalize(y, stats)
+        return y
+
+
+def _heads_for(width: int) -> int:
+    """The most heads (at most 8) that divide the width."""
+    return next(h for h in (8, 6, 4, 3, 2, 1) if width % h == 0)

@@ -1,0 +1,89 @@
+"""Time-LLM: reprogramming onto a language model, the vectorised prompt, the ablations and tuning modes."""
+import math
+
+import pytest
+import torch
+
+from backbones import Batch
+from backbones.timellm import Prompt, TimeLLM, TimeLLMConfig, _top_lags
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SMALL = dict(lookback=48, horizon=12, channels=2, patch_len=8, stride=8, d_model=16, n_heads=4, d_ff=16,
+             n_prototypes=20, dropout=0.0, llm_layers=1, description="Hourly load of a transformer.")
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def network(tiny_language_models, family="gpt2", **overrides) -> TimeLLM:
+    torch.manual_seed(0)
+    return TimeLLM(TimeLLMConfig(**{**SMALL, "language_model": tiny_language_models[family], **overrides}))
+
+
+def batch() -> Batch:
+    generator = torch.Generator().manual_seed(0)
+    return Batch(x=torch.randn(3, 48, 2, generator=generator).cumsum(1))
+
+
+@pytest.mark.parametrize("family", ["gpt2", "t5", "bert", "roberta", "llama"])
+def test_every_language_model_family_forecasts_and_only_the_time_series_parts_train(tiny_language_models, family):
+    model = network(tiny_language_models, family)
+    out = model(batch())
+    assert out.shape == (3, 12, 2) and torch.isfinite(out).all()
+    out.pow(2).mean().backward()
+    assert all(p.grad is None for p in model.language_model.parameters())
+    trained = {name.split(".")[0] for name, p in model.named_parameters() if p.grad is not None}
+    assert trained == {"patch_embedding", "to_prototypes", "reprogramming", "head", "revin"}
+
+
+def test_quantile_head_and_the_ablations(tiny_language_models):
+    assert network(tiny_language_models, quantiles=(0.1, 0.5, 0.9))(batch()).shape == (3, 12, 2, 3)
+    removed = network(tiny_language_models, body="none")
+    assert removed.language_model is None and removed.prompt is None
+    assert removed(batch()).shape == (3, 12, 2)
+    attention = network(tiny_language_models, body="attention")
+    assert attention.language_model is None and isinstance(attention.attention, torch.nn.TransformerEncoderLayer)
+    assert attention(batch()).shape == (3, 12, 2)
+    with pytest.raises(ValueError, match="body must be one of"):
+        TimeLLMConfig(lookback=48, horizon=12, body="gpt")
+
+
+def test_lora_and_linear_probe_train_what_they_say(tiny_language_models):
+    lora = network(tiny_language_models, tuning="lora", lora_rank=2)
+    lora(batch()).pow(2).mean().backward()
+    in_language_model = [n for n, p in lora.language_model.named_parameters() if p.grad is not None]
+    assert in_language_model and all("lora_" in n for n in in_language_model)
+    probe = network(tiny_language_models, tuning="linear_probe")
+    probe(batch()).pow(2).mean().backward()
+    trained = {name.split(".")[0] for name, p in probe.named_parameters() if p.grad is not None}
+    assert trained == {"head", "revin"}
+
+
+def test_the_prompt_states_the_task_and_the_windows_statistics(tiny_language_models):
+    model = network(tiny_language_models)
+    x = torch.stack([torch.linspace(-1.5, 2.25, 48), torch.sin(2 * math.pi * torch.arange(48) / 12)])
+    ids = model.prompt(x)
+    assert ids.shape[0] == 2 and ids.dtype == torch.long
+    text = model.language_model.tokenizer.decode(ids[0]).replace(" ", "")
+    assert "hourlyloadofatransformer." in text and "next12steps" in text and "previous48steps" in text
+    assert "minvalue-01.50" in text and "maxvalue+02.25" in text and "medianvalue+00.34" in text
+    assert "trend+03.75" in text and "top5lagsare" in text
+    # the batch's ids are each window's own: building them together changes nothing
+    torch.testing.assert_close(ids[1:], model.prompt(x[1:]))
+
+
+def test_top_lags_find_the_period():
+    t = torch.arange(96, dtype=torch.float32)
+    lags = _top_lags(torch.sin(2 * math.pi * t / 12)[None], 3)
+    assert lags[0, 0].item() == 12 and lags.shape == (1, 3)
+
+
+def test_the_bundled_minilm_runs_time_llm(tiny_language_models):
+    torch.manual_seed(0)
+    model = TimeLLM(TimeLLMConfig(**{**SMALL, "llm_layers": 2, "n_prototypes": 50}))
+    assert model.language_model.hidden_size == 384 and model.language_model.n_layers == 2
+    out = model(batch())
+    assert out.shape == (3, 12, 2) and torch.isfinite(out).all()
