@@ -1,9 +1,16 @@
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+
+if not torch.cuda.is_available():
+    # Triton runs only interpreted without a GPU, and it reads this when first imported, which
+    # transformers (imported below) may already do
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 from transformers import (AutoTokenizer, BertConfig, BertModel, GPT2Config, GPT2Model, LlamaConfig, LlamaModel,
                           RobertaConfig, RobertaModel, T5Config, T5Model)
 
