@@ -12,11 +12,11 @@ from .errors import DataError, ModelFileError
 from .forecaster import Forecaster
 from .frame import FrameReport, validate_frame
 from .models import (ARIMA, ETS, REGISTRY, DLinear, Drift, HyperMamba, Informer, Mamba, Naive, Naive2, PatchTST,
-                     SeasonalNaive, Theta)
+                     SeasonalNaive, Theta, TimeLLM, TimeLLMAttention, TimeLLMWithoutLM)
 from .reading import read_table
 from .report import backtest_report
 
 __all__ = ["Forecaster", "read_table", "validate_frame", "FrameReport", "DataError", "ModelFileError",
            "run_backtest", "backtest_report", "Backtest", "datasets", "metrics",
            "REGISTRY", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA", "Theta",
-           "DLinear", "PatchTST", "Informer", "Mamba", "HyperMamba"]
+           "DLinear", "PatchTST", "Informer", "Mamba", "HyperMamba", "TimeLLM", "TimeLLMWithoutLM", "TimeLLMAttention"]

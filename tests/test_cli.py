@@ -57,7 +57,7 @@ def test_models_lists_the_registry():
     assert run.returncode == 0
     assert [line.split()[0] for line in run.stdout.splitlines()] == [
         "naive", "seasonal_naive", "drift", "naive2", "ets", "arima", "theta", "dlinear", "patchtst", "informer", "mamba",
-        "hypermamba"]
+        "hypermamba", "timellm", "timellm_no_lm", "timellm_attention"]
 
 
 def test_backtest_prints_the_ranking_and_verdict_and_writes_the_report(tmp_path):

@@ -87,3 +87,29 @@ def test_the_bundled_minilm_runs_time_llm(tiny_language_models):
     assert model.language_model.hidden_size == 384 and model.language_model.n_layers == 2
     out = model(batch())
     assert out.shape == (3, 12, 2) and torch.isfinite(out).all()
+
+
+def test_through_the_forecaster_with_its_ablations_saved_without_the_language_model(tiny_language_models, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    import forecasting as fc
+
+    ds = pd.date_range("2024-01-01", periods=200, freq="h")
+    frame = pd.concat([pd.DataFrame({"unique_id": name, "ds": ds, "y": np.sin(2 * np.pi * np.arange(200) / 24) + shift})
+                       for name, shift in (("a", 0.0), ("b", 3.0))])
+    network = {"language_model": tiny_language_models["gpt2"], "llm_layers": 1, "n_prototypes": 16, "d_ff": 16}
+    models = [fc.TimeLLM(epochs=1, steps_per_epoch=3, network=network, description="Two hourly test series."),
+              fc.TimeLLMWithoutLM(epochs=1, steps_per_epoch=3, network=network),
+              fc.TimeLLMAttention(epochs=1, steps_per_epoch=3, network=network)]
+    forecaster = fc.Forecaster(models, h=12, level=[80]).fit(frame)
+    out = forecaster.predict()
+    assert np.isfinite(out[["timellm", "timellm_no_lm", "timellm_attention", "timellm-lo-80"]].to_numpy()).all()
+    spec = forecaster.states[0][0].spec["network"]
+    assert spec["description"] == "Two hourly test series." and spec["body"] == "language_model"
+    assert forecaster.states[1][0].spec["network"]["description"] == "2 series of hourly observations."
+    # the frozen language model is not in the saved arrays; reloading rebuilds it from its directory
+    saved = forecaster.states[0][0].arrays
+    assert not any(".language_model." in key and "lora_" not in key for key in saved)
+    forecaster.save(tmp_path / "t")
+    pd.testing.assert_frame_equal(fc.Forecaster.load(tmp_path / "t").predict(), out)

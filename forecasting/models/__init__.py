@@ -5,13 +5,15 @@ from .arima import ARIMA
 from .base import FitState, Fitted, GlobalModel, History, Model, SeriesForecast
 from .ets import ETS
 from .naive import Drift, Naive, Naive2, SeasonalNaive
-from .neural import DLinear, HyperMamba, Informer, Mamba, NeuralModel, PatchTST
+from .neural import (DLinear, HyperMamba, Informer, Mamba, NeuralModel, PatchTST, TimeLLM, TimeLLMAttention,
+                     TimeLLMWithoutLM)
 from .theta import Theta
 
 AnyModel = Model | GlobalModel
 
 REGISTRY: dict[str, type[AnyModel]] = {
-    cls.name: cls for cls in (Naive, SeasonalNaive, Drift, Naive2, ETS, ARIMA, Theta, DLinear, PatchTST, Informer, Mamba, HyperMamba)
+    cls.name: cls for cls in (Naive, SeasonalNaive, Drift, Naive2, ETS, ARIMA, Theta, DLinear, PatchTST, Informer, Mamba,
+                              HyperMamba, TimeLLM, TimeLLMWithoutLM, TimeLLMAttention)
 }
 
 
@@ -38,4 +40,5 @@ def from_config(name: str, config: dict) -> AnyModel:
 
 __all__ = ["REGISTRY", "build", "description", "from_config", "Model", "GlobalModel", "NeuralModel", "History",
            "Fitted", "FitState", "SeriesForecast", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA",
-           "Theta", "DLinear", "PatchTST", "Informer", "Mamba", "HyperMamba"]
+           "Theta", "DLinear", "PatchTST", "Informer", "Mamba", "HyperMamba", "TimeLLM", "TimeLLMWithoutLM",
+           "TimeLLMAttention"]

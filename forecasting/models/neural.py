@@ -71,7 +71,7 @@ class NeuralModel(GlobalModel):
                               optimizer=self.optimizer, patience=self.patience,
                               steps_per_epoch=self.steps_per_epoch, seed=self.seed, precision=self.precision)
 
-    def network_defaults(self, lookback: int, n_time: int, n_series: int) -> dict:
+    def network_defaults(self, lookback: int, n_time: int, n_series: int, freq: str) -> dict:
         """The product's defaults for the backbone's settings, under the user's `network`: those
         derived from the data (e.g. Informer's label_len and time features), and RevIN on, since
         series in a panel drift in level and scale, which a window-wise normalisation absorbs and
@@ -97,12 +97,12 @@ class NeuralModel(GlobalModel):
                                      label_len=self._label_len(lookback), series_embedding=descriptors)
         val_windows = make_windows(blocks, lookback, h, [range(len(y) - v, len(y)) for y, v in zip(history.values, val_rows)],
                                    label_len=self._label_len(lookback), series_embedding=descriptors)
-        config = self._network_config(lookback, h, n_calendar_features(freq), levels, len(history.ids))
+        config = self._network_config(lookback, h, n_calendar_features(freq), levels, len(history.ids), freq)
         set_seed(self.seed)
         network = self._build(config)
         result = train(network, train_windows, val_windows, self.training_config(), tuple(config["quantiles"]),
                        checkpoint_dir=self._checkpoints(history), resume=self.resume, progress=progress)
-        arrays = {f"network.{key}": value.numpy() for key, value in network.state_dict().items()}
+        arrays = {f"network.{key}": value.numpy() for key, value in _trained_state(network).items()}
         arrays["scaler_mean"] = np.array([s.mean[0] for s in scalers])
         arrays["scaler_std"] = np.array([s.std[0] for s in scalers])
         if levels and not config["quantiles"]:
@@ -117,8 +117,8 @@ class NeuralModel(GlobalModel):
         config = state.spec["network"]
         lookback, quantiles = state.spec["lookback"], tuple(config["quantiles"])
         network = self._build(config)
-        network.load_state_dict({key.removeprefix("network."): torch.from_numpy(np.asarray(value))
-                                 for key, value in state.arrays.items() if key.startswith("network.")})
+        _load_trained_state(network, {key.removeprefix("network."): torch.from_numpy(np.asarray(value))
+                                      for key, value in state.arrays.items() if key.startswith("network.")})
         network.eval()
         scalers = [Scaler(mean=np.array([m]), std=np.array([s]))
                    for m, s in zip(state.arrays["scaler_mean"], state.arrays["scaler_std"])]
@@ -180,12 +180,13 @@ class NeuralModel(GlobalModel):
         return network_class(config_class(**{**config, "quantiles": tuple(config["quantiles"])}))
 
     def _label_len(self, lookback: int) -> int:
-        return self._network_config(lookback, 1, 0, [], 0).get("label_len", 0)
+        return self._network_config(lookback, 1, 0, [], 0, "").get("label_len", 0)
 
-    def _network_config(self, lookback: int, h: int, n_time: int, levels: list[int], n_series: int) -> dict:
+    def _network_config(self, lookback: int, h: int, n_time: int, levels: list[int], n_series: int,
+                        freq: str) -> dict:
         config = {"lookback": lookback, "horizon": h, "channels": 1,
                   "quantiles": _quantiles(levels) if self.loss == "quantile" else [],
-                  **self.network_defaults(lookback, n_time, n_series), **self.network}
+                  **self.network_defaults(lookback, n_time, n_series, freq), **self.network}
         return config
 
     @staticmethod
@@ -213,6 +214,22 @@ def _quantile_forecast(paths: np.ndarray, quantiles: tuple[float, ...], levels: 
     return forecast
 
 
+def _trained_state(network: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The state that training produced: all of it but frozen parameters (a pretrained language model's),
+    which building the network loads again from their source."""
+    frozen = {name for name, parameter in network.named_parameters() if not parameter.requires_grad}
+    return {key: value for key, value in network.state_dict().items() if key not in frozen}
+
+
+def _load_trained_state(network: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    frozen = {name for name, parameter in network.named_parameters() if not parameter.requires_grad}
+    missing = set(network.load_state_dict(state, strict=False).missing_keys) - frozen
+    unexpected = set(state) - set(network.state_dict())
+    if missing or unexpected:
+        raise ValueError(f"saved network does not fit the rebuilt one: missing {sorted(missing)[:5]}, "
+                         f"unexpected {sorted(unexpected)[:5]}")
+
+
 def _validation_errors(network: torch.nn.Module, windows) -> np.ndarray:
     """Absolute standardised errors [N, h] of the trained network on the validation windows."""
     network.eval()
@@ -231,10 +248,10 @@ class Informer(NeuralModel):
     name: ClassVar[str] = "informer"
     backbone: ClassVar[str] = "informer"
 
-    def network_defaults(self, lookback: int, n_time: int, n_series: int) -> dict:
+    def network_defaults(self, lookback: int, n_time: int, n_series: int, freq: str) -> dict:
         # A quarter of the paper's width (d_model 128, d_ff 512) trains in minutes on a CPU and came within
         # 15% of the paper's ETTh1 score (BENCHMARKS.md); network={"d_model": 512, "d_ff": 2048} is the paper's.
-        return {**super().network_defaults(lookback, n_time, n_series), "label_len": lookback // 2, "time_features": n_time,
+        return {**super().network_defaults(lookback, n_time, n_series, freq), "label_len": lookback // 2, "time_features": n_time,
                 "d_model": 128, "d_ff": 512}
 
 
@@ -261,9 +278,9 @@ class Mamba(NeuralModel):
     name: ClassVar[str] = "mamba"
     backbone: ClassVar[str] = "mamba"
 
-    def network_defaults(self, lookback: int, n_time: int, n_series: int) -> dict:
+    def network_defaults(self, lookback: int, n_time: int, n_series: int, freq: str) -> dict:
         # one series per window here, so the scan runs over patches in time, not across variates
-        return {**super().network_defaults(lookback, n_time, n_series), "tokens": "patch"}
+        return {**super().network_defaults(lookback, n_time, n_series, freq), "tokens": "patch"}
 
 
 @dataclass
@@ -279,10 +296,52 @@ class HyperMamba(NeuralModel):
     name: ClassVar[str] = "hypermamba"
     backbone: ClassVar[str] = "hypermamba"
 
-    def network_defaults(self, lookback: int, n_time: int, n_series: int) -> dict:
-        return {**super().network_defaults(lookback, n_time, n_series), "n_series": n_series,
+    def network_defaults(self, lookback: int, n_time: int, n_series: int, freq: str) -> dict:
+        return {**super().network_defaults(lookback, n_time, n_series, freq), "n_series": n_series,
                 "external_dim": N_STATISTICS}
 
     def series_descriptors(self, histories: list[np.ndarray]) -> np.ndarray:
         return np.stack([window_statistics(torch.from_numpy(np.ascontiguousarray(y, np.float32))[None, :, None])[0, 0]
                          .numpy() for y in histories])
+
+
+@dataclass
+class TimeLLM(NeuralModel):
+    """TimeLLM: patches reprogrammed into a frozen language model, with a prompt describing the data (Jin et al. 2024)
+
+    description: what the data is, for the prompt (None: "<n> series of <frequency> observations").
+    network={"language_model": "path/or/hub-name", "llm_layers": 6, "tuning": "lora"} picks the
+    language model (default: the bundled MiniLM), how many of its blocks to keep and what trains.
+    """
+
+    name: ClassVar[str] = "timellm"
+    backbone: ClassVar[str] = "timellm"
+    body: ClassVar[str] = "language_model"
+    description: str | None = None
+
+    def network_defaults(self, lookback: int, n_time: int, n_series: int, freq: str) -> dict:
+        description = self.description or f"{n_series} series of {_frequency_words(freq)} observations."
+        return {**super().network_defaults(lookback, n_time, n_series, freq), "description": description,
+                "body": self.body}
+
+
+@dataclass
+class TimeLLMWithoutLM(TimeLLM):
+    """TimeLLM with the language model removed: reprogrammed patches straight to the head (ablation)"""
+
+    name: ClassVar[str] = "timellm_no_lm"
+    body: ClassVar[str] = "none"
+
+
+@dataclass
+class TimeLLMAttention(TimeLLM):
+    """TimeLLM with the language model replaced by one trained attention layer (ablation)"""
+
+    name: ClassVar[str] = "timellm_attention"
+    body: ClassVar[str] = "attention"
+
+
+def _frequency_words(freq: str) -> str:
+    names = {"h": "hourly", "d": "daily", "w": "weekly", "m": "monthly", "ms": "monthly", "me": "monthly",
+             "q": "quarterly", "qs": "quarterly", "y": "yearly", "ys": "yearly", "min": "minutely", "s": "secondly"}
+    return names.get(freq.lstrip("0123456789").split("-")[0].lower(), freq or "regular")
