@@ -108,14 +108,14 @@ def test_scores(predict, windows: Windows, batch_size: int = 256) -> tuple[float
     return squared / count, absolute / count, len(windows)
 
 
-def ridge_floor(block, split, horizon: int) -> tuple[float, float, int]:
+def ridge_floor(block, split, horizon: int, lookback: int = LINEAR_LOOKBACK) -> tuple[float, float, int]:
     """A linear map lookback -> horizon shared by all channels, last value subtracted, fit in
     closed form on the training windows; the ridge penalty is chosen on validation."""
-    sets = windows_for(block, split, LINEAR_LOOKBACK, horizon)
+    sets = windows_for(block, split, lookback, horizon)
 
     def design(windows: Windows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         batch, target = windows.batch(torch.arange(len(windows)))
-        x = batch.x.transpose(1, 2).reshape(-1, LINEAR_LOOKBACK).double()                 # [N*C, L]
+        x = batch.x.transpose(1, 2).reshape(-1, lookback).double()                        # [N*C, L]
         y = target.transpose(1, 2).reshape(-1, horizon).double()                           # [N*C, H]
         last = x[:, -1:]
         return x - last, y - last, last
@@ -124,7 +124,7 @@ def ridge_floor(block, split, horizon: int) -> tuple[float, float, int]:
     gram, cross = x.T @ x, x.T @ y
 
     def solve(penalty: float) -> torch.Tensor:
-        return torch.linalg.solve(gram + penalty * torch.eye(LINEAR_LOOKBACK, dtype=gram.dtype), cross)
+        return torch.linalg.solve(gram + penalty * torch.eye(lookback, dtype=gram.dtype), cross)
 
     xv, yv, _ = design(sets["val"])
     penalty = min((0.1, 1.0, 10.0, 100.0, 1000.0), key=lambda p: float(((xv @ solve(p) - yv) ** 2).mean()))
@@ -144,7 +144,8 @@ def seasonal_naive(block, split, horizon: int, period: int = 24) -> tuple[float,
     return test_scores(lambda batch: batch.x.double().repeat(1, repeats, 1)[:, :horizon], windows)
 
 
-def neural(name: str, block, split, horizon: int, settings: dict, seed: int) -> tuple[tuple[float, float, int], dict]:
+def neural(name: str, block, split, horizon: int, settings: dict, seed: int,
+           lookback: int = LINEAR_LOOKBACK) -> tuple[tuple[float, float, int], dict]:
     network_settings, training_settings = settings[name]
     if name == "informer":
         if settings is REDUCED and horizon >= 168:
@@ -152,9 +153,9 @@ def neural(name: str, block, split, horizon: int, settings: dict, seed: int) -> 
         lookback, label_len, factor = INFORMER_WINDOWS[horizon]
         network_settings = {**network_settings, "label_len": label_len, "factor": factor, "time_features": 4}
     else:
-        lookback, label_len = LINEAR_LOOKBACK, 0
+        label_len = 0
     sets = windows_for(block, split, lookback, horizon, label_len)
-    config_class, network_class = BACKBONES[name]
+    config_class, network_class = BACKBONES["timellm" if name.startswith("timellm") else name]
     set_seed(seed)
     network = network_class(config_class(lookback=lookback, horizon=horizon, channels=block[0].shape[1],
                                          **network_settings))
