@@ -78,7 +78,7 @@ class Prompt(nn.Module):
             self.register_buffer(f"text_{i}", torch.tensor(encode(text)), persistent=False)
         # one token per character of a number: its last token when encoded alone
         self.register_buffer("chars", torch.tensor([encode(c)[-1] for c in NUMBER_CHARS]), persistent=False)
-        self.n_texts, self.top_lags, self.lag_digits = len(texts), top_lags, len(str(lookback))
+        self.top_lags, self.lag_digits = top_lags, len(str(lookback))
 
     def forward(self, x: Tensor) -> Tensor:
         """x [S, L] normalised windows -> prompt token ids [S, P]."""

@@ -136,7 +136,7 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
         if progress is not None:
             progress(epoch, config.epochs)
     bar.close()
-    raw.load_state_dict(best_weights)
+    load_trained_state(raw, best_weights)
     raw.to("cpu")
     return TrainingResult(epochs_run=state["epoch"], best_epoch=state["best_epoch"],
                           best_val_loss=state["best_val_loss"], history=state["history"])
@@ -225,8 +225,31 @@ def _warmup_cosine(warmup: float, total_steps: int) -> Callable[[int], float]:
     return factor
 
 
+def trained_state(network: nn.Module) -> dict[str, torch.Tensor]:
+    """The network's state minus the frozen weights of modules marked `pretrained` (a language model),
+    which building the network loads again from their source: what snapshots, checkpoints and saved
+    models need to hold."""
+    rebuilt = _rebuilt_keys(network)
+    return {key: value for key, value in network.state_dict().items() if key not in rebuilt}
+
+
+def load_trained_state(network: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load a `trained_state` into a freshly built network; anything else missing or extra is an error."""
+    result = network.load_state_dict(state, strict=False)
+    missing = set(result.missing_keys) - _rebuilt_keys(network)
+    if missing or result.unexpected_keys:
+        raise ValueError(f"saved network does not fit the rebuilt one: missing {sorted(missing)[:5]}, "
+                         f"unexpected {sorted(result.unexpected_keys)[:5]}")
+
+
+def _rebuilt_keys(network: nn.Module) -> set[str]:
+    return {f"{prefix}.{name}" if prefix else name
+            for prefix, module in network.named_modules() if getattr(module, "pretrained", False)
+            for name, parameter in module.named_parameters() if not parameter.requires_grad}
+
+
 def _cpu_state(network: nn.Module) -> dict[str, torch.Tensor]:
-    return {key: value.detach().to("cpu", copy=True) for key, value in network.state_dict().items()}
+    return {key: value.detach().to("cpu", copy=True) for key, value in trained_state(network).items()}
 
 
 def _rng_state() -> dict[str, torch.Tensor]:
@@ -260,7 +283,7 @@ def _save_checkpoint(directory: Path, network: nn.Module, best_weights: dict, op
 
 def _load_checkpoint(directory: Path, network: nn.Module, optimizer, scheduler) -> tuple[dict, dict]:
     folder = directory / (directory / "latest").read_text().strip()
-    network.load_state_dict(load_file(folder / "model.safetensors"))
+    load_trained_state(network, load_file(folder / "model.safetensors"))
     trainer = torch.load(folder / "trainer_state.pt", weights_only=True)
     optimizer.load_state_dict(trainer["optimizer"])
     scheduler.load_state_dict(trainer["scheduler"])

@@ -1,16 +1,12 @@
 """The Triton selective scan against the sequential reference: values, every gradient, the last state.
 
-Without CUDA the kernels run under Triton's interpreter on CPU tensors, which must be chosen before
-triton is imported; the interpreter is slow, so the sizes stay small (B <= 2, D <= 8, N <= 16, L <= 130).
+Without CUDA the kernels run under Triton's interpreter on CPU tensors (conftest.py turns it on before
+anything imports triton); the interpreter is slow, so the sizes stay small (B <= 2, D <= 8, N <= 16, L <= 130).
 """
-import os
-
 import pytest
 import torch
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-if DEVICE == "cpu":
-    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 pytest.importorskip("triton")
 

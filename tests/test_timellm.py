@@ -113,3 +113,20 @@ def test_through_the_forecaster_with_its_ablations_saved_without_the_language_mo
     assert not any(".language_model." in key and "lora_" not in key for key in saved)
     forecaster.save(tmp_path / "t")
     pd.testing.assert_frame_equal(fc.Forecaster.load(tmp_path / "t").predict(), out)
+
+
+def test_saved_state_leaves_out_only_the_frozen_language_model(tiny_language_models):
+    from forecasting.training import load_trained_state, trained_state
+
+    probe = network(tiny_language_models, tuning="linear_probe")
+    state = trained_state(probe)
+    assert not any(key.startswith("language_model.") for key in state)
+    # frozen at their random start, but not rebuilt from any source: they must be saved
+    assert {"patch_embedding.weight", "to_prototypes.weight", "reprogramming.query.weight", "head.2.weight"} <= set(state)
+    rebuilt = network(tiny_language_models, tuning="linear_probe")
+    with torch.no_grad():
+        rebuilt.patch_embedding.weight.add_(1.0)
+    load_trained_state(rebuilt, state)
+    torch.testing.assert_close(rebuilt.eval()(batch()), probe.eval()(batch()))
+    with pytest.raises(ValueError, match="missing.*head.2.weight"):
+        load_trained_state(rebuilt, {k: v for k, v in state.items() if k != "head.2.weight"})

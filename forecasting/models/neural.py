@@ -24,7 +24,7 @@ from backbones.hypermamba import N_STATISTICS, window_statistics
 
 from ..errors import DataError
 from ..intervals import add_conformal_bounds
-from ..training import TrainingConfig, train
+from ..training import TrainingConfig, load_trained_state, train, trained_state
 from ..windows import Scaler, calendar_features, make_windows, n_calendar_features
 from .base import FitState, GlobalModel, History, SeriesForecast
 
@@ -102,7 +102,7 @@ class NeuralModel(GlobalModel):
         network = self._build(config)
         result = train(network, train_windows, val_windows, self.training_config(), tuple(config["quantiles"]),
                        checkpoint_dir=self._checkpoints(history), resume=self.resume, progress=progress)
-        arrays = {f"network.{key}": value.numpy() for key, value in _trained_state(network).items()}
+        arrays = {f"network.{key}": value.numpy() for key, value in trained_state(network).items()}
         arrays["scaler_mean"] = np.array([s.mean[0] for s in scalers])
         arrays["scaler_std"] = np.array([s.std[0] for s in scalers])
         if levels and not config["quantiles"]:
@@ -117,7 +117,7 @@ class NeuralModel(GlobalModel):
         config = state.spec["network"]
         lookback, quantiles = state.spec["lookback"], tuple(config["quantiles"])
         network = self._build(config)
-        _load_trained_state(network, {key.removeprefix("network."): torch.from_numpy(np.asarray(value))
+        load_trained_state(network, {key.removeprefix("network."): torch.from_numpy(np.asarray(value))
                                       for key, value in state.arrays.items() if key.startswith("network.")})
         network.eval()
         scalers = [Scaler(mean=np.array([m]), std=np.array([s]))
@@ -212,22 +212,6 @@ def _quantile_forecast(paths: np.ndarray, quantiles: tuple[float, ...], levels: 
         forecast.lower[level] = paths[:, column[round(0.5 - level / 200, 6)]]
         forecast.upper[level] = paths[:, column[round(0.5 + level / 200, 6)]]
     return forecast
-
-
-def _trained_state(network: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The state that training produced: all of it but frozen parameters (a pretrained language model's),
-    which building the network loads again from their source."""
-    frozen = {name for name, parameter in network.named_parameters() if not parameter.requires_grad}
-    return {key: value for key, value in network.state_dict().items() if key not in frozen}
-
-
-def _load_trained_state(network: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
-    frozen = {name for name, parameter in network.named_parameters() if not parameter.requires_grad}
-    missing = set(network.load_state_dict(state, strict=False).missing_keys) - frozen
-    unexpected = set(state) - set(network.state_dict())
-    if missing or unexpected:
-        raise ValueError(f"saved network does not fit the rebuilt one: missing {sorted(missing)[:5]}, "
-                         f"unexpected {sorted(unexpected)[:5]}")
 
 
 def _validation_errors(network: torch.nn.Module, windows) -> np.ndarray:
