@@ -5,7 +5,8 @@ patch embeddings onto "text prototypes", a learned linear map of the language mo
 embeddings, so that they live in its input space. A prompt prefix (Prompt-as-Prefix) states the
 dataset, the task and the window's statistics (min, max, median, trend, top lags); the language
 model reads prompt + patches, and a flatten head maps its outputs at the patch positions to the
-horizon.
+horizon. Over a T5 loaded whole (`llm_decoder`), the encoder reads the prompt and the decoder reads the
+patches, attending to it; the head reads the decoder.
 
 The prompt is built without any per-sample Python: its fixed text is tokenised once, and each
 statistic is written as a fixed-width number whose characters' token ids come from a lookup table,
@@ -40,6 +41,8 @@ class TimeLLMConfig:
     language_model: str | None = None    # hub name or directory; None: the bundled MiniLM
     llm_layers: int = 6                  # first k blocks of the language model
     tuning: str = "frozen"               # frozen | linear_probe | lora | layernorm | full
+    llm_quantize: str | None = None      # None | 8bit | 4bit: the language model's weights through bitsandbytes
+    llm_decoder: bool = False            # T5: the encoder reads the prompt, the decoder the patches
     lora_rank: int = 8
     body: str = "language_model"         # language_model | none | attention (ablations)
     patch_len: int = 16
@@ -143,7 +146,8 @@ class TimeLLM(nn.Module):
         super().__init__()
         self.config = config
         # the language model's word embeddings and tokenizer are needed by every body (prototypes, prompt)
-        language_model = load_language_model(config.language_model, layers=config.llm_layers)
+        language_model = load_language_model(config.language_model, layers=config.llm_layers,
+                                             quantize=config.llm_quantize, encoder_decoder=config.llm_decoder)
         d_llm = language_model.hidden_size
         self.language_model = (apply_tuning(language_model, config.tuning, lora_rank=config.lora_rank)
                                if config.body == "language_model" else None)
@@ -177,7 +181,10 @@ class TimeLLM(nn.Module):
         prototypes = self.to_prototypes(self.word_embeddings.T).T                    # [n_prototypes, H]
         h = self.reprogramming(self.patch_embedding(patches), prototypes)            # [S, N, H]
         if self.language_model is not None:
-            if self.prompt is not None:
+            if self.language_model.encoder_decoder:         # the head reads the decoder, which attends to the prompt
+                context = h if self.prompt is None else self.language_model.embed_tokens(self.prompt(series))
+                h = self.language_model(context.to(h.dtype), decoder_inputs_embeds=h)   # [S, N, H]
+            elif self.prompt is not None:
                 prefix = self.language_model.embed_tokens(self.prompt(series))      # [S, P, H] one batched lookup
                 h = self.language_model(torch.cat([prefix.to(h.dtype), h], dim=1))[:, -cfg.n_patches:]
             else:

@@ -17,7 +17,7 @@ import argparse
 import json
 import platform
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date
 from pathlib import Path
 
@@ -28,9 +28,9 @@ from accelerate.utils import set_seed
 
 from backbones import BACKBONES
 from forecasting.training import TrainingConfig, train
-from forecasting.windows import Scaler, SPLITS, Windows, calendar_features, make_windows
+from forecasting.windows import Scaler, SPLITS, Split, Windows, calendar_features, make_windows
 
-ETTH1 = Path(__file__).resolve().parents[2] / "shared" / "data" / "ETTh1.csv"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # Published multivariate ETTh1 rows, MSE and MAE: Informer (Zhou et al. 2021, Table 2); S-Mamba
 # (Wang et al. 2024) and iTransformer (Liu et al. 2024) at lookback 96; CMamba (Zeng et al. 2024)
 # as its average over the four horizons.
@@ -82,9 +82,10 @@ REDUCED["hypermamba"] = ({**REDUCED["mamba"][0], "n_series": 1}, REDUCED["mamba"
 REDUCED_LONG_INFORMER = {"epochs": 4, "steps_per_epoch": 50}
 
 
-def load_etth1() -> tuple[np.ndarray, np.ndarray, object]:
-    """Standardised values [T, 7], calendar features [T, 4], the split."""
-    frame = pd.read_csv(ETTH1, parse_dates=["date"])
+def load_ett(name: str = "ETTh1") -> tuple[np.ndarray, np.ndarray, Split]:
+    """Standardised values [T, 7] (statistics of the data set's own training rows), calendar
+    features [T, 4], the split."""
+    frame = pd.read_csv(DATA / f"{name}.csv", parse_dates=["date"])
     values = frame.drop(columns="date").to_numpy(dtype=np.float64)
     split = SPLITS["informer"](len(values))
     scaler = Scaler.fit(values[split.train.start:split.train.stop])
@@ -108,9 +109,17 @@ def test_scores(predict, windows: Windows, batch_size: int = 256) -> tuple[float
     return squared / count, absolute / count, len(windows)
 
 
-def ridge_floor(block, split, horizon: int, lookback: int = LINEAR_LOOKBACK) -> tuple[float, float, int]:
+def few_shot_split(split: Split, fraction: float, lookback: int) -> Split:
+    """Only the first `fraction` of the training windows, as Time-LLM's few-shot protocol cuts them
+    ((train rows - lookback) * fraction, plus one lookback); validation and test are unchanged."""
+    rows = int((len(split.train) - lookback) * fraction) + lookback
+    return replace(split, train=range(split.train.start, split.train.start + rows))
+
+
+def fit_ridge(block, split, horizon: int, lookback: int = LINEAR_LOOKBACK):
     """A linear map lookback -> horizon shared by all channels, last value subtracted, fit in
-    closed form on the training windows; the ridge penalty is chosen on validation."""
+    closed form on the training windows; the ridge penalty is chosen on validation. Returns the
+    predict function."""
     sets = windows_for(block, split, lookback, horizon)
 
     def design(windows: Windows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -135,7 +144,11 @@ def ridge_floor(block, split, horizon: int, lookback: int = LINEAR_LOOKBACK) -> 
         last = x[..., -1:]
         return ((x - last) @ weights + last).transpose(1, 2)                               # [B, H, C]
 
-    return test_scores(predict, sets["test"])
+    return predict
+
+
+def ridge_floor(block, split, horizon: int, lookback: int = LINEAR_LOOKBACK) -> tuple[float, float, int]:
+    return test_scores(fit_ridge(block, split, horizon, lookback), windows_for(block, split, lookback, horizon)["test"])
 
 
 def seasonal_naive(block, split, horizon: int, period: int = 24) -> tuple[float, float, int]:
@@ -144,8 +157,9 @@ def seasonal_naive(block, split, horizon: int, period: int = 24) -> tuple[float,
     return test_scores(lambda batch: batch.x.double().repeat(1, repeats, 1)[:, :horizon], windows)
 
 
-def neural(name: str, block, split, horizon: int, settings: dict, seed: int,
-           lookback: int = LINEAR_LOOKBACK) -> tuple[tuple[float, float, int], dict]:
+def fit_network(name: str, block, split, horizon: int, settings: dict, seed: int,
+                lookback: int = LINEAR_LOOKBACK) -> tuple[torch.nn.Module, dict]:
+    """The network trained through the product's training engine (in eval mode) and what the run took."""
     network_settings, training_settings = settings[name]
     if name == "informer":
         if settings is REDUCED and horizon >= 168:
@@ -163,13 +177,25 @@ def neural(name: str, block, split, horizon: int, settings: dict, seed: int,
     started = time.perf_counter()
     result = train(network, sets["train"], sets["val"], config)
     seconds = time.perf_counter() - started
-    network.eval()
-    with torch.no_grad():
-        scores = test_scores(lambda batch: network(batch).double(), sets["test"])
-    return scores, {"lookback": lookback, "train_seconds": round(seconds, 1), "epochs_run": result.epochs_run,
-                    "best_val_loss": round(result.best_val_loss, 5),
-                    "best_epoch": result.best_epoch, "parameters": sum(p.numel() for p in network.parameters()),
-                    "network": network_settings, "training": asdict(config)}
+    return network.eval(), {"lookback": lookback, "train_seconds": round(seconds, 1), "epochs_run": result.epochs_run,
+                            "train_windows": len(sets["train"]), "best_val_loss": round(result.best_val_loss, 5),
+                            "best_epoch": result.best_epoch, "parameters": sum(p.numel() for p in network.parameters()),
+                            "network": network_settings, "training": asdict(config)}
+
+
+@torch.no_grad()
+def network_scores(network: torch.nn.Module, windows: Windows) -> tuple[float, float, int]:
+    device = "cuda" if torch.cuda.is_available() else "cpu"    # the trainer hands the network back on the CPU
+    network.to(device)
+    return test_scores(lambda batch: network(batch.to(device)).double().cpu(), windows)
+
+
+def neural(name: str, block, split, horizon: int, settings: dict, seed: int,
+           lookback: int = LINEAR_LOOKBACK) -> tuple[tuple[float, float, int], dict]:
+    network, details = fit_network(name, block, split, horizon, settings, seed, lookback)
+    label_len = details["network"].get("label_len", 0)
+    test = windows_for(block, split, details["lookback"], horizon, label_len)["test"]
+    return network_scores(network, test), details
 
 
 def main() -> None:
@@ -184,7 +210,7 @@ def main() -> None:
     protocol = PROTOCOLS[args.protocol]
     horizons, models = args.horizons or protocol["horizons"], args.models or protocol["models"]
     out = args.out or Path(f"out/etth1_{args.protocol}.json")
-    values, time_features, split = load_etth1()
+    values, time_features, split = load_ett()
     block = (values, time_features)
     settings = FULL if args.full else REDUCED
     rows, details = [], {}
@@ -198,7 +224,7 @@ def main() -> None:
             row["test windows"] = n_windows
             print(f"H={horizon} {name}: MSE {mse:.3f} MAE {mae:.3f} ({details[f'{name}/{horizon}']})", flush=True)
         rows.append(row)
-        print(_table(rows, protocol), flush=True)
+        print(markdown_table(rows, protocol), flush=True)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"date": date.today().isoformat(), "machine": platform.platform(),
                                    "protocol": args.protocol, "threads": torch.get_num_threads(),
@@ -206,7 +232,7 @@ def main() -> None:
                                    "details": details}, indent=1, default=str))
 
 
-def _table(rows: list[dict], protocol: dict) -> str:
+def markdown_table(rows: list[dict], protocol: dict) -> str:
     """Per-horizon MSE / MAE; with every horizon of the protocol done, their average as the last row
     (published averages stand in where only the average was published)."""
     columns = [c for c in rows[0] if c not in ("H", "test windows")]

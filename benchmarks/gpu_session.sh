@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Everything that needs an NVIDIA GPU, in one run (about 10 minutes on an H100/H200 class device):
+# Everything that needs an NVIDIA GPU, in one run (about 15 minutes on an H100/H200 class device):
 # the Triton scan tests on CUDA, the scan timings with achieved bandwidth, bf16 Mamba/HyperMamba
-# training steps through the product's trainer, and the ETTh1 lookback-96 protocol at full size for
-# one horizon. Results land in $OUT (default out/gpu).
+# training steps through the product's trainer, the ETTh1 lookback-96 protocol at full size for
+# one horizon; then the language-model tests on CUDA (8-bit/4-bit loading on the GPU), the TimeLLM
+# step cost against neuralforecast's at GPT-2 small's depth, and TimeLLM's full protocol (lookback
+# 512) for one horizon, each capped by a timeout. Results land in $OUT (default out/gpu).
 #     bash benchmarks/gpu_session.sh
 set -euo pipefail
 OUT=${OUT:-out/gpu}
@@ -13,3 +15,8 @@ $PY -m pytest -q tests/test_selective_scan_triton.py tests/test_mamba.py tests/t
 $PY benchmarks/gpu_scan.py --out "$OUT/gpu_scan.json" 2>&1 | tee "$OUT/gpu_scan.txt"
 $PY benchmarks/etth1.py --protocol lookback96 --full --horizons 96 --models mamba hypermamba dlinear \
     --out "$OUT/etth1_lookback96_full_h96.json" 2>&1 | tail -20 | tee "$OUT/etth1.txt"
+$PY -m pytest -q tests/test_language.py tests/test_timellm.py 2>&1 | tee "$OUT/tests_language.txt"
+timeout 240 $PY benchmarks/timellm_cost.py --device cuda --layers 12 --batch 32 --steps 5 2>&1 \
+    | tail -16 | tee "$OUT/timellm_cost.txt" || true
+timeout 420 $PY benchmarks/timellm.py --full --horizons 96 --out "$OUT/timellm_full_h96.json" 2>&1 \
+    | grep -v -i warn | tail -30 | tee "$OUT/timellm_full.txt" || true

@@ -19,7 +19,7 @@ from backbones import Informer, InformerConfig
 from forecasting.training import TrainingConfig, build_optimizer, train
 from forecasting.windows import make_windows
 
-from etth1 import INFORMER_WINDOWS, load_etth1
+from etth1 import INFORMER_WINDOWS, load_ett
 
 NETWORK = {"d_model": 512, "n_heads": 8, "e_layers": 2, "d_layers": 1, "d_ff": 2048, "dropout": 0.05}
 
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     args = parser.parse_args()
-    values, time_features, split = load_etth1()
+    values, time_features, split = load_ett()
     lookback, label_len, _ = INFORMER_WINDOWS[args.horizon]
     sets = {name: make_windows([(values, time_features)], lookback, args.horizon, [getattr(split, name)], label_len)
             for name in ("train", "val")}

@@ -8,7 +8,14 @@ runs in a fresh process: trainable parameters, optimizer-state bytes after a ste
 (forward, backward, optimizer step) and peak resident-memory growth per sample, as ratios to
 frozen + AdamW in one table.
 
-    .venv/bin/python benchmarks/timellm_cost.py [--layers 6] [--batch 8] [--steps 4] [--threads 2]
+The peer: neuralforecast's TimeLLM (the `bench` extra) on the same model directory, the same windows,
+the same sizes and the same optimizer (AdamW over its trainable parameters), its module stepped
+directly so that neither trainer's bookkeeping is timed.
+
+Two more rows load the language model through bitsandbytes: frozen over 8-bit weights, and LoRA over
+4-bit NF4 weights (QLoRA).
+
+    cd benchmarks && ../.venv/bin/python timellm_cost.py [--layers 6] [--batch 8] [--steps 4] [--threads 2] [--device cuda]
 """
 from __future__ import annotations
 
@@ -27,9 +34,13 @@ from forecasting.training import TrainingConfig, build_optimizer
 from optim_memory import state_bytes
 from timing import median_seconds, memory_mark, peak_growth
 
-MODES = ("frozen", "lora", "layernorm", "full")
-OPTIMIZERS = ("adamw", "adamw8bit")
 LOOKBACK, HORIZON = 512, 96
+DESCRIPTION = "Hourly electricity transformer load and oil temperature."
+# (who, tuning, optimizer, language-model quantization), one fresh process each
+ROWS = [("ours", tuning, optimizer, None) for tuning in ("frozen", "lora", "layernorm", "full")
+        for optimizer in ("adamw", "adamw8bit")]
+ROWS += [("ours", "frozen", "adamw", "8bit"), ("ours", "lora", "adamw", "4bit"),
+         ("neuralforecast", "frozen", "adamw", None)]
 
 
 def save_gpt2_shaped(directory: str, layers: int) -> None:
@@ -42,28 +53,41 @@ def save_gpt2_shaped(directory: str, layers: int) -> None:
     tokenizer.save_pretrained(directory)
 
 
-def measure(directory: str, mode: str, optimizer_name: str, batch_size: int, steps: int, threads: int) -> dict:
+def measure(directory: str, layers: int, row: tuple, batch_size: int, steps: int, threads: int, device: str) -> dict:
     """Meant for a fresh process."""
+    who, tuning, optimizer_name, quantize = row
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    network = TimeLLM(TimeLLMConfig(lookback=LOOKBACK, horizon=HORIZON, language_model=directory, tuning=mode,
-                                    description="Hourly electricity transformer load and oil temperature."))
-    optimizer = build_optimizer(network, TrainingConfig(optimizer=optimizer_name))
-    x = torch.randn(batch_size, LOOKBACK, 1).cumsum(1)
-    target = torch.randn(batch_size, HORIZON, 1)
+    x = torch.randn(batch_size, LOOKBACK, 1).cumsum(1).to(device)
+    target = torch.randn(batch_size, HORIZON, 1).to(device)
+    if who == "neuralforecast":
+        from neuralforecast.models import TimeLLM as PeerTimeLLM
+        peer = PeerTimeLLM(h=HORIZON, input_size=LOOKBACK, llm=directory, d_llm=768, enc_in=1, dec_in=1,
+                           patch_len=16, stride=8, d_model=32, n_heads=8, d_ff=128,
+                           prompt_prefix=DESCRIPTION).to(device)
+        network, forecast = peer, lambda: peer({"insample_y": x})
+        optimizer = torch.optim.AdamW([p for p in peer.parameters() if p.requires_grad], lr=1e-3)
+    else:
+        ours = TimeLLM(TimeLLMConfig(lookback=LOOKBACK, horizon=HORIZON, language_model=directory, llm_layers=layers,
+                                     tuning=tuning, llm_quantize=quantize, description=DESCRIPTION)).to(device)
+        network, forecast = ours, lambda: ours(Batch(x=x))
+        optimizer = build_optimizer(ours, TrainingConfig(optimizer=optimizer_name))
 
     def step():
-        loss = (network(Batch(x=x)) - target).pow(2).mean()
+        loss = (forecast() - target).pow(2).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
 
     step()                                                    # allocates gradients and optimizer states
-    mark = memory_mark("cpu")
-    seconds = median_seconds(step, "cpu", warmup=1, repeats=steps, min_total=0)
+    mark = memory_mark(device)
+    seconds = median_seconds(step, device, warmup=1, repeats=steps, min_total=0)
+    # each storage once: our word-embedding buffer is a view of the language model's embeddings
+    tensors = {t.untyped_storage().data_ptr(): t for t in [*network.parameters(), *network.buffers()]}.values()
     return {"trainable": sum(p.numel() for p in network.parameters() if p.requires_grad),
-            "total": sum(p.numel() for p in network.parameters()), "state_bytes": state_bytes(optimizer),
-            "seconds": seconds, "peak_per_sample": peak_growth(mark, "cpu") / batch_size}
+            "model_bytes": sum(t.numel() * t.element_size() for t in tensors),
+            "state_bytes": state_bytes(optimizer), "seconds": seconds,
+            "peak_per_sample": peak_growth(mark, device) / batch_size}
 
 
 def main() -> None:
@@ -72,27 +96,30 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = parser.parse_args()
     spawn = multiprocessing.get_context("spawn")
+    results = {}
     with tempfile.TemporaryDirectory() as directory:
         save_gpt2_shaped(directory, args.layers)
-        results = {}
-        for mode in MODES:
-            for optimizer in OPTIMIZERS:
-                with ProcessPoolExecutor(1, mp_context=spawn) as fresh:
-                    results[mode, optimizer] = fresh.submit(measure, directory, mode, optimizer, args.batch,
-                                                            args.steps, args.threads).result()
-                print(f"  {mode:9s} {optimizer:9s} {results[mode, optimizer]}", flush=True)
-    base = results["frozen", "adamw"]
+        for row in ROWS:
+            with ProcessPoolExecutor(1, mp_context=spawn) as fresh:
+                results[row] = fresh.submit(measure, directory, args.layers, row, args.batch, args.steps,
+                                            args.threads, args.device).result()
+            print(f"  {row} {results[row]}", flush=True)
+    base = results[ROWS[0]]
+    machine = (torch.cuda.get_device_name() if args.device == "cuda" else
+               f"{platform.machine()} CPU ({os.cpu_count()} cores), {args.threads} thread(s)")
     print(f"\nTimeLLM training step on a GPT-2-shaped body ({args.layers} blocks, n_embd 768), lookback {LOOKBACK}, "
-          f"horizon {HORIZON}, batch {args.batch}; {platform.machine()} CPU ({os.cpu_count()} cores), {args.threads} "
-          f"thread(s); torch {torch.__version__}; median of {args.steps} steps; {date.today()}\n")
-    print("| tuning | optimizer | trainable params | optimizer state MiB | step s | step vs frozen+AdamW "
-          "| peak MiB / sample | memory vs frozen+AdamW |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for (mode, optimizer), r in results.items():
-        print(f"| {mode} | {optimizer} | {r['trainable']:,} of {r['total']:,} | {r['state_bytes'] / 2**20:.1f} "
-              f"| {r['seconds']:.2f} | {r['seconds'] / base['seconds']:.2f} | {r['peak_per_sample'] / 2**20:.1f} "
+          f"horizon {HORIZON}, batch {args.batch}; {machine}; torch {torch.__version__}; median of {args.steps} "
+          f"steps; {date.today()}\n")
+    print("| TimeLLM | tuning | LM weights | optimizer | trainable params | model MiB | optimizer state MiB | step s "
+          "| step vs first row | peak MiB / sample | memory vs first row |")
+    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for (who, tuning, optimizer, quantize), r in results.items():
+        print(f"| {who} | {tuning} | {quantize or 'fp32'} | {optimizer} | {r['trainable']:,} "
+              f"| {r['model_bytes'] / 2**20:.0f} | {r['state_bytes'] / 2**20:.1f} | {r['seconds']:.2f} "
+              f"| {r['seconds'] / base['seconds']:.2f} | {r['peak_per_sample'] / 2**20:.1f} "
               f"| {r['peak_per_sample'] / max(base['peak_per_sample'], 1):.2f} |")
 
 

@@ -226,8 +226,8 @@ def _warmup_cosine(warmup: float, total_steps: int) -> Callable[[int], float]:
 
 
 def trained_state(network: nn.Module) -> dict[str, torch.Tensor]:
-    """The network's state minus the frozen weights of modules marked `pretrained` (a language model),
-    which building the network loads again from their source: what snapshots, checkpoints and saved
+    """The network's state minus the frozen weights (and buffers) of modules marked `pretrained` (a
+    language model), which building the network loads again from their source: what snapshots, checkpoints and saved
     models need to hold."""
     rebuilt = _rebuilt_keys(network)
     return {key: value for key, value in network.state_dict().items() if key not in rebuilt}
@@ -243,9 +243,13 @@ def load_trained_state(network: nn.Module, state: dict[str, torch.Tensor]) -> No
 
 
 def _rebuilt_keys(network: nn.Module) -> set[str]:
-    return {f"{prefix}.{name}" if prefix else name
-            for prefix, module in network.named_modules() if getattr(module, "pretrained", False)
-            for name, parameter in module.named_parameters() if not parameter.requires_grad}
+    """State entries of `pretrained` modules other than their trainable parameters: frozen weights,
+    buffers, and the quantization states of a bitsandbytes-loaded model."""
+    keys = set(network.state_dict())
+    trainable = {name for name, parameter in network.named_parameters() if parameter.requires_grad}
+    prefixes = tuple(f"{prefix}." if prefix else "" for prefix, module in network.named_modules()
+                     if getattr(module, "pretrained", False))
+    return {key for key in keys if key.startswith(prefixes) and key not in trainable}
 
 
 def _cpu_state(network: nn.Module) -> dict[str, torch.Tensor]:

@@ -52,16 +52,16 @@ def one_thread():
 
 
 # ---- language models: tiny random configs of every family, saved to disk -------------------------
-TINY_WIDTH = 32
+TINY_WIDTH = 64  # 4-bit (NF4) weights need rows of at least 64 on the CPU
 TINY = {  # family name -> (model class, config) with two layers each
     "gpt2": (GPT2Model, lambda v: GPT2Config(vocab_size=v, n_embd=TINY_WIDTH, n_layer=2, n_head=2, n_positions=256)),
-    "t5": (T5Model, lambda v: T5Config(vocab_size=v, d_model=TINY_WIDTH, d_ff=64, d_kv=16, num_layers=2, num_heads=2)),
+    "t5": (T5Model, lambda v: T5Config(vocab_size=v, d_model=TINY_WIDTH, d_ff=128, d_kv=32, num_layers=2, num_heads=2)),
     "bert": (BertModel, lambda v: BertConfig(vocab_size=v, hidden_size=TINY_WIDTH, num_hidden_layers=2,
-                                             num_attention_heads=2, intermediate_size=64)),
+                                             num_attention_heads=2, intermediate_size=128)),
     "roberta": (RobertaModel, lambda v: RobertaConfig(vocab_size=v, hidden_size=TINY_WIDTH, num_hidden_layers=2,
-                                                      num_attention_heads=2, intermediate_size=64,
+                                                      num_attention_heads=2, intermediate_size=128,
                                                       max_position_embeddings=258)),
-    "llama": (LlamaModel, lambda v: LlamaConfig(vocab_size=v, hidden_size=TINY_WIDTH, intermediate_size=64,
+    "llama": (LlamaModel, lambda v: LlamaConfig(vocab_size=v, hidden_size=TINY_WIDTH, intermediate_size=128,
                                                 num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2)),
 }
 

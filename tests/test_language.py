@@ -145,3 +145,56 @@ def test_every_mode_takes_a_step_with_the_8bit_optimizer(tiny_language_models, m
 def test_unknown_mode_is_named(tiny_language_models):
     with pytest.raises(ValueError, match="tuning mode must be one of"):
         apply_tuning(load_language_model(tiny_language_models["bert"]), "adapters")
+
+
+@pytest.mark.parametrize("quantize,layer_class", [("8bit", "Linear8bitLt"), ("4bit", "Linear4bit")])
+@pytest.mark.parametrize("name", ["gpt2", "llama", "bert"])
+def test_quantized_loading_shrinks_the_body_and_keeps_its_function(tiny_language_models, name, quantize, layer_class):
+    full = load_language_model(tiny_language_models[name], layers=1)
+    quantized = load_language_model(tiny_language_models[name], layers=1, quantize=quantize)
+    assert quantized.quantized and not full.quantized
+    assert layer_class in {type(m).__name__ for m in quantized.body.modules()}
+    assert quantized.body.get_memory_footprint() < full.body.get_memory_footprint()
+    torch.testing.assert_close(quantized.word_embeddings, full.word_embeddings)      # embeddings stay exact
+    x = torch.randn(2, 6, WIDTH, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        reference, approximate = full(x), quantized(x)
+    error = float((approximate.float() - reference).norm() / reference.norm())
+    assert 0 < error < (0.05 if quantize == "8bit" else 0.25), error
+
+
+def test_qlora_trains_adapters_on_a_4bit_body_and_full_tuning_is_refused(tiny_language_models):
+    lm = apply_tuning(load_language_model(tiny_language_models["llama"], quantize="4bit"), "lora", lora_rank=2)
+    trained = [n for n, p in lm.body.named_parameters() if p.requires_grad]
+    assert trained and all("lora_" in n for n in trained)
+    lm(torch.randn(2, 6, WIDTH)).pow(2).mean().backward()
+    assert all(p.grad is not None for p in lm.body.parameters() if p.requires_grad)
+    with pytest.raises(ValueError, match="full tuning cannot train the quantized weights.*lora"):
+        apply_tuning(load_language_model(tiny_language_models["gpt2"], quantize="8bit"), "full")
+    with pytest.raises(ValueError, match="quantize must be one of"):
+        load_language_model(tiny_language_models["gpt2"], quantize="int4")
+
+
+def test_a_t5_loads_whole_for_heads_that_read_its_decoder(tiny_language_models):
+    lm = load_language_model(tiny_language_models["t5"], layers=1, encoder_decoder=True)
+    assert lm.encoder_decoder and lm.n_layers == 1 and lm.body.config.num_decoder_layers == 1
+    assert not any(p.requires_grad for p in lm.parameters())
+    generator = torch.Generator().manual_seed(0)
+    encoder_input, decoder_input = torch.randn(2, 9, WIDTH, generator=generator), torch.randn(2, 4, WIDTH, generator=generator)
+    with torch.no_grad():
+        out = lm(encoder_input, decoder_inputs_embeds=decoder_input)
+        assert out.shape == (2, 4, WIDTH) and torch.isfinite(out).all()
+        # the decoder attends to the encoded input: another input, another output
+        assert not torch.allclose(lm(encoder_input.flip(1), decoder_inputs_embeds=decoder_input), out, atol=1e-4)
+    # the decoder block kept is the checkpoint's own
+    whole = load_language_model(tiny_language_models["t5"], encoder_decoder=True)
+    kept = dict(lm.body.named_parameters())
+    for name, parameter in whole.body.named_parameters():
+        if name in kept and "decoder.block.0." in name:
+            torch.testing.assert_close(kept[name], parameter)
+    with pytest.raises(ValueError, match="decoder_inputs_embeds go with an encoder-decoder body"):
+        lm(encoder_input)
+    with pytest.raises(ValueError, match="decoder_inputs_embeds go with an encoder-decoder body"):
+        load_language_model(tiny_language_models["t5"], layers=1)(encoder_input, decoder_inputs_embeds=decoder_input)
+    with pytest.raises(ValueError, match="encoder_decoder applies to T5 models; .* is a 'gpt2' model"):
+        load_language_model(tiny_language_models["gpt2"], encoder_decoder=True)

@@ -39,6 +39,20 @@ def test_every_language_model_family_forecasts_and_only_the_time_series_parts_tr
     assert trained == {"patch_embedding", "to_prototypes", "reprogramming", "head", "revin"}
 
 
+def test_over_a_whole_t5_the_decoder_reads_the_patches_and_attends_to_the_prompt(tiny_language_models):
+    model = network(tiny_language_models, "t5", llm_decoder=True).eval()
+    assert model.language_model.encoder_decoder
+    with torch.no_grad():
+        out = model(batch())
+        assert out.shape == (3, 12, 2) and torch.isfinite(out).all()
+        model.prompt.text_0 = model.prompt.text_0.flip(0)                     # another description, another forecast
+        assert not torch.allclose(model(batch()), out, atol=1e-5)
+    model.train()
+    model(batch()).pow(2).mean().backward()
+    assert all(p.grad is None for p in model.language_model.parameters())
+    assert model.reprogramming.query.weight.grad is not None
+
+
 def test_quantile_head_and_the_ablations(tiny_language_models):
     assert network(tiny_language_models, quantiles=(0.1, 0.5, 0.9))(batch()).shape == (3, 12, 2, 3)
     removed = network(tiny_language_models, body="none")
@@ -113,6 +127,28 @@ def test_through_the_forecaster_with_its_ablations_saved_without_the_language_mo
     assert not any(".language_model." in key and "lora_" not in key for key in saved)
     forecaster.save(tmp_path / "t")
     pd.testing.assert_frame_equal(fc.Forecaster.load(tmp_path / "t").predict(), out)
+
+
+@pytest.mark.parametrize("quantize", ["8bit", "4bit"])
+def test_a_quantized_language_model_tunes_with_lora_and_its_forecaster_saves_and_reloads(
+        tiny_language_models, tmp_path, quantize):
+    import numpy as np
+    import pandas as pd
+
+    import forecasting as fc
+
+    ds = pd.date_range("2024-01-01", periods=200, freq="h")
+    frame = pd.DataFrame({"unique_id": "a", "ds": ds, "y": np.sin(2 * np.pi * np.arange(200) / 24)})
+    network = {"language_model": tiny_language_models["llama"], "llm_layers": 1, "n_prototypes": 16, "d_ff": 16,
+               "llm_quantize": quantize, "tuning": "lora", "lora_rank": 2}
+    forecaster = fc.Forecaster([fc.TimeLLM(epochs=1, steps_per_epoch=3, network=network)], h=12).fit(frame)
+    out = forecaster.predict()
+    assert np.isfinite(out["timellm"]).all()
+    saved = forecaster.states[0][0].arrays
+    in_language_model = [key for key in saved if ".language_model." in key]
+    assert in_language_model and all("lora_" in key for key in in_language_model)   # adapters, no quantized weights
+    forecaster.save(tmp_path / "q")
+    pd.testing.assert_frame_equal(fc.Forecaster.load(tmp_path / "q").predict(), out)
 
 
 def test_saved_state_leaves_out_only_the_frozen_language_model(tiny_language_models):

