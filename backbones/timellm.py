@@ -186,7 +186,7 @@ class TimeLLM(nn.Module):
                 h = self.language_model(context.to(h.dtype), decoder_inputs_embeds=h)   # [S, N, H]
             elif self.prompt is not None:
                 prefix = self.language_model.embed_tokens(self.prompt(series))      # [S, P, H] one batched lookup
-                h = self.language_model(torch.cat([prefix.to(h.dtype), h], dim=1))[:, -cfg.n_patches:]
+                h = self.language_model.continue_after(prefix.to(h.dtype), h)         # [S, N, H]
             else:
                 h = self.language_model(h)
         elif self.attention is not None:

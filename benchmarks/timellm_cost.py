@@ -3,10 +3,10 @@
 The body is GPT-2 small's shape cut to --layers blocks (n_embd 768, 12 heads; random weights, which
 cost the same as pretrained ones) with the bundled MiniLM's tokenizer (a 30,522-token vocabulary,
 GPT-2's is 50,257). TimeLLM at the paper's sizes otherwise: 1,000 text prototypes, patch 16 /
-stride 8, d_model 32, d_ff 128, lookback 512, horizon 96, with the prompt. Each (mode, optimizer)
-runs in a fresh process: trainable parameters, optimizer-state bytes after a step, median step time
-(forward, backward, optimizer step) and peak resident-memory growth per sample, as ratios to
-frozen + AdamW in one table.
+stride 8, d_model 32, d_ff 128, lookback 512, horizon 96, with the prompt, on ETTh1 training windows
+(all 7 channels: each step reads batch x 7 series). Each row runs in a fresh process: trainable
+parameters, model and optimizer-state bytes after a step, median step time (forward, backward,
+optimizer step) and peak memory growth per window, as ratios to frozen + AdamW in one table.
 
 The peer: neuralforecast's TimeLLM (the `bench` extra) on the same model directory, the same windows,
 the same sizes and the same optimizer (AdamW over its trainable parameters), its module stepped
@@ -31,6 +31,7 @@ import torch
 
 from backbones import Batch, TimeLLM, TimeLLMConfig
 from forecasting.training import TrainingConfig, build_optimizer
+from etth1 import load_ett, windows_for
 from optim_memory import state_bytes
 from timing import median_seconds, memory_mark, peak_growth
 
@@ -58,17 +59,20 @@ def measure(directory: str, layers: int, row: tuple, batch_size: int, steps: int
     who, tuning, optimizer_name, quantize = row
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    x = torch.randn(batch_size, LOOKBACK, 1).cumsum(1).to(device)
-    target = torch.randn(batch_size, HORIZON, 1).to(device)
+    values, calendar, split = load_ett("ETTh1")
+    windows = windows_for((values, calendar), split, LOOKBACK, HORIZON)["train"]
+    batch, target = windows.batch(torch.arange(batch_size) * 97)              # spread over the training months
+    x, target = batch.x.float().to(device), target.float().to(device)         # [B, L, 7], [B, H, 7]
+    channels = x.shape[-1]
     if who == "neuralforecast":
         from neuralforecast.models import TimeLLM as PeerTimeLLM
-        peer = PeerTimeLLM(h=HORIZON, input_size=LOOKBACK, llm=directory, d_llm=768, enc_in=1, dec_in=1,
+        peer = PeerTimeLLM(h=HORIZON, input_size=LOOKBACK, llm=directory, d_llm=768, enc_in=channels, dec_in=channels,
                            patch_len=16, stride=8, d_model=32, n_heads=8, d_ff=128,
                            prompt_prefix=DESCRIPTION).to(device)
         network, forecast = peer, lambda: peer({"insample_y": x})
         optimizer = torch.optim.AdamW([p for p in peer.parameters() if p.requires_grad], lr=1e-3)
     else:
-        ours = TimeLLM(TimeLLMConfig(lookback=LOOKBACK, horizon=HORIZON, language_model=directory, llm_layers=layers,
+        ours = TimeLLM(TimeLLMConfig(lookback=LOOKBACK, horizon=HORIZON, channels=channels, language_model=directory, llm_layers=layers,
                                      tuning=tuning, llm_quantize=quantize, description=DESCRIPTION)).to(device)
         network, forecast = ours, lambda: ours(Batch(x=x))
         optimizer = build_optimizer(ours, TrainingConfig(optimizer=optimizer_name))
@@ -111,8 +115,8 @@ def main() -> None:
     machine = (torch.cuda.get_device_name() if args.device == "cuda" else
                f"{platform.machine()} CPU ({os.cpu_count()} cores), {args.threads} thread(s)")
     print(f"\nTimeLLM training step on a GPT-2-shaped body ({args.layers} blocks, n_embd 768), lookback {LOOKBACK}, "
-          f"horizon {HORIZON}, batch {args.batch}; {machine}; torch {torch.__version__}; median of {args.steps} "
-          f"steps; {date.today()}\n")
+          f"horizon {HORIZON}, batch {args.batch} ETTh1 windows x 7 channels; {machine}; torch {torch.__version__}; "
+          f"median of {args.steps} steps; {date.today()}\n")
     print("| TimeLLM | tuning | LM weights | optimizer | trainable params | model MiB | optimizer state MiB | step s "
           "| step vs first row | peak MiB / sample | memory vs first row |")
     print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|")

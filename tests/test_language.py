@@ -198,3 +198,32 @@ def test_a_t5_loads_whole_for_heads_that_read_its_decoder(tiny_language_models):
         load_language_model(tiny_language_models["t5"], layers=1)(encoder_input, decoder_inputs_embeds=decoder_input)
     with pytest.raises(ValueError, match="encoder_decoder applies to T5 models; .* is a 'gpt2' model"):
         load_language_model(tiny_language_models["gpt2"], encoder_decoder=True)
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+@pytest.mark.parametrize("mode", ["frozen", "lora"])
+def test_reading_after_a_prefix_matches_one_pass_over_both(tiny_language_models, name, mode):
+    """Frozen decoders read the prefix as a no-grad key/value cache; the values and the gradients
+    that reach the inputs (and any adapters) are those of one pass over prefix + inputs."""
+    torch.manual_seed(0)
+    lm = apply_tuning(load_language_model(tiny_language_models[name]), mode, lora_rank=2)
+    if mode == "lora":
+        with torch.no_grad():
+            for n, p in lm.body.named_parameters():
+                if "lora_B" in n:
+                    p.normal_(0, 0.5)
+    lm.eval()
+    generator = torch.Generator().manual_seed(1)
+    prefix = torch.randn(2, 9, WIDTH, generator=generator)
+    inputs = torch.randn(2, 4, WIDTH, generator=generator, requires_grad=True)
+    calls = []
+    forward = lm.body.forward
+    lm.body.forward = lambda **kwargs: calls.append(kwargs) or forward(**kwargs)
+    split = lm.continue_after(prefix, inputs)
+    cached = name in ("gpt2", "llama") and mode == "frozen"
+    assert [call.get("past_key_values") is not None for call in calls] == ([False, True] if cached else [False])
+    whole = lm(torch.cat([prefix, inputs], dim=1))[:, 9:]
+    torch.testing.assert_close(split, whole, rtol=1e-5, atol=1e-5)
+    trained = [inputs] + [p for p in lm.parameters() if p.requires_grad]
+    for a, b in zip(torch.autograd.grad(split.square().sum(), trained), torch.autograd.grad(whole.square().sum(), trained)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

@@ -83,6 +83,18 @@ class LanguageModel(nn.Module):
         """token ids [B, T] -> [B, T, H]."""
         return self.body.get_input_embeddings()(token_ids)
 
+    def continue_after(self, prefix: Tensor, inputs_embeds: Tensor) -> Tensor:
+        """Hidden states of inputs_embeds [B, T, H] read after prefix [B, P, H] -> [B, T, H].
+
+        In a decoder with nothing trainable, the prefix's states depend neither on what follows nor on
+        any trained weight: they are computed without autograd and read as a key/value cache, so the
+        backward pass and its stored activations cover T positions instead of P + T."""
+        if self.family in ("gpt2", "llama") and not any(p.requires_grad for p in self.body.parameters()):
+            with torch.no_grad():
+                cache = self.body(inputs_embeds=prefix, use_cache=True).past_key_values
+            return self.body(inputs_embeds=inputs_embeds, past_key_values=cache, use_cache=False).last_hidden_state
+        return self(torch.cat([prefix, inputs_embeds], dim=1))[:, prefix.shape[1]:]
+
     def forward(self, inputs_embeds: Tensor, attention_mask: Tensor | None = None,
                 decoder_inputs_embeds: Tensor | None = None) -> Tensor:
         """[B, T, H] -> [B, T, H]; an encoder-decoder: encoder [B, T, H] and decoder [B, T', H] -> [B, T', H]."""
