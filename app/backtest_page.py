@@ -53,16 +53,17 @@ def _settings(dataset: Dataset) -> dict:
                             persist_state="session")
     refit = st.toggle("Refit the models at every window", value=True, key="bt_refit", persist_state="session",
                       help="Off: estimate once at the first cutoff and reuse the parameters (faster).")
+    description = common.prompt_description(models, key="bt_description")
     if not models:
         st.warning("Choose at least one model.")
     return {"models": list(models), "h": int(h), "n_windows": int(n_windows), "step_size": int(step) or None,
-            "level": sorted(levels), "refit": bool(refit)}
+            "level": sorted(levels), "refit": bool(refit), "description": description}
 
 
 def _run(dataset: Dataset, settings: dict) -> None:
     with common.running("Backtesting") as progress:
-        backtest = run_backtest(dataset.frame, settings["models"], h=settings["h"], n_windows=settings["n_windows"],
-                                step_size=settings["step_size"], level=settings["level"] or None,
+        backtest = run_backtest(dataset.frame, common.build_models(settings), h=settings["h"],
+                                n_windows=settings["n_windows"], step_size=settings["step_size"], level=settings["level"] or None,
                                 refit=settings["refit"], progress=progress, source=dataset.label)
         html = render_report(backtest, title=f"Backtest report: {dataset.label}")
         st.session_state[_RESULT] = BacktestResult(dataset.key, settings, backtest, html)

@@ -34,6 +34,24 @@ def model_label(name: str) -> str:
     return f"{name}: {fc.models.description(name)}"
 
 
+def prompt_description(models: list[str], key: str) -> str:
+    """TimeLLM's line about the data, asked for only when TimeLLM is chosen ("" lets it derive one)."""
+    if "timellm" not in models:
+        return ""
+    return st.text_input(
+        "What the data is, in a sentence (TimeLLM's prompt)", key=key, persist_state="session",
+        placeholder="e.g. Monthly airline passengers, in thousands, 1949-1960.",
+        help="TimeLLM's language model reads it before every window. Left empty, it says how many series "
+             "there are and how often they are observed.").strip()
+
+
+def build_models(settings: dict) -> list[str | fc.TimeLLM]:
+    """The chosen models; TimeLLM carries the user's description of the data when there is one."""
+    description = settings.get("description")
+    return [fc.TimeLLM(description=description) if name == "timellm" and description else name
+            for name in settings["models"]]
+
+
 def default_horizon(freq: str) -> int:
     """One season of the data's frequency (24 hours, 12 months, 7 days, ...), at least 1."""
     try:

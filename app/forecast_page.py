@@ -50,14 +50,15 @@ def _settings(dataset: Dataset) -> dict:
                             help=f"How many steps ({dataset.freq}) ahead; the default is one season.")
     levels = right.multiselect("Interval levels (%)", common.LEVELS, default=common.DEFAULT_LEVELS,
                                key="fc_levels", persist_state="session")
+    description = common.prompt_description(models, key="fc_description")
     if not models:
         st.warning("Choose at least one model.")
-    return {"models": list(models), "h": int(h), "level": sorted(levels)}
+    return {"models": list(models), "h": int(h), "level": sorted(levels), "description": description}
 
 
 def _run(dataset: Dataset, settings: dict) -> None:
     with common.running("Fitting") as progress:
-        forecaster = fc.Forecaster(settings["models"], h=settings["h"], level=settings["level"] or None,
+        forecaster = fc.Forecaster(common.build_models(settings), h=settings["h"], level=settings["level"] or None,
                                    progress=progress)
         forecasts = forecaster.fit(dataset.frame).predict()
         st.session_state[_RESULT] = ForecastResult(dataset.key, settings, forecasts, to_csv_bytes(forecasts))

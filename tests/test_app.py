@@ -166,3 +166,19 @@ def test_a_neural_model_trains_and_forecasts_from_the_app():
     assert len(table) == 12 and {"dlinear", "dlinear-lo-95", "dlinear-hi-95"} <= set(table.columns)
     assert table["dlinear"].between(200, 800).all()  # air passengers' scale, not standardised units
     assert at.get("plotly_chart")
+
+
+def test_choosing_timellm_asks_what_the_data_is_and_the_model_carries_it():
+    from app.common import build_models
+
+    at = started()
+    assert not at.text_input                                      # no prompt box without TimeLLM
+    at.multiselect(key="fc_models").set_value(["timellm", "seasonal_naive"]).run()
+    box = at.text_input(key="fc_description")
+    assert "TimeLLM's prompt" in box.label and box.value == ""
+    box.input("Monthly airline passengers, in thousands.").run()
+    assert at.text_input(key="fc_description").value == "Monthly airline passengers, in thousands."
+    models = build_models({"models": ["timellm", "seasonal_naive"], "description": "Monthly airline passengers."})
+    assert isinstance(models[0], fc.TimeLLM) and models[0].description == "Monthly airline passengers."
+    assert models[1] == "seasonal_naive"
+    assert build_models({"models": ["timellm"], "description": ""}) == ["timellm"]    # derived from the data
