@@ -227,8 +227,8 @@ def _warmup_cosine(warmup: float, total_steps: int) -> Callable[[int], float]:
 
 def trained_state(network: nn.Module) -> dict[str, torch.Tensor]:
     """The network's state minus the frozen weights (and buffers) of modules marked `pretrained` (a
-    language model), which building the network loads again from their source: what snapshots, checkpoints and saved
-    models need to hold."""
+    language model), which building the network loads again from their source: what snapshots,
+    checkpoints and saved models need to hold."""
     rebuilt = _rebuilt_keys(network)
     return {key: value for key, value in network.state_dict().items() if key not in rebuilt}
 
