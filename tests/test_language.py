@@ -221,7 +221,7 @@ def test_reading_after_a_prefix_matches_one_pass_over_both(tiny_language_models,
     lm.body.forward = lambda **kwargs: calls.append(kwargs) or forward(**kwargs)
     split = lm.continue_after(prefix, inputs)
     cached = name in ("gpt2", "llama") and mode == "frozen"
-    assert [call.get("past_key_values") is not None for call in calls] == ([False, True] if cached else [False])
+    assert [call.get("cache") is not None for call in calls] == ([False, True] if cached else [False])
     whole = lm(torch.cat([prefix, inputs], dim=1))[:, 9:]
     torch.testing.assert_close(split, whole, rtol=1e-5, atol=1e-5)
     trained = [inputs] + [p for p in lm.parameters() if p.requires_grad]

@@ -91,8 +91,8 @@ class LanguageModel(nn.Module):
         backward pass and its stored activations cover T positions instead of P + T."""
         if self.family in ("gpt2", "llama") and not any(p.requires_grad for p in self.body.parameters()):
             with torch.no_grad():
-                cache = self.body(inputs_embeds=prefix, use_cache=True).past_key_values
-            return self.body(inputs_embeds=inputs_embeds, past_key_values=cache, use_cache=False).last_hidden_state
+                cache = self.body(inputs_embeds=prefix, use_cache=True).cache
+            return self.body(inputs_embeds=inputs_embeds, cache=cache, use_cache=False).last_hidden_state
         return self(torch.cat([prefix, inputs_embeds], dim=1))[:, prefix.shape[1]:]
 
     def forward(self, inputs_embeds: Tensor, attention_mask: Tensor | None = None,
