@@ -107,6 +107,7 @@ def main() -> None:
         rows = {name: {"H": horizon, **{f"published {paper}": scores.get(horizon)
                                         for paper, scores in PUBLISHED[name].items()}}
                 for name, _, _ in targets}
+        tests = {name: windows_for(block, split, lookback, horizon)["test"] for name, block, split in targets}
         for name, block, split in targets:
             for column, (predict, length) in fitted.items():
                 rows[name][column] = test_scores(predict, windows_for(block, split, length, horizon)["test"])[:2]
@@ -114,8 +115,7 @@ def main() -> None:
         for model in args.models:
             network, details[f"{model}/{horizon}"] = fit_network(model, etth1[:2], train_split(lookback), horizon,
                                                                  model_settings, args.seed, lookback)
-            for name, block, split in targets:
-                test = windows_for(block, split, lookback, horizon)["test"]
+            for name, test in tests.items():
                 mse, mae, rows[name]["test windows"] = network_scores(network, test)
                 rows[name][model] = (mse, mae)
                 print(f"{name} H={horizon} {model}: MSE {mse:.3f} MAE {mae:.3f}", flush=True)
