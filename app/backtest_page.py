@@ -5,12 +5,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from forecasting.backtest import REFERENCE, Backtest, run_backtest
-from forecasting.plotting import backtest_figure, ranking_figure
-from forecasting.report import render_report
+import forecasting as fc
 
 from app import common
-from app.data_source import Dataset
+from app.data_source import Dataset, need_data
 
 _RESULT = "backtest_result"
 
@@ -21,15 +19,15 @@ class BacktestResult:
 
     data_key: str
     settings: dict
-    backtest: Backtest
+    backtest: fc.Backtest
     report_html: str
 
 
 def render() -> None:
     st.title("Backtest")
-    dataset: Dataset = common.need_data()
+    dataset: Dataset = need_data()
     st.caption(f"Rolling-origin evaluation on {common.plain(dataset.label)}: each window's models see only the data before "
-               f"its cutoff. {REFERENCE} always runs too, as the reference a model must beat.")
+               f"its cutoff. {fc.REFERENCE} always runs too, as the reference a model must beat.")
     settings = _settings(dataset)
     result: BacktestResult | None = common.run_and_keep(
         dataset, settings, action="Run backtest", result_key=_RESULT, run=_run,
@@ -62,10 +60,10 @@ def _settings(dataset: Dataset) -> dict:
 
 def _run(dataset: Dataset, settings: dict) -> None:
     with common.running("Backtesting") as progress:
-        backtest = run_backtest(dataset.frame, common.build_models(settings), h=settings["h"],
+        backtest = fc.run_backtest(dataset.frame, common.build_models(settings), h=settings["h"],
                                 n_windows=settings["n_windows"], step_size=settings["step_size"], level=settings["level"] or None,
                                 refit=settings["refit"], progress=progress, source=dataset.label)
-        html = render_report(backtest, title=f"Backtest report: {dataset.label}")
+        html = fc.render_report(backtest, title=f"Backtest report: {dataset.label}")
         st.session_state[_RESULT] = BacktestResult(dataset.key, settings, backtest, html)
 
 
@@ -74,7 +72,7 @@ def _show(result: BacktestResult) -> None:
     settings = backtest.settings
     st.subheader("Verdict")
     best = backtest.ranking.iloc[0]
-    if best["model"] != REFERENCE and bool(best["beats_reference"]):
+    if best["model"] != fc.REFERENCE and bool(best["beats_reference"]):
         st.success(common.plain(backtest.verdict), icon=":material/verified:")
     else:
         st.warning(common.plain(backtest.verdict), icon=":material/warning:")
@@ -85,11 +83,11 @@ def _show(result: BacktestResult) -> None:
                        mime="text/html", icon=":material/download:", on_click="ignore", key="bt_download")
 
     st.subheader("Ranking")
-    st.caption(f"Lowest MASE first. mase_vs_reference below 1 means better than {REFERENCE}; "
+    st.caption(f"Lowest MASE first. mase_vs_reference below 1 means better than {fc.REFERENCE}; "
                "coverage-L is the share of actuals inside the L% interval (ideal: L%).")
     st.dataframe(backtest.ranking, hide_index=True, column_config=common.number_columns(backtest.ranking))
     left, right = st.columns(2)
-    left.plotly_chart(ranking_figure(backtest.ranking, REFERENCE), key="bt_ranking_chart")
+    left.plotly_chart(fc.ranking_figure(backtest.ranking, fc.REFERENCE), key="bt_ranking_chart")
     with right:
         st.markdown("**Metrics over all series and windows**")
         st.dataframe(backtest.summary, column_config=common.number_columns(backtest.summary))
@@ -97,7 +95,7 @@ def _show(result: BacktestResult) -> None:
     st.subheader("Forecasts against actuals")
     ids = list(dict.fromkeys(backtest.forecasts["unique_id"].astype(str)))
     series_id = st.selectbox("Series", ids, key="bt_series")
-    st.plotly_chart(backtest_figure(backtest.data, backtest.forecasts, series_id), key="bt_chart")
+    st.plotly_chart(fc.backtest_figure(backtest.data, backtest.forecasts, series_id), key="bt_chart")
 
     st.subheader("Per series and window")
     st.dataframe(backtest.per_series, hide_index=True, height=320,

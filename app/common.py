@@ -8,7 +8,6 @@ from contextlib import contextmanager
 import streamlit as st
 
 import forecasting as fc
-from forecasting.frequency import season_length
 
 # Fast and good on hourly and monthly data alike; ETS and ARIMA are one click away (and slower).
 DEFAULT_MODELS = ["seasonal_naive", "theta"]
@@ -35,27 +34,29 @@ def model_label(name: str) -> str:
 
 
 def prompt_description(models: list[str], key: str) -> str:
-    """TimeLLM's line about the data, asked for only when TimeLLM is chosen ("" lets it derive one)."""
-    if "timellm" not in models:
+    """A line about the data, asked for only when a chosen model reads one through a language model
+    ("" lets the model derive one)."""
+    readers = [name for name in models if fc.uses_language_model(name)]
+    if not readers:
         return ""
     return st.text_input(
-        "What the data is, in a sentence (TimeLLM's prompt)", key=key, persist_state="session",
+        f"What the data is, in a sentence ({', '.join(readers)} prompt)", key=key, persist_state="session",
         placeholder="e.g. Monthly airline passengers, in thousands, 1949-1960.",
-        help="TimeLLM's language model reads it before every window. Left empty, it says how many series "
+        help="The language model reads it before every window. Left empty, it says how many series "
              "there are and how often they are observed.").strip()
 
 
-def build_models(settings: dict) -> list[str | fc.TimeLLM]:
-    """The chosen models; TimeLLM carries the user's description of the data when there is one."""
+def build_models(settings: dict) -> list:
+    """The chosen models; those that read a description of the data carry the user's, when there is one."""
     description = settings.get("description")
-    return [fc.TimeLLM(description=description) if name == "timellm" and description else name
+    return [fc.model(name, description=description) if description and fc.uses_language_model(name) else name
             for name in settings["models"]]
 
 
 def default_horizon(freq: str) -> int:
     """One season of the data's frequency (24 hours, 12 months, 7 days, ...), at least 1."""
     try:
-        return max(1, int(season_length(freq)))
+        return max(1, int(fc.season_length(freq)))
     except ValueError:
         return 12
 
@@ -82,22 +83,6 @@ def running(label: str) -> Iterator[Callable[[str, int, int], None]]:
         st.error(plain(f"These settings cannot be used: {error}"), icon=":material/error:")
     finally:
         bar.empty()
-
-
-def need_data():
-    """The loaded Dataset; without one, the page says why (the DataError in full) and stops."""
-    from app.data_source import current, current_error
-
-    dataset = current()
-    if dataset is None:
-        error = current_error()
-        if error:
-            st.error(plain(error), icon=":material/error:")
-            st.caption("Change the file, or how it is read (sidebar: *How the file was read*, *Cleaning*).")
-        else:
-            st.info("Choose a sample dataset or upload a file in the sidebar.", icon=":material/arrow_back:")
-        st.stop()
-    return dataset
 
 
 def number_columns(frame, digits: int = 3) -> dict:

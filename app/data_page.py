@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from forecasting.summary import series_summary
+import forecasting as fc
 
 from app import common
-from app.data_source import Dataset, describe_freq
+from app.data_source import Dataset, describe_freq, need_data
 
 
 def render() -> None:
     st.title("Data")
-    dataset: Dataset = common.need_data()
+    dataset: Dataset = need_data()
     report = dataset.report
     st.caption(common.plain(dataset.label))
     c1, c2, c3, c4 = st.columns(4)
@@ -23,7 +23,7 @@ def render() -> None:
     st.subheader("Series")
     st.caption("One row per series: its span, how many observations, and how many were filled in by the "
                "cleaning policy (gaps and empty values).")
-    st.dataframe(series_summary(dataset.frame), hide_index=True)
+    st.dataframe(fc.series_summary(dataset.frame), hide_index=True)
 
     st.subheader("Repairs")
     if report.repairs:

@@ -12,7 +12,6 @@ import pandas as pd
 import streamlit as st
 
 import forecasting as fc
-from forecasting.reading import TableFormat
 
 from app.common import plain
 
@@ -50,7 +49,7 @@ class Dataset:
     frame: pd.DataFrame
     label: str                       # the file or sample name, for captions and reports
     key: str                         # changes whenever the data or how it is read changes
-    format: TableFormat | None
+    format: fc.TableFormat | None
     report: fc.FrameReport
     overrides: dict = field(default_factory=dict)
 
@@ -71,6 +70,20 @@ def current() -> Dataset | None:
 def current_error() -> str | None:
     """The DataError message of the last read, when it failed."""
     return st.session_state.get(_ERROR)
+
+
+def need_data():
+    """The loaded Dataset; without one, the page says why (the DataError in full) and stops."""
+    dataset = current()
+    if dataset is None:
+        error = current_error()
+        if error:
+            st.error(plain(error), icon=":material/error:")
+            st.caption("Change the file, or how it is read (sidebar: *How the file was read*, *Cleaning*).")
+        else:
+            st.info("Choose a sample dataset or upload a file in the sidebar.", icon=":material/arrow_back:")
+        st.stop()
+    return dataset
 
 
 def sidebar() -> Dataset | None:

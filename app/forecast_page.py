@@ -7,11 +7,9 @@ import pandas as pd
 import streamlit as st
 
 import forecasting as fc
-from forecasting.export import to_csv_bytes
-from forecasting.plotting import forecast_figure
 
 from app import common
-from app.data_source import Dataset, describe_freq
+from app.data_source import Dataset, describe_freq, need_data
 
 _RESULT = "forecast_result"
 MAX_CHART_SERIES = 20
@@ -29,7 +27,7 @@ class ForecastResult:
 
 def render() -> None:
     st.title("Forecast")
-    dataset: Dataset = common.need_data()
+    dataset: Dataset = need_data()
     st.caption(f"{common.plain(dataset.label)}: {dataset.report.n_series} series, {describe_freq(dataset.freq)}.")
     settings = _settings(dataset)
     result: ForecastResult | None = common.run_and_keep(
@@ -61,7 +59,7 @@ def _run(dataset: Dataset, settings: dict) -> None:
         forecaster = fc.Forecaster(common.build_models(settings), h=settings["h"], level=settings["level"] or None,
                                    progress=progress)
         forecasts = forecaster.fit(dataset.frame).predict()
-        st.session_state[_RESULT] = ForecastResult(dataset.key, settings, forecasts, to_csv_bytes(forecasts))
+        st.session_state[_RESULT] = ForecastResult(dataset.key, settings, forecasts, fc.to_csv_bytes(forecasts))
 
 
 def _show(dataset: Dataset, result: ForecastResult) -> None:
@@ -72,7 +70,7 @@ def _show(dataset: Dataset, result: ForecastResult) -> None:
                             help="With several series, the menu at the top right of the chart switches between them.")
     if chosen:
         shown = forecasts[forecasts["unique_id"].astype(str).isin(chosen)]
-        st.plotly_chart(forecast_figure(dataset.frame, shown), key="fc_chart")
+        st.plotly_chart(fc.forecast_figure(dataset.frame, shown), key="fc_chart")
     st.subheader("Table")
     st.caption(f"{len(forecasts):,} rows: {len(ids)} series × {result.settings['h']} steps, "
                f"models {', '.join(result.settings['models'])}.")

@@ -15,7 +15,6 @@ class Batch:
     x: torch.Tensor                      # [B, L, C] history, already scaled
     x_time: torch.Tensor | None = None   # [B, L, F] calendar features of the history steps
     y_time: torch.Tensor | None = None   # [B, label_len + H, F] calendar features of the decoder steps
-    x_mask: torch.Tensor | None = None   # [B, L, C] 1 where observed, 0 where filled
     series: torch.Tensor | None = None   # [B] long: 1 + index of the training series, 0 for a series unseen in training
     series_embedding: torch.Tensor | None = None  # [B, E] an external description of each series (e.g. text)
 

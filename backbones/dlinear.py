@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .batch import Batch
+from .network import Network
 from .output import from_channel_rows, output_width
 from .revin import RevIN
 
@@ -89,3 +90,8 @@ class DLinear(nn.Module):
         if self.revin is not None:
             y = self.revin.denormalize(y, stats)
         return y
+
+
+NETWORK = Network(
+    name="dlinear", summary="DLinear: trend/remainder split with one linear map each (Zeng et al. 2023)",
+    config=DLinearConfig, module=DLinear, defaults=lambda data: {"revin": True})

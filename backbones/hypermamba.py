@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from .batch import Batch
 from .mamba import Mamba, MambaConfig, Modulation
+from .network import Network
 
 AUTOCORRELATION_LAGS = (1, 2, 3, 4, 6, 8, 12, 24, 48, 96, 168)   # lags >= L/2 read as 0
 N_STATISTICS = 4 + len(AUTOCORRELATION_LAGS)
@@ -110,3 +111,13 @@ class HyperMamba(Mamba):
         for layer, modulation in zip(self.layers, self.hyper(self.conditioning(batch))):
             h = layer(h, modulation)
         return h
+
+
+NETWORK = Network(
+    name="hypermamba",
+    summary="HyperMamba: Mamba whose scan parameters a hypernetwork sets per series, from its statistics and a learned embedding",
+    config=HyperMambaConfig, module=HyperMamba,
+    defaults=lambda data: {"revin": True, "n_series": data.n_series, "external_dim": N_STATISTICS},
+    inputs=frozenset({"series", "series_embedding"}),
+    # the same statistics over a series' whole history: what lets it adapt to a series it was not trained on
+    series_statistics=window_statistics)

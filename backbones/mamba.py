@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from .batch import Batch
 from .kernels import selective_scan
+from .network import Network
 from .output import from_channel_rows, output_width
 from .revin import RevIN
 
@@ -79,6 +80,7 @@ class MambaBlock(nn.Module):
         # S4D-real: A = -(1, 2, ..., N) for every channel, kept as log for a stable parameterisation
         self.A_log = nn.Parameter(torch.log(torch.arange(1, d_state + 1, dtype=torch.float32)).repeat(d_inner, 1))
         self.D = nn.Parameter(torch.ones(d_inner))
+        self.A_log._no_weight_decay = self.D._no_weight_decay = True    # as the reference implementation
         self.out_proj = nn.Linear(d_inner, d_model, bias=False)
         # the shared "down" halves of the low-rank B/C modulations: u_t -> [r for B, r for C]
         self.modulation_down = nn.Linear(d_inner, 2 * modulation_rank, bias=False) if modulation_rank else None
@@ -162,3 +164,10 @@ class Mamba(nn.Module):
         for layer in self.layers:
             h = layer(h)
         return h
+
+
+NETWORK = Network(
+    name="mamba", summary="Mamba: selective state-space blocks over patches of the history (Gu & Dao 2023)",
+    config=MambaConfig, module=Mamba,
+    # one series per window in the product, so the scan runs over patches in time, not across variates
+    defaults=lambda data: {"revin": True, "tokens": "patch"})

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .batch import Batch
+from .network import Network
 from .output import from_channel_rows, output_width
 from .revin import RevIN
 
@@ -109,3 +110,8 @@ class PatchTST(nn.Module):
         if self.revin is not None:
             y = self.revin.denormalize(y, stats)
         return y
+
+
+NETWORK = Network(
+    name="patchtst", summary="PatchTST: channel-independent transformer over patches of the history (Nie et al. 2023)",
+    config=PatchTSTConfig, module=PatchTST, defaults=lambda data: {"revin": True})

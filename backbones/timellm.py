@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .batch import Batch
+from .network import DataShape, Network
 from .output import from_channel_rows, output_width
 from .revin import RevIN
 
@@ -149,10 +150,12 @@ class TimeLLM(nn.Module):
         language_model = load_language_model(config.language_model, layers=config.llm_layers,
                                              quantize=config.llm_quantize, encoder_decoder=config.llm_decoder)
         d_llm = language_model.hidden_size
-        self.language_model = (apply_tuning(language_model, config.tuning, lora_rank=config.lora_rank)
-                               if config.body == "language_model" else None)
-        # shares the language model's storage: no copy, and it follows the embeddings if they train
-        self.register_buffer("word_embeddings", language_model.word_embeddings.detach(), persistent=False)
+        if config.body == "language_model":
+            self.language_model = apply_tuning(language_model, config.tuning, lora_rank=config.lora_rank)
+            self.word_embedding = None
+        else:          # the ablations keep the word embeddings alone, for the prototypes
+            self.language_model = None
+            self.word_embedding = WordEmbedding(language_model.body.get_input_embeddings())
         self.prompt = (Prompt(language_model.tokenizer, config.description, config.lookback, config.horizon,
                               config.top_lags) if config.prompt and config.body == "language_model" else None)
         self.patch_embedding = nn.Linear(config.patch_len, config.d_model)
@@ -169,6 +172,13 @@ class TimeLLM(nn.Module):
             for module in (self.patch_embedding, self.to_prototypes, self.reprogramming):
                 module.requires_grad_(False)
 
+    @property
+    def word_embeddings(self) -> Tensor:
+        """[V, H] the language model's word embeddings, read where they are: they move, and may train, with it."""
+        if self.language_model is not None:
+            return self.language_model.word_embeddings
+        return self.word_embedding.embedding.weight
+
     def forward(self, batch: Batch) -> Tensor:
         """batch.x [B, L, C] -> [B, H, C], or [B, H, C, Q] with quantiles."""
         cfg = self.config
@@ -178,7 +188,7 @@ class TimeLLM(nn.Module):
             x, stats = self.revin.normalize(x)
         series = x.transpose(1, 2).reshape(B * C, L)                                  # [S, L] channel independent
         patches = F.pad(series, (0, cfg.stride), mode="replicate").unfold(1, cfg.patch_len, cfg.stride)  # [S, N, P]
-        prototypes = self.to_prototypes(self.word_embeddings.T).T                    # [n_prototypes, H]
+        prototypes = self.to_prototypes(self.word_embeddings.detach().T).T           # [n_prototypes, H]
         h = self.reprogramming(self.patch_embedding(patches), prototypes)            # [S, N, H]
         if self.language_model is not None:
             if self.language_model.encoder_decoder:         # the head reads the decoder, which attends to the prompt
@@ -198,6 +208,39 @@ class TimeLLM(nn.Module):
         return y
 
 
+class WordEmbedding(nn.Module):
+    """A language model's word embeddings without the model: frozen, and built again from its source."""
+
+    pretrained = True
+
+    def __init__(self, embedding: nn.Embedding):
+        super().__init__()
+        self.embedding = embedding
+
+
 def _heads_for(width: int) -> int:
     """The most heads (at most 8) that divide the width."""
     return next(h for h in (8, 6, 4, 3, 2, 1) if width % h == 0)
+
+
+def _language_model_defaults(body: str):
+    def defaults(data: DataShape) -> dict:
+        return {"revin": True, "description": data.description, "body": body}
+    return defaults
+
+
+# Epochs are 20 steps, not the product's 100: every step runs the language model over the prompt and
+# the patches of 32 windows (about 1.5 s on 2 CPU cores), so a default fit takes minutes, not half an hour.
+_TRAINING = {"steps_per_epoch": 20}
+NETWORKS = [
+    Network(name="timellm", summary="TimeLLM: patches reprogrammed into a frozen language model, with a prompt "
+                                    "describing the data (Jin et al. 2024)",
+            config=TimeLLMConfig, module=TimeLLM, defaults=_language_model_defaults("language_model"),
+            language_model=True, training=_TRAINING),
+    Network(name="timellm_no_lm", summary="TimeLLM with the language model removed: reprogrammed patches straight "
+                                          "to the head (ablation)",
+            config=TimeLLMConfig, module=TimeLLM, defaults=_language_model_defaults("none"), training=_TRAINING),
+    Network(name="timellm_attention", summary="TimeLLM with the language model replaced by one trained attention "
+                                              "layer (ablation)",
+            config=TimeLLMConfig, module=TimeLLM, defaults=_language_model_defaults("attention"), training=_TRAINING),
+]

@@ -26,9 +26,9 @@ import pandas as pd
 import torch
 from accelerate.utils import set_seed
 
-from backbones import BACKBONES
-from forecasting.training import TrainingConfig, train
-from forecasting.windows import Scaler, SPLITS, Split, Windows, calendar_features, make_windows
+from forecasting.models import network_named
+from forecasting.models.neural.training import TrainingConfig, train
+from forecasting.models.neural.windows import Scaler, SPLITS, Split, Windows, calendar_features, make_windows
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # Published multivariate ETTh1 rows, MSE and MAE: Informer (Zhou et al. 2021, Table 2); S-Mamba
@@ -169,10 +169,9 @@ def fit_network(name: str, block, split, horizon: int, settings: dict, seed: int
     else:
         label_len = 0
     sets = windows_for(block, split, lookback, horizon, label_len)
-    config_class, network_class = BACKBONES["timellm" if name.startswith("timellm") else name]
+    spec = network_named(name)
     set_seed(seed)
-    network = network_class(config_class(lookback=lookback, horizon=horizon, channels=block[0].shape[1],
-                                         **network_settings))
+    network = spec.module(spec.config(lookback=lookback, horizon=horizon, channels=block[0].shape[1], **network_settings))
     config = TrainingConfig(seed=seed, **training_settings)
     started = time.perf_counter()
     result = train(network, sets["train"], sets["val"], config)

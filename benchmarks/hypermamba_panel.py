@@ -25,10 +25,10 @@ from datetime import date
 import numpy as np
 import torch
 
-from backbones import BACKBONES
 from backbones.hypermamba import N_STATISTICS, window_statistics
-from forecasting.training import TrainingConfig, train
-from forecasting.windows import make_windows
+from forecasting.models import network_named
+from forecasting.models.neural.training import TrainingConfig, train
+from forecasting.models.neural.windows import make_windows
 
 LOOKBACK, HORIZON = 48, 24
 NETWORK = dict(tokens="patch", patch_len=8, stride=4, d_model=32, n_layers=2, dropout=0.0, revin=True)
@@ -72,12 +72,12 @@ def history_statistics(values: np.ndarray, train_rows: int) -> np.ndarray:
 
 
 def build(name: str, n_series: int) -> torch.nn.Module:
-    config_class, network_class = BACKBONES["hypermamba" if name.startswith("hypermamba") else "mamba"]
+    spec = network_named("hypermamba" if name.startswith("hypermamba") else "mamba")
     network = dict(NETWORK, d_model=matched_width(n_series)) if name == "mamba-wide" else NETWORK
     extra = {}
     if name.startswith("hypermamba"):
         extra = {"n_series": n_series, "external_dim": N_STATISTICS if name == "hypermamba+history" else 0}
-    return network_class(config_class(lookback=LOOKBACK, horizon=HORIZON, **network, **extra))
+    return spec.module(spec.config(lookback=LOOKBACK, horizon=HORIZON, **network, **extra))
 
 
 def parameters(network: torch.nn.Module) -> int:
@@ -94,8 +94,8 @@ def matched_width(n_series: int) -> int:
 
 
 def build_mamba(width: int) -> torch.nn.Module:
-    config_class, network_class = BACKBONES["mamba"]
-    return network_class(config_class(lookback=LOOKBACK, horizon=HORIZON, **dict(NETWORK, d_model=width)))
+    spec = network_named("mamba")
+    return spec.module(spec.config(lookback=LOOKBACK, horizon=HORIZON, **dict(NETWORK, d_model=width)))
 
 
 def mse(network: torch.nn.Module, windows) -> float:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting import Forecaster
-from forecasting.metrics import summarize
+from forecasting.evaluation.metrics import summarize
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 OUT = Path(__file__).resolve().parents[1] / "out"

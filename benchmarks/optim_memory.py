@@ -16,8 +16,8 @@ import torch
 from accelerate.utils import set_seed
 
 from backbones import Informer, InformerConfig
-from forecasting.training import TrainingConfig, build_optimizer, train
-from forecasting.windows import make_windows
+from forecasting.models.neural.training import TrainingConfig, build_optimizer, train
+from forecasting.models.neural.windows import make_windows
 
 from etth1 import INFORMER_WINDOWS, load_ett
 

@@ -30,7 +30,7 @@ from datetime import date
 import torch
 
 from backbones import Batch, TimeLLM, TimeLLMConfig
-from forecasting.training import TrainingConfig, build_optimizer
+from forecasting.models.neural.training import TrainingConfig, build_optimizer
 from etth1 import load_ett, windows_for
 from optim_memory import state_bytes
 from timing import median_seconds, memory_mark, peak_growth

@@ -4,19 +4,31 @@
     df = fc.read_table("sales.csv")                       # validated long frame
     model = fc.Forecaster(["ets", "theta"], h=24, level=[80, 95]).fit(df)
     forecasts = model.predict()                           # unique_id, ds, ets, ets-lo-95, ...
-    fc.Forecaster([fc.Informer(epochs=5), "dlinear", "ets"], h=96).fit(df)   # networks beside classics
-"""
-from . import datasets, metrics
-from .backtest import Backtest, run_backtest
-from .errors import DataError, ModelFileError
-from .forecaster import Forecaster
-from .frame import FrameReport, validate_frame
-from .models import (ARIMA, ETS, REGISTRY, DLinear, Drift, HyperMamba, Informer, Mamba, Naive, Naive2, PatchTST,
-                     SeasonalNaive, Theta, TimeLLM, TimeLLMAttention, TimeLLMWithoutLM)
-from .reading import read_table
-from .report import backtest_report
+    fc.Forecaster([fc.model("informer", epochs=5), "dlinear", "ets"], h=96).fit(df)   # networks beside classics
 
-__all__ = ["Forecaster", "read_table", "validate_frame", "FrameReport", "DataError", "ModelFileError",
-           "run_backtest", "backtest_report", "Backtest", "datasets", "metrics",
-           "REGISTRY", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA", "Theta",
-           "DLinear", "PatchTST", "Informer", "Mamba", "HyperMamba", "TimeLLM", "TimeLLMWithoutLM", "TimeLLMAttention"]
+Layout: `data` (reading, validation, frequencies, datasets), `models` (the registry, statistical
+models, the neural engine), `evaluation` (metrics, backtests, reports, charts, exports) and `api`
+(the Forecaster, saving, the command line). This module is the public API.
+"""
+from forecasting.api.forecaster import Forecaster
+from forecasting.data import datasets
+from forecasting.data.frame import FrameReport, Repair, validate_frame
+from forecasting.data.frequency import season_length
+from forecasting.data.reading import TableFormat, read_table
+from forecasting.data.summary import series_summary
+from forecasting.errors import DataError, ModelFileError
+from forecasting.evaluation import metrics
+from forecasting.evaluation.backtest import REFERENCE, Backtest, run_backtest
+from forecasting.evaluation.export import to_csv_bytes
+from forecasting.evaluation.plotting import backtest_figure, forecast_figure, ranking_figure
+from forecasting.evaluation.report import backtest_report, render_report
+from forecasting.models import (ARIMA, ETS, REGISTRY, Drift, Naive, Naive2, NeuralModel, SeasonalNaive, Theta,
+                                description, model, register, uses_language_model)
+from forecasting.models.neural.training import TrainingError
+
+__all__ = ["Forecaster", "read_table", "validate_frame", "FrameReport", "Repair", "TableFormat", "DataError",
+           "ModelFileError", "TrainingError", "run_backtest", "backtest_report", "render_report", "Backtest",
+           "REFERENCE", "datasets", "metrics", "series_summary", "season_length", "to_csv_bytes", "forecast_figure",
+           "backtest_figure", "ranking_figure", "REGISTRY", "register", "model", "description",
+           "uses_language_model", "NeuralModel", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA",
+           "Theta"]

@@ -8,8 +8,8 @@ from accelerate.utils import set_seed
 from safetensors.torch import save_file
 
 from backbones.dlinear import DLinear, DLinearConfig
-from forecasting.training import TrainingConfig, train
-from forecasting.windows import make_windows
+from forecasting.models.neural.training import TrainingConfig, train
+from forecasting.models.neural.windows import make_windows
 
 t = np.arange(400)
 block = ((np.sin(t / 6) + 0.1 * np.cos(t / 2.3))[:, None].astype(np.float32), np.zeros((400, 0), np.float32))

@@ -175,10 +175,10 @@ def test_choosing_timellm_asks_what_the_data_is_and_the_model_carries_it():
     assert not at.text_input                                      # no prompt box without TimeLLM
     at.multiselect(key="fc_models").set_value(["timellm", "seasonal_naive"]).run()
     box = at.text_input(key="fc_description")
-    assert "TimeLLM's prompt" in box.label and box.value == ""
+    assert "timellm prompt" in box.label and box.value == ""
     box.input("Monthly airline passengers, in thousands.").run()
     assert at.text_input(key="fc_description").value == "Monthly airline passengers, in thousands."
     models = build_models({"models": ["timellm", "seasonal_naive"], "description": "Monthly airline passengers."})
-    assert isinstance(models[0], fc.TimeLLM) and models[0].description == "Monthly airline passengers."
+    assert models[0].name == "timellm" and models[0].description == "Monthly airline passengers."
     assert models[1] == "seasonal_naive"
     assert build_models({"models": ["timellm"], "description": ""}) == ["timellm"]    # derived from the data

@@ -123,8 +123,9 @@ def test_network_settings_from_the_command_line(tmp_path):
 def test_bad_model_settings_are_one_line_errors():
     cases = [("dlinear.epochs", "write MODEL.FIELD=VALUE"),
              ("ets.epochs=3", "'ets' is not among the chosen models"),
-             ("dlinear.epoch=3", "unexpected keyword argument 'epoch'"),
-             ("dlinear.network.d_model=3", "unknown network settings ['d_model']")]
+             ("dlinear.epoch=3", "unknown setting 'epoch'; it takes batch_size"),
+             ("dlinear.epochs=ten", "epochs takes int, not 'ten'"),
+             ("dlinear.network.d_model=3", "unknown setting 'd_model'; it takes individual, moving_average, revin")]
     for setting, message in cases:
         run = almanac("forecast", "air_passengers", "--h", "12", "--model", "dlinear", "--set", setting)
         assert run.returncode == 2 and message in run.stderr, (setting, run.stderr)

@@ -71,7 +71,7 @@ def test_torch_pinned_and_installed_before_the_project():
 
 def test_every_package_directory_is_copied():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    top_level = {p.split(".")[0] for p in pyproject["tool"]["setuptools"]["packages"]}
+    top_level = {p.split(".")[0].rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
     copies = " ".join(a for k, a in _instructions() if k == "COPY")
     for name in sorted(top_level | {"data"}):
         assert re.search(rf"(^|\s){name}/?(\s|$)", copies), f"{name}/ is not copied"

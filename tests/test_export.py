@@ -3,7 +3,7 @@ import io
 import numpy as np
 import pandas as pd
 
-from forecasting.export import to_csv_bytes
+from forecasting.evaluation.export import to_csv_bytes
 
 
 def test_formula_text_gets_an_apostrophe_and_numbers_stay_numbers():

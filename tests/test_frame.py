@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from forecasting.errors import DataError
-from forecasting.frame import FrameReport, validate_frame
+from forecasting.data.frame import FrameReport, validate_frame
 
 
 def daily(values, start="2024-01-01", series="a", **covariates) -> pd.DataFrame:

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.frequency import infer_freq, season_length
+from forecasting.data.frequency import infer_freq, season_length
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

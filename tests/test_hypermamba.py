@@ -123,11 +123,11 @@ def test_through_the_forecaster_seen_and_unseen_series_and_reload(tmp_path):
     frame = pd.concat([pd.DataFrame({"unique_id": name, "ds": ds,
                                      "y": np.sin(2 * np.pi * np.arange(300) / period) + 0.01 * np.arange(300)})
                        for name, period in (("a", 12), ("b", 24), ("c", 8))])
-    model = fc.HyperMamba(epochs=2, steps_per_epoch=10, network={"d_model": 16, "d_state": 4})
+    model = fc.model("hypermamba", epochs=2, steps_per_epoch=10, network={"d_model": 16, "d_state": 4})
     forecaster = fc.Forecaster([model], h=12, level=[80]).fit(frame)
     state = forecaster.states[0][0]
-    assert state.spec["network"]["n_series"] == 3 and state.spec["series"] == ["a", "b", "c"]
-    assert state.spec["network"]["external_dim"] == N_STATISTICS               # history statistics
+    assert state.config["n_series"] == 3 and state.series == ["a", "b", "c"]
+    assert state.config["external_dim"] == N_STATISTICS               # history statistics
     out = forecaster.predict()
     assert np.isfinite(out[["hypermamba", "hypermamba-lo-80", "hypermamba-hi-80"]].to_numpy()).all()
     forecaster.save(tmp_path / "h")
@@ -140,7 +140,7 @@ def test_through_the_forecaster_seen_and_unseen_series_and_reload(tmp_path):
         np.testing.assert_array_equal(seen.mean, same.mean)
     assert np.isfinite(renamed[2].mean).all() and not np.allclose(known[2].mean, renamed[2].mean)
     # and it reads the series' history beyond the window: same window, other past, other forecast
-    lookback = state.spec["lookback"]
+    lookback = state.lookback
     other_past = values[2].copy()
     other_past[:-lookback] = np.random.default_rng(0).normal(size=len(other_past) - lookback)
     changed = fitted.forecast_panel(History(["a", "b", "new"], [values[0], values[1], other_past], [ds[-1]] * 3),

@@ -177,6 +177,7 @@ def test_distilling_halves_the_encoder_length():
 
 def test_decoder_is_causal_in_the_full_model():
     # calendar features of forecast step t reach only outputs at steps >= t
+    torch.manual_seed(0)
     model = informer(lookback=16, horizon=6, label_len=4, attention="full", d_layers=2).eval()
     b = batch(model)
     t = 3

@@ -113,7 +113,7 @@ def test_layernorm_mode_trains_norms_and_positions_only(tiny_language_models, na
 
 @pytest.mark.parametrize("mode", ["frozen", "linear_probe", "lora", "layernorm", "full"])
 def test_every_mode_takes_a_step_with_the_8bit_optimizer(tiny_language_models, mode):
-    from forecasting.training import TrainingConfig, build_optimizer
+    from forecasting.models.neural.training import TrainingConfig, build_optimizer
     torch.manual_seed(0)
     lm = apply_tuning(load_language_model(tiny_language_models["gpt2"]), mode)
     head = torch.nn.Linear(WIDTH, 1)
@@ -202,7 +202,7 @@ def test_a_t5_loads_whole_for_heads_that_read_its_decoder(tiny_language_models):
 
 @pytest.mark.parametrize("name", FAMILY_NAMES)
 @pytest.mark.parametrize("mode", ["frozen", "lora"])
-def test_reading_after_a_prefix_matches_one_pass_over_both(tiny_language_models, name, mode):
+def test_reading_after_a_prefix_matches_one_pass_over_both(tiny_language_models, name, mode, monkeypatch):
     """Frozen decoders read the prefix as a no-grad key/value cache; the values and the gradients
     that reach the inputs (and any adapters) are those of one pass over prefix + inputs."""
     torch.manual_seed(0)
@@ -218,7 +218,7 @@ def test_reading_after_a_prefix_matches_one_pass_over_both(tiny_language_models,
     inputs = torch.randn(2, 4, WIDTH, generator=generator, requires_grad=True)
     calls = []
     forward = lm.body.forward
-    lm.body.forward = lambda **kwargs: calls.append(kwargs) or forward(**kwargs)
+    monkeypatch.setattr(lm.body, "forward", lambda **kwargs: calls.append(kwargs) or forward(**kwargs))
     split = lm.continue_after(prefix, inputs)
     cached = name in ("gpt2", "llama") and mode == "frozen"
     assert [call.get("cache") is not None for call in calls] == ([False, True] if cached else [False])

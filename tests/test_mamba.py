@@ -105,10 +105,10 @@ def test_mamba_through_the_forecaster_saves_and_reloads(tmp_path):
     frame = pd.concat([pd.DataFrame({"unique_id": name, "ds": ds,
                                      "y": level + np.sin(2 * np.pi * np.arange(400) / 24 + shift)})
                        for name, level, shift in (("a", 10, 0.0), ("b", 50, 1.0))])
-    model = fc.Mamba(epochs=2, steps_per_epoch=10, network={"d_model": 16, "d_state": 4})
+    model = fc.model("mamba", epochs=2, steps_per_epoch=10, network={"d_model": 16, "d_state": 4})
     forecaster = fc.Forecaster([model, "seasonal_naive"], h=24, level=[80]).fit(frame)
     out = forecaster.predict()
-    assert forecaster.states[0][0].spec["network"]["tokens"] == "patch"
+    assert forecaster.states[0][0].config["tokens"] == "patch"
     assert {"mamba", "mamba-lo-80", "mamba-hi-80"} <= set(out.columns) and np.isfinite(out["mamba"]).all()
     forecaster.save(tmp_path / "m")
     pd.testing.assert_frame_equal(fc.Forecaster.load(tmp_path / "m").predict(), out)

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.metrics import evaluate, summarize, weighted_quantile_loss
+from forecasting.evaluation.metrics import evaluate, summarize, weighted_quantile_loss
 from tests.conftest import SHARED_DATA
 
 

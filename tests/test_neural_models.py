@@ -5,14 +5,14 @@ import pytest
 import torch
 
 import forecasting as fc
-from forecasting.models import DLinear, HyperMamba, Informer, PatchTST
 
 TINY = {
-    "dlinear": DLinear(epochs=3, steps_per_epoch=20),
-    "patchtst": PatchTST(epochs=3, steps_per_epoch=20, network={"d_model": 16, "n_heads": 2, "e_layers": 1, "d_ff": 32}),
-    "informer": Informer(epochs=2, steps_per_epoch=10,
+    "dlinear": fc.model("dlinear", epochs=3, steps_per_epoch=20),
+    "patchtst": fc.model("patchtst", epochs=3, steps_per_epoch=20,
+                         network={"d_model": 16, "n_heads": 2, "e_layers": 1, "d_ff": 32}),
+    "informer": fc.model("informer", epochs=2, steps_per_epoch=10,
                          network={"d_model": 16, "n_heads": 2, "d_ff": 32, "e_layers": 2, "d_layers": 1}),
-    "hypermamba": HyperMamba(epochs=2, steps_per_epoch=10, network={"d_model": 16, "d_state": 4}),
+    "hypermamba": fc.model("hypermamba", epochs=2, steps_per_epoch=10, network={"d_model": 16, "d_state": 4}),
 }
 
 
@@ -42,37 +42,43 @@ def test_neural_and_classical_models_fit_side_by_side(name, etth1_tail):
         history = etth1_tail.loc[etth1_tail["unique_id"] == series_id, "y"]
         assert history.min() - 3 * history.std() < group[name].mean() < history.max() + 3 * history.std()
     state = forecaster.states[0][0]
-    assert state.spec["network"]["quantiles"] == [0.025, 0.1, 0.5, 0.9, 0.975]
-    assert state.spec["epochs_run"] >= 1
+    assert state.config["quantiles"] == [0.025, 0.1, 0.5, 0.9, 0.975]
+    assert state.training["epochs_run"] >= 1
 
 
 def test_registry_names_build_neural_models_with_paper_defaults():
     forecaster = fc.Forecaster(["informer", "dlinear", "patchtst", "ets"], h=96)
-    assert [type(model).__name__ for model in forecaster.models] == ["Informer", "DLinear", "PatchTST", "ETS"]
+    assert [type(model).__name__ for model in forecaster.models] == ["NeuralModel"] * 3 + ["ETS"]
+    assert [model.name for model in forecaster.models] == ["informer", "dlinear", "patchtst", "ets"]
     assert {"informer", "dlinear", "patchtst"} <= set(fc.REGISTRY)
 
 
 def test_config_overrides_by_keyword_reach_the_network(etth1_tail):
-    model = DLinear(lookback=48, epochs=1, steps_per_epoch=5, network={"moving_average": 5, "individual": True})
+    model = fc.model("dlinear", lookback=48, epochs=1, steps_per_epoch=5,
+                     network={"moving_average": 5, "individual": True})
     forecaster = fc.Forecaster([model], h=12).fit(etth1_tail)
-    spec = forecaster.states[0][0].spec
-    assert spec["lookback"] == 48 and spec["network"]["moving_average"] == 5
-    assert spec["network"]["quantiles"] == [0.5]  # no levels: the median alone
+    fit = forecaster.states[0][0]
+    assert fit.lookback == 48 and fit.config["moving_average"] == 5
+    assert fit.config["quantiles"] == [0.5]  # no levels: the median alone
     with pytest.raises(ValueError, match=r"unknown network settings \['d_modle'\]"):
-        PatchTST(network={"d_modle": 64})
+        fc.model("patchtst", network={"d_modle": 64})
+    with pytest.raises(ValueError, match=r"unknown network settings \['horizon'\]"):   # the product sets the shape
+        fc.model("patchtst", network={"horizon": 64})
     with pytest.raises(ValueError, match="loss must be one of"):
-        DLinear(loss="mae")
+        fc.model("dlinear", loss="mae")
     with pytest.raises(ValueError, match="optimizer must be one of"):
-        DLinear(optimizer="sgd")
+        fc.model("dlinear", optimizer="sgd")
+    with pytest.raises(ValueError, match="unknown model 'dlinaer'"):
+        fc.model("dlinaer")
 
 
 def test_mse_loss_gives_conformal_intervals_from_validation_windows(etth1_tail):
-    model = DLinear(epochs=2, steps_per_epoch=10, loss="mse")
+    model = fc.model("dlinear", epochs=2, steps_per_epoch=10, loss="mse")
     forecaster = fc.Forecaster([model], h=24, level=[50, 95]).fit(etth1_tail)
     out = forecaster.predict()
     state = forecaster.states[0][0]
-    assert state.spec["network"]["quantiles"] == []
-    assert state.arrays["conformal_scores"].shape[1] == 24
+    assert state.config["quantiles"] == []
+    assert state.conformal_scores.shape[1] == 24
     width50 = out["dlinear-hi-50"] - out["dlinear-lo-50"]
     width95 = out["dlinear-hi-95"] - out["dlinear-lo-95"]
     assert (width50 > 0).all() and (width95 > width50).all()
@@ -84,7 +90,7 @@ def test_saved_neural_forecaster_predicts_identically(etth1_tail, tmp_path):
     expected = forecaster.predict()
     forecaster.save(tmp_path / "model")
     loaded = fc.Forecaster.load(tmp_path / "model")
-    assert isinstance(loaded.models[0], PatchTST) and loaded.models[0].network == TINY["patchtst"].network
+    assert loaded.models[0] == TINY["patchtst"]
     pd.testing.assert_frame_equal(loaded.predict(), expected)
 
 
@@ -108,13 +114,13 @@ def test_series_too_short_for_a_network_get_a_clear_error():
     frame = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2024-01-01", periods=30, freq="D"),
                           "y": np.arange(30.0)})
     with pytest.raises(fc.DataError, match=r"shorter than the 68 rows needed: 'a' \(30 rows\)"):
-        fc.Forecaster([DLinear(lookback=40)], h=14).fit(frame)
+        fc.Forecaster([fc.model("dlinear", lookback=40)], h=14).fit(frame)
     with pytest.raises(fc.DataError, match=r"shorter than the 32 rows needed"):
         fc.Forecaster(["dlinear"], h=14).fit(frame)
     # long enough for validation, but a fixed lookback leaves no training window
     longer = pd.concat([frame, frame.assign(ds=frame["ds"] + pd.Timedelta(days=30))], ignore_index=True)
     with pytest.raises(fc.DataError, match="lookback 55 leaves no training window"):
-        fc.Forecaster([DLinear(lookback=55)], h=2).fit(longer)
+        fc.Forecaster([fc.model("dlinear", lookback=55)], h=2).fit(longer)
 
 
 @pytest.mark.parametrize("name", list(TINY))
@@ -129,7 +135,7 @@ def test_constant_and_huge_series_give_finite_forecasts(name):
 
 
 def test_forecaster_checkpoints_resume_per_training_set(etth1_tail, tmp_path):
-    model = DLinear(epochs=2, steps_per_epoch=5, checkpoint_dir=str(tmp_path), resume=True)
+    model = fc.model("dlinear", epochs=2, steps_per_epoch=5, checkpoint_dir=str(tmp_path), resume=True)
     first = fc.Forecaster([model], h=24).fit(etth1_tail).predict()
     runs = list(tmp_path.iterdir())
     assert len(runs) == 1 and (runs[0] / "latest").read_text() == "epoch-0002"

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from forecasting.errors import DataError
-from forecasting.reading import TableFormat, read_table
+from forecasting.data.reading import TableFormat, read_table
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

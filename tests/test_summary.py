@@ -1,9 +1,9 @@
 import numpy as np
 import pandas as pd
 
-from forecasting.frame import validate_frame
-from forecasting.reading import read_table
-from forecasting.summary import series_summary
+from forecasting.data.frame import validate_frame
+from forecasting.data.reading import read_table
+from forecasting.data.summary import series_summary
 
 
 def test_one_row_per_series_with_span_length_and_filled_rows(tmp_path):

@@ -113,17 +113,17 @@ def test_through_the_forecaster_with_its_ablations_saved_without_the_language_mo
     frame = pd.concat([pd.DataFrame({"unique_id": name, "ds": ds, "y": np.sin(2 * np.pi * np.arange(200) / 24) + shift})
                        for name, shift in (("a", 0.0), ("b", 3.0))])
     network = {"language_model": tiny_language_models["gpt2"], "llm_layers": 1, "n_prototypes": 16, "d_ff": 16}
-    models = [fc.TimeLLM(epochs=1, steps_per_epoch=3, network=network, description="Two hourly test series."),
-              fc.TimeLLMWithoutLM(epochs=1, steps_per_epoch=3, network=network),
-              fc.TimeLLMAttention(epochs=1, steps_per_epoch=3, network=network)]
+    models = [fc.model("timellm", epochs=1, steps_per_epoch=3, network=network, description="Two hourly test series."),
+              fc.model("timellm_no_lm", epochs=1, steps_per_epoch=3, network=network),
+              fc.model("timellm_attention", epochs=1, steps_per_epoch=3, network=network)]
     forecaster = fc.Forecaster(models, h=12, level=[80]).fit(frame)
     out = forecaster.predict()
     assert np.isfinite(out[["timellm", "timellm_no_lm", "timellm_attention", "timellm-lo-80"]].to_numpy()).all()
-    spec = forecaster.states[0][0].spec["network"]
+    spec = forecaster.states[0][0].config
     assert spec["description"] == "Two hourly test series." and spec["body"] == "language_model"
-    assert forecaster.states[1][0].spec["network"]["description"] == "2 series of hourly observations."
+    assert forecaster.states[1][0].config["description"] == "2 series of hourly observations."
     # the frozen language model is not in the saved arrays; reloading rebuilds it from its directory
-    saved = forecaster.states[0][0].arrays
+    saved = forecaster.states[0][0].to_state().arrays
     assert not any(".language_model." in key and "lora_" not in key for key in saved)
     forecaster.save(tmp_path / "t")
     pd.testing.assert_frame_equal(fc.Forecaster.load(tmp_path / "t").predict(), out)
@@ -141,18 +141,21 @@ def test_a_quantized_language_model_tunes_with_lora_and_its_forecaster_saves_and
     frame = pd.DataFrame({"unique_id": "a", "ds": ds, "y": np.sin(2 * np.pi * np.arange(200) / 24)})
     network = {"language_model": tiny_language_models["llama"], "llm_layers": 1, "n_prototypes": 16, "d_ff": 16,
                "llm_quantize": quantize, "tuning": "lora", "lora_rank": 2}
-    forecaster = fc.Forecaster([fc.TimeLLM(epochs=1, steps_per_epoch=3, network=network)], h=12).fit(frame)
+    forecaster = fc.Forecaster([fc.model("timellm", epochs=1, steps_per_epoch=3, network=network)], h=12).fit(frame)
     out = forecaster.predict()
     assert np.isfinite(out["timellm"]).all()
-    saved = forecaster.states[0][0].arrays
+    saved = forecaster.states[0][0].to_state().arrays
     in_language_model = [key for key in saved if ".language_model." in key]
     assert in_language_model and all("lora_" in key for key in in_language_model)   # adapters, no quantized weights
     forecaster.save(tmp_path / "q")
-    pd.testing.assert_frame_equal(fc.Forecaster.load(tmp_path / "q").predict(), out)
+    # bitsandbytes repacks 4-bit weights for the CPU at their first inference pass, requantizing their
+    # scales: the fitted and the reloaded model agree to about 1e-3, not bit for bit
+    tolerance = {"rtol": 1e-3, "atol": 1e-3} if quantize == "4bit" else {}
+    pd.testing.assert_frame_equal(fc.Forecaster.load(tmp_path / "q").predict(), out, **tolerance)
 
 
 def test_saved_state_leaves_out_only_the_frozen_language_model(tiny_language_models):
-    from forecasting.training import load_trained_state, trained_state
+    from backbones.state import load_trained_state, trained_state
 
     probe = network(tiny_language_models, tuning="linear_probe")
     state = trained_state(probe)
@@ -166,3 +169,40 @@ def test_saved_state_leaves_out_only_the_frozen_language_model(tiny_language_mod
     torch.testing.assert_close(rebuilt.eval()(batch()), probe.eval()(batch()))
     with pytest.raises(ValueError, match="missing.*head.2.weight"):
         load_trained_state(rebuilt, {k: v for k, v in state.items() if k != "head.2.weight"})
+
+
+@pytest.mark.parametrize("body", ["language_model", "none"])
+def test_the_prototypes_read_the_word_embeddings_where_they_are_after_a_move(tiny_language_models, body):
+    model = network(tiny_language_models, body=body, tuning="full" if body == "language_model" else "frozen")
+    embeddings = (model.language_model.body.get_input_embeddings() if body == "language_model"
+                  else model.word_embedding.embedding).weight
+    original = embeddings.detach().clone()
+    try:
+        model.to(torch.float64)                     # as .to(device) or accelerate's placement would move it
+        assert model.word_embeddings.dtype == torch.float64
+        assert model.word_embeddings.data_ptr() == embeddings.data_ptr()
+        assert not any(name == "word_embeddings" for name, _ in model.named_buffers())      # no second copy
+        before = model.eval()(Batch(x=batch().x.double()))
+        with torch.no_grad():                       # what full tuning's optimizer step does to the embeddings
+            embeddings.mul_(2.0)
+        assert not torch.allclose(model(Batch(x=batch().x.double())), before)
+    finally:                                        # the ablation's embeddings are the process-wide loaded ones
+        model.to(torch.float32)
+        with torch.no_grad():
+            embeddings.copy_(original)
+
+
+def test_a_frozen_language_model_is_loaded_once_per_process_and_tuning_works_on_a_copy(tiny_language_models,
+                                                                                       monkeypatch):
+    from backbones.language import loader
+
+    loads = []
+    original = loader._load
+    monkeypatch.setattr(loader, "_load", lambda *args: loads.append(args) or original(*args))
+    monkeypatch.setattr(loader, "_LOADED", {})
+    frozen = [network(tiny_language_models, "bert") for _ in range(3)]
+    assert len(loads) == 1 and frozen[0].language_model.body is frozen[1].language_model.body
+    tuned = network(tiny_language_models, "bert", tuning="layernorm")
+    assert len(loads) == 1 and tuned.language_model.body is not frozen[0].language_model.body
+    assert not any(p.requires_grad for p in frozen[0].language_model.body.parameters())   # the shared one stays frozen
+    assert any(p.requires_grad for p in tuned.language_model.body.parameters())

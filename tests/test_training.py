@@ -14,8 +14,9 @@ from torch import nn
 
 from backbones.batch import Batch
 from backbones.patchtst import PatchTST, PatchTSTConfig
-from forecasting.training import TrainingConfig, forecast_loss, train, use_stable_embeddings
-from forecasting.windows import make_windows
+from forecasting.models.neural.training import (TrainingConfig, TrainingError, build_optimizer, forecast_loss, train,
+                                                use_stable_embeddings)
+from forecasting.models.neural.windows import make_windows
 
 from .conftest import REPO
 
@@ -25,7 +26,7 @@ SETUP = """
 import numpy as np, torch
 from accelerate.utils import set_seed
 from backbones.patchtst import PatchTST, PatchTSTConfig
-from forecasting.windows import make_windows
+from forecasting.models.neural.windows import make_windows
 
 def setup():
     torch.set_num_threads(1)
@@ -54,7 +55,7 @@ def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_pa
     killed = tmp_path / "run"
     script = SETUP + textwrap.dedent(f"""
         import os, signal
-        from forecasting.training import TrainingConfig, train
+        from forecasting.models.neural.training import TrainingConfig, train
         network, train_windows, val_windows = setup()
         def die(epoch, epochs):
             if epoch == 2:
@@ -201,3 +202,45 @@ def test_two_process_data_parallel_training_keeps_ranks_in_sync(tmp_path):
     assert [m["world"] for m in metadata] == ["2", "2"]
     # one validation loss, reduced over both ranks' shards
     assert metadata[0]["val_loss"] == metadata[1]["val_loss"] and float(metadata[0]["val_loss"]) < 0.05
+
+
+def test_a_diverged_run_stops_with_the_epoch_and_the_fix_never_an_untrained_model():
+    network, train_windows, val_windows = setup()
+    val_windows.values[350, 0] = float("nan")          # a NaN inside a validation target: the loss is NaN
+    with pytest.raises(TrainingError, match=r"training diverged in epoch 1: .*validation loss nan.*Lower learning_rate"):
+        train(network, train_windows, val_windows, TrainingConfig(**CONFIG), show_bar=False)
+
+
+def test_weight_decay_spares_biases_norms_and_mambas_a_log_and_d():
+    from backbones.mamba import Mamba, MambaConfig
+
+    network = Mamba(MambaConfig(lookback=32, horizon=8, tokens="patch", d_model=16, d_state=4, n_layers=1))
+    optimizer = build_optimizer(network, TrainingConfig(weight_decay=0.05))
+    decay = {id(p) for group in optimizer.param_groups if group["weight_decay"] == 0.05 for p in group["params"]}
+    names = {name: id(p) in decay for name, p in network.named_parameters()}
+    spared = [name for name, decays in names.items() if not decays]
+    assert all(names[name] for name in names if name.endswith(("in_proj.weight", "out_proj.weight", "head.weight")))
+    assert any(name.endswith("A_log") for name in spared) and any(name.endswith(".D") for name in spared)
+    assert all(not names[name] for name in names if name.endswith("bias") or "norm" in name)
+    assert sum(p.numel() for group in optimizer.param_groups for p in group["params"]) == \
+        sum(p.numel() for p in network.parameters())
+
+
+def test_the_schedule_is_transformers_warmup_then_cosine():
+    network, train_windows, val_windows = setup()
+    config = TrainingConfig(epochs=2, batch_size=8, steps_per_epoch=10, learning_rate=1e-2, warmup=0.2, patience=5)
+    rates = []
+    optimizer_step = torch.optim.AdamW.step
+
+    def record(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return optimizer_step(self, *args, **kwargs)
+
+    torch.optim.AdamW.step = record
+    try:
+        train(network, train_windows, val_windows, config, show_bar=False)
+    finally:
+        torch.optim.AdamW.step = optimizer_step
+    # 20 steps, 4 of warm-up from 0, then a half cosine down to 0
+    expected = [1e-2 * step / 4 for step in range(4)] + [1e-2 * 0.5 * (1 + np.cos(np.pi * k / 16)) for k in range(16)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-6)

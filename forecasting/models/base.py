@@ -12,7 +12,6 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 
 @dataclass
@@ -72,15 +71,20 @@ class History:
     last_ds: list[pd.Timestamp]
 
 
+class PanelFit(ABC):
+    """A global model fitted to a panel, kept live in memory; `to_state` is what saving writes."""
+
+    @abstractmethod
+    def to_state(self) -> FitState: ...
+
+
 @dataclass
 class GlobalModel(ABC):
     """Base config of a global model: one fit across all series (the neural networks).
 
-    Its fit is a single FitState for the whole panel; `forecast_panel` on longer histories of the
-    same series re-uses it (cross-validation without refit).
+    Its fit is a single PanelFit for the whole panel; `forecast_panel` on longer histories of the
+    same series re-uses it (cross-validation without refit). Its `name` is its registered name.
     """
-
-    name: ClassVar[str]
 
     @abstractmethod
     def min_length(self, h: int) -> int:
@@ -88,24 +92,18 @@ class GlobalModel(ABC):
 
     @abstractmethod
     def fit_panel(self, history: History, freq: str, h: int, levels: list[int],
-                  progress: Callable[[int, int], None] | None = None) -> FitState: ...
+                  progress: Callable[[int, int], None] | None = None) -> PanelFit: ...
 
     @abstractmethod
     def forecast_panel(self, history: History, freq: str, h: int, levels: list[int],
-                       state: FitState) -> list[SeriesForecast]: ...
+                       fit: PanelFit) -> list[SeriesForecast]: ...
+
+    @abstractmethod
+    def restore_panel(self, state: FitState) -> PanelFit:
+        """The fit that `to_state` wrote, live again."""
 
     def config(self) -> dict:
         return asdict(self)
-
-
-def normal_bounds(mean: np.ndarray, sigma: np.ndarray, levels: list[int]) -> SeriesForecast:
-    """Gaussian interval bounds around `mean` with per-step standard deviation `sigma`."""
-    forecast = SeriesForecast(mean=mean)
-    for level in levels:
-        z = norm.ppf(0.5 + level / 200)
-        forecast.lower[level] = mean - z * sigma
-        forecast.upper[level] = mean + z * sigma
-    return forecast
 
 
 def alpha_of(level: int) -> float:

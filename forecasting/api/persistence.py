@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -16,24 +19,30 @@ import pandas as pd
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from .errors import ModelFileError
-from .forecaster import Forecaster, History
-from .models import FitState, from_config
+from forecasting.errors import ModelFileError
+from forecasting.models import FitState, History
 
 FORMAT = "almanac.forecaster"
 FORMAT_VERSION = 1
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 
 
-def save_forecaster(forecaster: Forecaster, directory: Path) -> Path:
-    history = forecaster.history
-    if history is None:
-        raise RuntimeError("fit the Forecaster before saving it")
+@dataclass
+class Saved:
+    """What a saved Forecaster holds: its settings, each model as (name, config), the series it was
+    fitted on, and each model's fits as plain data."""
+
+    settings: dict                     # h, freq, inferred_freq, level, fill, duplicates
+    models: list[tuple[str, dict]]
+    history: History
+    states: list[list[FitState]]       # per model: a FitState per series, or one for a global model
+
+
+def write(directory: Path, saved: Saved) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
+    history = saved.history
     arrays = {"history": np.concatenate(history.values)}
-    fits = []
-    for m, states in enumerate(forecaster.states):
-        fits.append([state.spec for state in states])
+    for m, states in enumerate(saved.states):
         for s, state in enumerate(states):
             arrays.update({f"fit/{m}/{s}/{key}": np.ascontiguousarray(value) for key, value in state.arrays.items()})
     save_file(arrays, directory / WEIGHTS)
@@ -41,23 +50,18 @@ def save_forecaster(forecaster: Forecaster, directory: Path) -> Path:
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "almanac_version": _almanac_version(),
-        "h": forecaster.h,
-        "freq": forecaster.freq,
-        "inferred_freq": forecaster.freq_,
-        "level": forecaster.level,
-        "fill": forecaster.fill,
-        "duplicates": forecaster.duplicates,
-        "models": [{"name": model.name, "config": model.config()} for model in forecaster.models],
+        **saved.settings,
+        "models": [{"name": name, "config": config} for name, config in saved.models],
         "series": {"ids": history.ids, "lengths": [len(y) for y in history.values],
                    "last_ds": [ts.isoformat() for ts in history.last_ds]},
-        "fits": fits,
+        "fits": [[state.spec for state in states] for states in saved.states],
         "weights_sha256": _sha256(directory / WEIGHTS),
     }
     (directory / CONFIG).write_text(json.dumps(config, indent=1))
     return directory
 
 
-def load_forecaster(directory: Path) -> Forecaster:
+def read(directory: Path) -> Saved:
     config = _read_config(directory)
     weights = directory / WEIGHTS
     if not weights.is_file():
@@ -69,29 +73,29 @@ def load_forecaster(directory: Path) -> Forecaster:
         arrays = load_file(weights)
     except (SafetensorError, OSError) as error:
         raise ModelFileError(f"{weights} is not a readable safetensors file ({error}). Save the model again.") from None
-    try:
-        forecaster = Forecaster(
-            models=[from_config(entry["name"], entry["config"]) for entry in config["models"]],
-            h=config["h"], freq=config["freq"], level=config["level"],
-            fill=config["fill"], duplicates=config["duplicates"],
-        )
+    with reading(directory):
         series = config["series"]
         bounds = np.cumsum([0] + series["lengths"])
-        forecaster.freq_ = config["inferred_freq"]
-        forecaster.history = History(
-            ids=series["ids"],
-            values=[arrays["history"][a:b] for a, b in zip(bounds[:-1], bounds[1:])],
-            last_ds=[pd.Timestamp(ts) for ts in series["last_ds"]],
-        )
-        forecaster.states = [
-            [FitState(spec=spec, arrays={key.rsplit("/", 1)[1]: value for key, value in arrays.items()
-                                         if key.startswith(f"fit/{m}/{s}/")})
-             for s, spec in enumerate(specs)]
-            for m, specs in enumerate(config["fits"])
-        ]
+        history = History(ids=series["ids"],
+                          values=[arrays["history"][a:b] for a, b in zip(bounds[:-1], bounds[1:])],
+                          last_ds=[pd.Timestamp(ts) for ts in series["last_ds"]])
+        states = [[FitState(spec=spec, arrays={key.rsplit("/", 1)[1]: value for key, value in arrays.items()
+                                               if key.startswith(f"fit/{m}/{s}/")})
+                   for s, spec in enumerate(specs)]
+                  for m, specs in enumerate(config["fits"])]
+        settings = {key: config[key] for key in ("h", "freq", "inferred_freq", "level", "fill", "duplicates")}
+        return Saved(settings, [(entry["name"], entry["config"]) for entry in config["models"]], history, states)
+
+
+@contextmanager
+def reading(directory: Path) -> Iterator[None]:
+    """Turns what an incomplete or inconsistent save raises while it is read or rebuilt into a ModelFileError."""
+    try:
+        yield
+    except ModelFileError:
+        raise
     except (KeyError, TypeError, ValueError) as error:
         raise ModelFileError(f"{directory / CONFIG} is incomplete or inconsistent ({error!r}). Save the model again.") from None
-    return forecaster
 
 
 def _read_config(directory: Path) -> dict:

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .models import Model, SeriesForecast
+from forecasting.models.base import Model, SeriesForecast
 
 N_WINDOWS = 50
 

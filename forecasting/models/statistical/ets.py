@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
-from .base import FitState, Fitted, Model, SeriesForecast, alpha_of
+from forecasting.models.base import FitState, Fitted, Model, SeriesForecast, alpha_of
 
 MAX_SEASON_LENGTH = 24
 

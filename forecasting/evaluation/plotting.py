@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from .metrics import interval_levels, model_columns
+from forecasting.evaluation.metrics import interval_levels, model_columns
 
 ACTUALS_COLOR = "#444"
 REFERENCE_COLOR = "#999"

@@ -17,8 +17,8 @@ import pandas as pd
 from pyarrow import ArrowException
 
 from forecasting.errors import DataError
-from forecasting.frame import LINE, validate_frame
-from forecasting.frequency import infer_freq
+from forecasting.data.frame import LINE, validate_frame
+from forecasting.data.frequency import infer_freq
 
 _SEPARATORS = ",;\t|"
 PARQUET_MAGIC = b"PAR1"

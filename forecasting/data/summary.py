@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .frequency import infer_freq
+from forecasting.data.frequency import infer_freq
 
 # Repair policies that put values into a series that the data did not hold (see frame.py).
 FILLING_POLICIES = ("fill_gaps:", "missing:")

@@ -15,16 +15,16 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
-from .backtest import REFERENCE, Backtest, run_backtest
-from .models import Model
-from .plotting import backtest_figure, ranking_figure
-from .summary import series_summary
+from forecasting.evaluation.backtest import REFERENCE, Backtest, run_backtest
+from forecasting.models.base import GlobalModel, Model
+from forecasting.evaluation.plotting import backtest_figure, ranking_figure
+from forecasting.data.summary import series_summary
 
 MAX_SERIES_ROWS = 50  # per-series and data tables: longer ones show this many rows and say so
 MAX_CHARTS = 6
 CHART_HEIGHT = 420
 
-_ENVIRONMENT = Environment(loader=PackageLoader("forecasting", "templates"), autoescape=True,
+_ENVIRONMENT = Environment(loader=PackageLoader("forecasting.evaluation", "templates"), autoescape=True,
                            undefined=StrictUndefined)
 
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from .forecaster import Forecaster
-from .frame import validate_frame
-from .frequency import season_length
-from .metrics import evaluate, summarize
-from .models import GlobalModel, Model, SeasonalNaive, build
-from .parallel import Progress
+from forecasting.api.forecaster import Forecaster
+from forecasting.data.frame import validate_frame
+from forecasting.data.frequency import season_length
+from forecasting.evaluation.metrics import evaluate, summarize
+from forecasting.models import GlobalModel, Model, SeasonalNaive, build
+from forecasting.api.parallel import Progress
 
 REFERENCE = "seasonal_naive"  # a model earns trust only by beating it in the same run
 RANKED_METRICS = ["mase", "smape", "rmse"]

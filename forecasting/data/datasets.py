@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecasting.reading import read_table
+from forecasting.data.reading import read_table
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 _FILES = {
     "air_passengers": "AirPassengers.csv",
     "etth1": "ETTh1.csv",

@@ -12,7 +12,7 @@ from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_integer_
 from pandas.tseries.frequencies import to_offset
 
 from forecasting.errors import DataError
-from forecasting.frequency import infer_freq
+from forecasting.data.frequency import infer_freq
 
 # read_table names its frames' integer index LINE: the labels are file line numbers, used in messages.
 LINE = "file_line"

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import FitState, Fitted, Model, SeriesForecast
-from .seasonality import deseasonalize, reseasonalize, seasonal_indices
+from forecasting.models.base import FitState, Fitted, Model, SeriesForecast
+from forecasting.models.statistical.seasonality import deseasonalize, reseasonalize, seasonal_indices
 
 
 @dataclass

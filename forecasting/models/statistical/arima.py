@@ -15,8 +15,8 @@ import numpy as np
 from statsmodels.tsa.arima.model import ARIMA as StatsmodelsARIMA
 from statsmodels.tsa.stattools import kpss
 
-from .base import FitState, Fitted, Model, SeriesForecast, alpha_of
-from .seasonality import deseasonalize, reseasonalize, seasonal_indices
+from forecasting.models.base import FitState, Fitted, Model, SeriesForecast, alpha_of
+from forecasting.models.statistical.seasonality import deseasonalize, reseasonalize, seasonal_indices
 
 MAX_DIFFERENCES = 2
 

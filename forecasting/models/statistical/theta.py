@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from statsmodels.tsa.forecasting.theta import ThetaModel
 
-from .base import FitState, Fitted, Model, SeriesForecast, alpha_of
+from forecasting.models.base import FitState, Fitted, Model, SeriesForecast, alpha_of
 
 
 @dataclass

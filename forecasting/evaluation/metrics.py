@@ -20,8 +20,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # gluonts warns at import that orjson is not installed
     from gluonts.evaluation.metrics import quantile_loss
 
-from .frequency import infer_freq, season_length as season_length_of
-from .models import Naive2
+from forecasting.data.frequency import infer_freq, season_length as season_length_of
+from forecasting.models.statistical.naive import Naive2
 
 KEYS = ("unique_id", "ds", "cutoff", "y")
 PERCENT = {"mape": 100.0, "smape": 200.0}  # utilsforecast gives fractions; M4's sMAPE is 200 * mean ratio

@@ -1,10 +1,13 @@
-"""The one training loop every neural backbone goes through.
+"""The one training loop every network goes through.
 
 Hugging Face `accelerate` places the network (CPU, one GPU, several, or several nodes under
-`accelerate launch`) and runs bf16 mixed precision; the loop itself stays short: shuffled windows,
-loss, clipping, schedule, validation, early stopping, a checkpoint per epoch. Resuming a killed run
-restores weights, optimizer, schedule, early-stopping state and RNG, so it ends where an
-uninterrupted run would.
+`accelerate launch`) and, when `precision` asks for it, runs bf16 or fp16 autocast; the loop itself
+stays short: shuffled windows, loss, clipping, the warm-up + cosine schedule of `transformers`,
+validation, early stopping, a checkpoint per epoch. Resuming a killed run restores weights,
+optimizer, schedule, early-stopping state and RNG, so it ends where an uninterrupted run would.
+
+Weight decay, as in the reference implementations, applies to weight matrices only: not to biases,
+norms, or parameters a backbone marks `_no_weight_decay` (Mamba's A_log and D).
 """
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from .windows import Windows
+from backbones.state import is_pretrained, load_trained_state, trained_state
+from forecasting.models.neural.windows import Windows
 
 OPTIMIZERS = ("adamw", "adamw8bit")
 PRECISIONS = ("no", "bf16", "fp16")
@@ -87,8 +91,12 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
     world, rank = accelerator.num_processes, accelerator.process_index
     per_step = config.batch_size * world
     steps = config.steps_per_epoch or math.ceil(len(train_windows) / per_step)
+    # imported here: transformers takes seconds to import, and only training needs it
+    from transformers import get_cosine_schedule_with_warmup
+
     optimizer = build_optimizer(network, config)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(config.warmup, steps * config.epochs))
+    total_steps = steps * config.epochs
+    scheduler = get_cosine_schedule_with_warmup(optimizer, max(int(config.warmup * total_steps), 1), total_steps)
     model, optimizer = accelerator.prepare(network, optimizer)
     raw = accelerator.unwrap_model(model)
 
@@ -121,6 +129,12 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
             count += len(index)
         train_loss = float(accelerator.reduce(total, "sum")) / max(int(accelerator.reduce(torch.tensor(count, device=accelerator.device), "sum")), 1)
         val_loss = evaluate_loss(model, val_windows, quantiles, config.batch_size * 4, accelerator) if val_windows else train_loss
+        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            bar.close()
+            raise TrainingError(
+                f"training diverged in epoch {epoch}: the training loss is {train_loss}, the validation loss "
+                f"{val_loss}. No model was kept. Lower learning_rate (now {config.learning_rate:g}), use "
+                f"precision='no' (now {config.precision!r}), or check the series for extreme values.")
         if val_loss < state["best_val_loss"]:
             state.update(best_val_loss=val_loss, best_epoch=epoch, bad_epochs=0)
             best_weights = _cpu_state(raw)
@@ -158,15 +172,19 @@ def evaluate_loss(model: nn.Module, windows: Windows, quantiles: tuple[float, ..
     return float(accelerator.reduce(total, "sum")) / len(windows)
 
 
+class TrainingError(ValueError):
+    """Training cannot give a model: the message names the epoch and what to change."""
+
+
 def use_stable_embeddings(network: nn.Module) -> nn.Module:
     """Swap every trained nn.Embedding for bitsandbytes' StableEmbedding (layer norm, 32-bit optimizer
     states), which the 8-bit optimizer paper asks for to keep embeddings stable. Weights are kept.
-    Modules marked `pretrained` (language models) are left alone: a new layer norm would change what
-    their embeddings compute; build_optimizer gives those 32-bit states instead."""
+    Pretrained modules (language models) are left alone: a new layer norm would change what their
+    embeddings compute; build_optimizer gives those 32-bit states instead."""
     import bitsandbytes as bnb
 
     for name, child in network.named_children():
-        if getattr(child, "pretrained", False):
+        if is_pretrained(child):
             continue
         if (isinstance(child, nn.Embedding) and child.weight.requires_grad
                 and not isinstance(child, bnb.nn.StableEmbedding)):
@@ -189,21 +207,33 @@ def _accelerator(config: TrainingConfig) -> Accelerator:
 
 
 def build_optimizer(network: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
-    parameters = [p for p in network.parameters() if p.requires_grad]
     if config.optimizer == "adamw8bit":
         import bitsandbytes as bnb
 
         use_stable_embeddings(network)
-        parameters = [p for p in network.parameters() if p.requires_grad]
+        groups = _parameter_groups(network, config.weight_decay)
         # trained embeddings left as nn.Embedding are pretrained ones: 32-bit states for them
         pretrained = [m.weight for m in network.modules() if type(m) is nn.Embedding and m.weight.requires_grad]
         manager = bnb.optim.GlobalOptimManager.get_instance()
-        manager.register_parameters(parameters)
-        optimizer = bnb.optim.AdamW8bit(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+        manager.register_parameters([p for group in groups for p in group["params"]])
+        optimizer = bnb.optim.AdamW8bit(groups, lr=config.learning_rate)
         for weight in pretrained:
             manager.override_config(weight, "optim_bits", 32)
         return optimizer
-    return torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(_parameter_groups(network, config.weight_decay), lr=config.learning_rate)
+
+
+def _parameter_groups(network: nn.Module, weight_decay: float) -> list[dict]:
+    """Trainable parameters in two groups: weight matrices decay; biases, norms (anything 1-D) and
+    parameters marked `_no_weight_decay` do not."""
+    decay, no_decay = [], []
+    for name, parameter in network.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        exempt = parameter.ndim < 2 or name.endswith("bias") or getattr(parameter, "_no_weight_decay", False)
+        (no_decay if exempt else decay).append(parameter)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [group for group in groups if group["params"]]
 
 
 def _epoch_order(n_windows: int, n_draws: int, seed: int) -> torch.Tensor:
@@ -211,45 +241,6 @@ def _epoch_order(n_windows: int, n_draws: int, seed: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     passes = max(1, math.ceil(n_draws / n_windows))
     return torch.cat([torch.randperm(n_windows, generator=generator) for _ in range(passes)])
-
-
-def _warmup_cosine(warmup: float, total_steps: int) -> Callable[[int], float]:
-    warmup_steps = max(int(warmup * total_steps), 1)
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
-        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-    return factor
-
-
-def trained_state(network: nn.Module) -> dict[str, torch.Tensor]:
-    """The network's state minus the frozen weights (and buffers) of modules marked `pretrained` (a
-    language model), which building the network loads again from their source: what snapshots,
-    checkpoints and saved models need to hold."""
-    rebuilt = _rebuilt_keys(network)
-    return {key: value for key, value in network.state_dict().items() if key not in rebuilt}
-
-
-def load_trained_state(network: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load a `trained_state` into a freshly built network; anything else missing or extra is an error."""
-    result = network.load_state_dict(state, strict=False)
-    missing = set(result.missing_keys) - _rebuilt_keys(network)
-    if missing or result.unexpected_keys:
-        raise ValueError(f"saved network does not fit the rebuilt one: missing {sorted(missing)[:5]}, "
-                         f"unexpected {sorted(result.unexpected_keys)[:5]}")
-
-
-def _rebuilt_keys(network: nn.Module) -> set[str]:
-    """State entries of `pretrained` modules other than their trainable parameters: frozen weights,
-    buffers, and the quantization states of a bitsandbytes-loaded model."""
-    keys = set(network.state_dict())
-    trainable = {name for name, parameter in network.named_parameters() if parameter.requires_grad}
-    prefixes = tuple(f"{prefix}." if prefix else "" for prefix, module in network.named_modules()
-                     if getattr(module, "pretrained", False))
-    return {key for key in keys if key.startswith(prefixes) and key not in trainable}
 
 
 def _cpu_state(network: nn.Module) -> dict[str, torch.Tensor]:

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .fitting import SeriesTask, run_task
-from .frame import FrameReport, validate_frame
-from .frequency import season_length
-from .models import FitState, GlobalModel, History, Model, SeriesForecast, build
-from .parallel import Progress, map_tasks
+from forecasting.models.statistical.fitting import SeriesTask, run_task
+from forecasting.data.frame import FrameReport, validate_frame
+from forecasting.data.frequency import season_length
+from forecasting.api import persistence
+from forecasting.api.parallel import Progress, map_tasks
+from forecasting.models import FitState, GlobalModel, History, Model, PanelFit, SeriesForecast, build, from_config
 
 
 class Forecaster:
@@ -51,7 +52,7 @@ class Forecaster:
         self.report: FrameReport | None = None
         self.freq_: str | None = None
         self.history: History | None = None
-        self.states: list[list[FitState]] = []
+        self.states: list[list[FitState | PanelFit]] = []   # per model: a FitState per series, or one PanelFit
 
     # ---- fitting and prediction -------------------------------------------------------------
 
@@ -113,15 +114,28 @@ class Forecaster:
 
     def save(self, path: str | Path) -> Path:
         """Write `config.json` and `model.safetensors` into directory `path`."""
-        from .persistence import save_forecaster
-
-        return save_forecaster(self, Path(path))
+        if self.history is None:
+            raise RuntimeError("fit the Forecaster before saving it")
+        states = [[state.to_state() if isinstance(state, PanelFit) else state for state in model_states]
+                  for model_states in self.states]
+        settings = {"h": self.h, "freq": self.freq, "inferred_freq": self.freq_, "level": self.level,
+                    "fill": self.fill, "duplicates": self.duplicates}
+        return persistence.write(Path(path), persistence.Saved(settings, [(m.name, m.config()) for m in self.models],
+                                                               self.history, states))
 
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
-        from .persistence import load_forecaster
-
-        return load_forecaster(Path(path))
+        """A saved Forecaster, ready to predict (networks are rebuilt in memory once, here)."""
+        saved = persistence.read(Path(path))
+        with persistence.reading(Path(path)):
+            settings = saved.settings
+            forecaster = cls([from_config(name, config) for name, config in saved.models], h=settings["h"],
+                             freq=settings["freq"], level=settings["level"], fill=settings["fill"],
+                             duplicates=settings["duplicates"])
+            forecaster.freq_, forecaster.history = settings["inferred_freq"], saved.history
+            forecaster.states = [[model.restore_panel(states[0])] if isinstance(model, GlobalModel) else states
+                                 for model, states in zip(forecaster.models, saved.states)]
+        return forecaster
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -141,7 +155,7 @@ class Forecaster:
         needs += [model.min_length(self.h) for model in self.models if isinstance(model, GlobalModel)]
         return max(needs)
 
-    def _run(self, histories: list[History], states: list[list[list[FitState]]] | None, h: int | None,
+    def _run(self, histories: list[History], states: list[list[list[FitState | PanelFit]]] | None, h: int | None,
              stage: str) -> tuple[list, list]:
         """Fit (where `states` is None) and forecast h steps (unless h is None) every model on
         each history. Returns states[w][m][s] and forecasts[w][m][s] for history w, model m,

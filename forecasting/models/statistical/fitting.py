@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import DataError
-from .intervals import add_conformal_bounds, conformal_scores
-from .models import FitState, Model, SeriesForecast
+from forecasting.errors import DataError
+from forecasting.models.intervals import add_conformal_bounds, conformal_scores
+from forecasting.models.base import FitState, Model, SeriesForecast
 
 
 @dataclass

@@ -2,23 +2,23 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from . import datasets
-from .backtest import run_backtest
-from .errors import DataError, ModelFileError
-from .export import to_csv_bytes
-from .forecaster import Forecaster
-from .frequency import season_length
-from .metrics import evaluate, summarize
-from .models import REGISTRY, description
-from .plotting import forecast_figure, write_html
-from .reading import read_table
-from .report import render_report
+from forecasting.data import datasets
+from forecasting.evaluation.backtest import run_backtest
+from forecasting.errors import DataError, ModelFileError
+from forecasting.evaluation.export import to_csv_bytes
+from forecasting.api.forecaster import Forecaster
+from forecasting.data.frequency import season_length
+from forecasting.evaluation.metrics import evaluate, summarize
+from forecasting.api.settings import configured_models
+from forecasting.models import REGISTRY, description
+from forecasting.evaluation.plotting import forecast_figure, write_html
+from forecasting.data.reading import read_table
+from forecasting.evaluation.report import render_report
 
 DEFAULT_MODEL = "ets"
 
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         args.model = [DEFAULT_MODEL]
     try:
         if "model" in args:
-            args.model = _configured(args.model, args.set or [])
+            args.model = configured_models(args.model, args.set or [])
         return args.command(args)
     except (DataError, ModelFileError, ValueError, OSError) as error:
         print(f"almanac: error: {error}", file=sys.stderr)
@@ -102,34 +102,6 @@ def _read(args: argparse.Namespace) -> pd.DataFrame:
     if report is not None and report.repairs:
         print(report.summary(), file=sys.stderr)
     return frame
-
-
-def _configured(names: list[str], settings: list[str]) -> list:
-    """Model configs from names and `--set NAME.FIELD=VALUE` (VALUE read as JSON, else as text;
-    `NAME.network.KEY=VALUE` sets one network setting)."""
-    overrides: dict[str, dict] = {name: {} for name in names}
-    for setting in settings:
-        key, sep, text = setting.partition("=")
-        name, _, field = key.partition(".")
-        if not sep or not field:
-            raise ValueError(f"--set {setting!r}: write MODEL.FIELD=VALUE, e.g. --set informer.epochs=5")
-        if name not in overrides:
-            raise ValueError(f"--set {setting!r}: {name!r} is not among the chosen models ({', '.join(names)})")
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            value = text
-        if field.startswith("network."):
-            overrides[name].setdefault("network", {})[field.removeprefix("network.")] = value
-        else:
-            overrides[name][field] = value
-    models = []
-    for name, config in overrides.items():
-        try:
-            models.append(REGISTRY[name](**config))
-        except TypeError as error:
-            raise ValueError(f"--set for {name}: {error}") from None
-    return models
 
 
 def _default_horizon(frame: pd.DataFrame) -> int:

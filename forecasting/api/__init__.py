@@ -1,0 +1,1 @@
+"""The Forecaster, saving and loading it, and the command line."""

@@ -1,0 +1,1 @@
+"""The data contract: reading files, validating and repairing frames, frequencies, bundled datasets."""

@@ -1,0 +1,1 @@
+"""How good the forecasts are: metrics, rolling-origin backtests, charts, reports and exports."""

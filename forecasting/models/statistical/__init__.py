@@ -1,0 +1,1 @@
+"""Local models, fitted one series at a time: the classical benchmarks, ETS, ARIMA and Theta."""
