@@ -60,7 +60,7 @@ def _settings(dataset: Dataset) -> dict:
 
 def _run(dataset: Dataset, settings: dict) -> None:
     with common.running("Backtesting") as progress:
-        backtest = fc.run_backtest(dataset.frame, common.build_models(settings), h=settings["h"],
+        backtest = fc.run_backtest(dataset.panel, common.build_models(settings), h=settings["h"],
                                 n_windows=settings["n_windows"], step_size=settings["step_size"], level=settings["level"] or None,
                                 refit=settings["refit"], progress=progress, source=dataset.label)
         html = fc.render_report(backtest, title=f"Backtest report: {dataset.label}")
@@ -95,7 +95,7 @@ def _show(result: BacktestResult) -> None:
     st.subheader("Forecasts against actuals")
     ids = list(dict.fromkeys(backtest.forecasts["unique_id"].astype(str)))
     series_id = st.selectbox("Series", ids, key="bt_series")
-    st.plotly_chart(fc.backtest_figure(backtest.data, backtest.forecasts, series_id), key="bt_chart")
+    st.plotly_chart(fc.backtest_figure(backtest.panel.frame, backtest.forecasts, series_id), key="bt_chart")
 
     st.subheader("Per series and window")
     st.dataframe(backtest.per_series, hide_index=True, height=320,

@@ -23,7 +23,7 @@ def render() -> None:
     st.subheader("Series")
     st.caption("One row per series: its span, how many observations, and how many were filled in by the "
                "cleaning policy (gaps and empty values).")
-    st.dataframe(fc.series_summary(dataset.frame), hide_index=True)
+    st.dataframe(fc.series_summary(dataset.panel), hide_index=True)
 
     st.subheader("Repairs")
     if report.repairs:
@@ -33,6 +33,4 @@ def render() -> None:
         st.caption("None needed: the data was regular and complete.")
 
     st.subheader("First rows")
-    first_rows = dataset.frame.head(100)
-    first_rows.attrs = {}  # the read report is shown above; Streamlit cannot serialise it with the table
-    st.dataframe(first_rows, hide_index=True, height=260)
+    st.dataframe(dataset.frame.head(100), hide_index=True, height=260)

@@ -44,22 +44,32 @@ _LOADED = "dataset_loaded"  # (read key, Dataset | None, error | None): re-read 
 
 @dataclass
 class Dataset:
-    """A validated long frame (unique_id, ds, y) and what is known about how it was read."""
+    """The data the sidebar chose: a validated Panel, its name, and how it was read."""
 
-    frame: pd.DataFrame
+    panel: fc.Panel
     label: str                       # the file or sample name, for captions and reports
     key: str                         # changes whenever the data or how it is read changes
-    format: fc.TableFormat | None
-    report: fc.FrameReport
     overrides: dict = field(default_factory=dict)
 
     @property
+    def frame(self) -> pd.DataFrame:
+        return self.panel.frame
+
+    @property
+    def report(self) -> fc.FrameReport:
+        return self.panel.report
+
+    @property
+    def format(self) -> fc.TableFormat | None:
+        return self.panel.format
+
+    @property
     def series_ids(self) -> list[str]:
-        return [str(series_id) for series_id in self.frame["unique_id"].unique()]
+        return self.panel.series_ids
 
     @property
     def freq(self) -> str:
-        return self.report.freq
+        return self.panel.freq
 
 
 def current() -> Dataset | None:
@@ -171,22 +181,19 @@ def _load(sample: str | None, uploaded, overrides: dict) -> tuple[Dataset | None
 
 def _read_sample(name: str, overrides: dict, key: str) -> Dataset:
     """A bundled sample; resampling and the cleaning policies go through validate_frame."""
-    frame = fc.datasets.load(name)
-    fmt = frame.attrs.get("format")
-    report = frame.attrs["report"]
+    panel = fc.datasets.load(name)
     if overrides["freq"] or overrides["fill"] != "interpolate" or overrides["duplicates"] != "error":
-        frame, report = fc.validate_frame(frame, freq=overrides["freq"], fill=overrides["fill"],
-                                          duplicates=overrides["duplicates"], source=report.source)
-        frame.attrs["report"] = report
-    return Dataset(frame, Path(report.source).name, key, fmt, report, overrides)
+        panel = fc.validate_frame(panel, freq=overrides["freq"], fill=overrides["fill"],
+                                  duplicates=overrides["duplicates"])
+    return Dataset(panel, Path(panel.source).name, key, overrides)
 
 
 def _read_upload(uploaded, overrides: dict, key: str) -> Dataset:
     """An uploaded file through read_table, with the overrides the user set."""
     uploaded.seek(0)
     with st.spinner(f"Reading {plain(uploaded.name)}…"):
-        frame = fc.read_table(uploaded, **{name: value for name, value in overrides.items() if value is not None})
-    return Dataset(frame, uploaded.name, key, frame.attrs.get("format"), frame.attrs["report"], overrides)
+        panel = fc.read_table(uploaded, **{name: value for name, value in overrides.items() if value is not None})
+    return Dataset(panel, uploaded.name, key, overrides)
 
 
 # ---- display ----------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def _run(dataset: Dataset, settings: dict) -> None:
     with common.running("Fitting") as progress:
         forecaster = fc.Forecaster(common.build_models(settings), h=settings["h"], level=settings["level"] or None,
                                    progress=progress)
-        forecasts = forecaster.fit(dataset.frame).predict()
+        forecasts = forecaster.fit(dataset.panel).predict()
         st.session_state[_RESULT] = ForecastResult(dataset.key, settings, forecasts, fc.to_csv_bytes(forecasts))
 
 

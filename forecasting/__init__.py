@@ -1,10 +1,10 @@
 """Almanac: time-series forecasting with classical, neural and language-model backbones.
 
     import forecasting as fc
-    df = fc.read_table("sales.csv")                       # validated long frame
-    model = fc.Forecaster(["ets", "theta"], h=24, level=[80, 95]).fit(df)
+    panel = fc.read_table("sales.csv")                    # validated: panel.frame, panel.report, panel.format
+    model = fc.Forecaster(["ets", "theta"], h=24, level=[80, 95]).fit(panel)
     forecasts = model.predict()                           # unique_id, ds, ets, ets-lo-95, ...
-    fc.Forecaster([fc.model("informer", epochs=5), "dlinear", "ets"], h=96).fit(df)   # networks beside classics
+    fc.Forecaster([fc.model("informer", epochs=5), "dlinear", "ets"], h=96).fit(panel)   # networks beside classics
 
 Layout: `data` (reading, validation, frequencies, datasets), `models` (the registry, statistical
 models, the neural engine), `evaluation` (metrics, backtests, reports, charts, exports) and `api`
@@ -12,9 +12,10 @@ models, the neural engine), `evaluation` (metrics, backtests, reports, charts, e
 """
 from forecasting.api.forecaster import Forecaster
 from forecasting.data import datasets
-from forecasting.data.frame import FrameReport, Repair, validate_frame
+from forecasting.data.frame import validate_frame
 from forecasting.data.frequency import season_length
-from forecasting.data.reading import TableFormat, read_table
+from forecasting.data.panel import FrameReport, Panel, Repair, TableFormat
+from forecasting.data.reading import read_table
 from forecasting.data.summary import series_summary
 from forecasting.errors import DataError, ModelFileError
 from forecasting.evaluation import metrics
@@ -26,7 +27,7 @@ from forecasting.models import (ARIMA, ETS, REGISTRY, Drift, Naive, Naive2, Neur
                                 description, model, register, uses_language_model)
 from forecasting.models.neural.training import TrainingError
 
-__all__ = ["Forecaster", "read_table", "validate_frame", "FrameReport", "Repair", "TableFormat", "DataError",
+__all__ = ["Forecaster", "read_table", "validate_frame", "Panel", "FrameReport", "Repair", "TableFormat", "DataError",
            "ModelFileError", "TrainingError", "run_backtest", "backtest_report", "render_report", "Backtest",
            "REFERENCE", "datasets", "metrics", "series_summary", "season_length", "to_csv_bytes", "forecast_figure",
            "backtest_figure", "ranking_figure", "REGISTRY", "register", "model", "description",

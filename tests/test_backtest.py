@@ -50,9 +50,10 @@ def test_forecasts_and_metrics_come_from_the_forecaster_and_metrics_modules(seas
     backtest, _ = seasonal_backtest
     assert len(backtest.forecasts) == 2 * 2 * 7  # series x windows x h
     assert backtest.forecasts.groupby("unique_id")["cutoff"].unique().map(len).tolist() == [2, 2]
-    assert list(backtest.data.columns) == ["unique_id", "ds", "y"] and len(backtest.data) == 140
-    pd.testing.assert_frame_equal(backtest.summary, summarize(backtest.forecasts, backtest.data, 7))
-    pd.testing.assert_frame_equal(backtest.per_series, evaluate(backtest.forecasts, backtest.data, 7))
+    data = backtest.panel.frame
+    assert list(data.columns) == ["unique_id", "ds", "y"] and len(data) == 140
+    pd.testing.assert_frame_equal(backtest.summary, summarize(backtest.forecasts, data, 7))
+    pd.testing.assert_frame_equal(backtest.per_series, evaluate(backtest.forecasts, data, 7))
 
 
 def test_seasonal_naive_wins_on_a_seasonal_series(seasonal_backtest):
@@ -93,8 +94,8 @@ def test_repairs_made_while_reading_stay_in_the_data_report(tmp_path):
     path = tmp_path / "gappy.csv"
     path.write_text("date,visits\n" + "\n".join(lines) + "\n")
     backtest = run_backtest(read_table(path), ["naive"], h=7, n_windows=1, n_jobs=1)
-    assert [repair.policy for repair in backtest.data.attrs["report"].repairs] == ["fill_gaps:interpolate"]
-    assert series_summary(backtest.data)["filled"].tolist() == [2]
+    assert [repair.policy for repair in backtest.panel.report.repairs] == ["fill_gaps:interpolate"]
+    assert series_summary(backtest.panel)["filled"].tolist() == [2]
 
 
 def test_too_short_series_and_bad_settings_are_clear_errors():

@@ -18,9 +18,9 @@ def test_available_names():
     [("air_passengers", 1, 144, "MS"), ("etth1", 7, 7 * 17420, "h"), ("pedestrians", 1, 1490, "D")],
 )
 def test_load(name, n_series, n_rows, freq):
-    frame = datasets.load(name)
-    report = frame.attrs["report"]
-    assert (report.n_series, report.n_rows, report.freq, report.repairs) == (n_series, n_rows, freq, [])
+    panel = datasets.load(name)
+    frame, report = panel.frame, panel.report
+    assert (report.n_series, report.n_rows, report.freq, report.repairs) == (n_series, n_rows, freq, ())
     assert list(frame.columns) == ["unique_id", "ds", "y"]
 
 

@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from forecasting.errors import DataError
-from forecasting.data.frame import FrameReport, validate_frame
+from forecasting.data.frame import validate_frame
+from forecasting.data.panel import FrameReport
 
 
 def daily(values, start="2024-01-01", series="a", **covariates) -> pd.DataFrame:
@@ -30,12 +31,13 @@ def policies(report: FrameReport) -> dict[str, int]:
 
 
 def test_clean_frame_passes_with_standard_columns_and_dtypes():
-    frame, report = validate_frame(two_daily())
+    panel = validate_frame(two_daily())
+    frame, report = panel.frame, panel.report
     assert list(frame.columns) == ["unique_id", "ds", "y"]
     assert frame["ds"].dtype == "datetime64[ns]"
     assert frame["y"].dtype == "float64"
     assert frame["unique_id"].map(type).eq(str).all()
-    assert (report.n_series, report.n_rows, report.freq, report.repairs) == (2, 12, "D", [])
+    assert (report.n_series, report.n_rows, report.freq, report.repairs) == (2, 12, "D", ())
     assert "no repairs" in report.summary()
 
 
@@ -54,7 +56,8 @@ def test_custom_column_names_are_renamed_and_covariates_kept():
         "price": [9.5] * 8,
         "event": ["none", "sale"] * 4,
     })
-    frame, report = validate_frame(df, id_col="store", time_col="when", target_col="sales")
+    panel = validate_frame(df, id_col="store", time_col="when", target_col="sales")
+    frame, report = panel.frame, panel.report
     assert list(frame.columns) == ["unique_id", "ds", "y", "price", "event"]
     assert frame["price"].dtype == "float64" and frame["event"].dtype == object
     assert frame["y"].tolist() == [1.0, 2, 3, 4, 5, 6, 7, 8]
@@ -63,24 +66,27 @@ def test_custom_column_names_are_renamed_and_covariates_kept():
 
 def test_no_id_column_is_one_series_named_after_the_target():
     df = pd.DataFrame({"ds": pd.date_range("2024-01-01", periods=5, freq="h"), "load": np.arange(5)})
-    frame, report = validate_frame(df, target_col="load")
+    panel = validate_frame(df, target_col="load")
+    frame, report = panel.frame, panel.report
     assert frame["unique_id"].unique().tolist() == ["load"]
     assert report.freq == "h"
 
 
 @pytest.mark.parametrize("values", [[3.0] * 8, [1e200, -1e200, 2e200, 1e200, 0.0, 1e200, 3e200, 1e200]])
 def test_constant_and_huge_series_pass_unchanged(values):
-    frame, report = validate_frame(daily(values))
+    panel = validate_frame(daily(values))
+    frame, report = panel.frame, panel.report
     assert frame["y"].tolist() == values
-    assert report.repairs == []
+    assert report.repairs == ()
 
 
 # ---- repairs -------------------------------------------------------------------------------------
 
 
 def test_unsorted_rows_are_sorted_and_reported():
-    frame, report = validate_frame(two_daily().sample(frac=1, random_state=1))
-    assert frame.equals(validate_frame(two_daily())[0])
+    panel = validate_frame(two_daily().sample(frac=1, random_state=1))
+    frame, report = panel.frame, panel.report
+    assert frame.equals(validate_frame(two_daily()).frame)
     assert "sort" in policies(report)
     assert "sort" in report.summary()
 
@@ -89,7 +95,8 @@ def test_unsorted_rows_are_sorted_and_reported():
 def test_gaps_are_inserted_and_filled(fill, filled):
     df = daily([0.0, 1.0, 2.0, 3.0, 4.0, 5.0]).drop(index=[2, 3])
     df.loc[4, "y"] = 4.0
-    frame, report = validate_frame(df, fill=fill)
+    panel = validate_frame(df, fill=fill)
+    frame, report = panel.frame, panel.report
     assert frame["ds"].tolist() == list(pd.date_range("2024-01-01", periods=6, freq="D"))
     assert frame["y"].iloc[2:4].tolist() == filled
     assert policies(report) == {f"fill_gaps:{fill}": 2}
@@ -98,19 +105,22 @@ def test_gaps_are_inserted_and_filled(fill, filled):
 
 def test_covariates_of_inserted_rows_are_filled_too():
     df = daily([0.0, 1.0, 2.0, 3.0], price=[1.0, 2.0, 3.0, 4.0], event=["a", "b", "c", "d"]).drop(index=[1])
-    frame, _ = validate_frame(df)
+    panel = validate_frame(df)
+    frame, _ = panel.frame, panel.report
     assert frame["price"].tolist() == [1.0, 2.0, 3.0, 4.0]
     assert frame["event"].tolist() == ["a", "a", "c", "d"]
 
 
 def test_empty_targets_are_filled_and_reported():
-    frame, report = validate_frame(daily([1.0, np.nan, 3.0, np.nan]))
+    panel = validate_frame(daily([1.0, np.nan, 3.0, np.nan]))
+    frame, report = panel.frame, panel.report
     assert frame["y"].tolist() == [1.0, 2.0, 3.0, 3.0]
     assert policies(report) == {"missing:interpolate": 2}
 
 
 def test_leading_empty_targets_are_trimmed_and_reported():
-    frame, report = validate_frame(daily([np.nan, np.nan, 5.0, 6.0]))
+    panel = validate_frame(daily([np.nan, np.nan, 5.0, 6.0]))
+    frame, report = panel.frame, panel.report
     assert frame["ds"].iloc[0] == pd.Timestamp("2024-01-03")
     assert len(frame) == 2
     assert policies(report) == {"trim_leading_missing": 2}
@@ -120,7 +130,8 @@ def test_leading_empty_targets_are_trimmed_and_reported():
 def test_duplicates_are_aggregated_by_policy(policy, value):
     df = daily([1.0, 5.0, 6.0])
     df = pd.concat([df, df.iloc[[0]].assign(y=3.0)], ignore_index=True)
-    frame, report = validate_frame(df, duplicates=policy)
+    panel = validate_frame(df, duplicates=policy)
+    frame, report = panel.frame, panel.report
     assert len(frame) == 3
     assert frame["y"].iloc[0] == value
     assert policies(report)[f"duplicates:{policy}"] == 2
@@ -128,26 +139,29 @@ def test_duplicates_are_aggregated_by_policy(policy, value):
 
 def test_a_coarser_freq_resamples_with_the_mean():
     hourly = pd.DataFrame({"ds": pd.date_range("2024-01-01", periods=72, freq="h"), "y": np.arange(72.0)})
-    frame, report = validate_frame(hourly, freq="D")
+    panel = validate_frame(hourly, freq="D")
+    frame, report = panel.frame, panel.report
     assert frame["y"].tolist() == [11.5, 35.5, 59.5]
     assert report.freq == "D"
     assert policies(report) == {"resample:mean": 72}
 
 
 def test_freq_equal_to_the_data_changes_nothing():
-    _, report = validate_frame(two_daily(), freq="1D")
-    assert report.repairs == [] and report.freq == "D"
+    panel = validate_frame(two_daily(), freq="1D")
+    _, report = panel.frame, panel.report
+    assert report.repairs == () and report.freq == "D"
 
 
 def test_a_short_series_takes_the_frequency_of_the_others():
     df = pd.concat([two_daily(), daily([1.0], series="c")], ignore_index=True)
-    frame, report = validate_frame(df)
+    panel = validate_frame(df)
+    frame, report = panel.frame, panel.report
     assert report.n_series == 3 and report.freq == "D"
 
 
 def test_summary_lists_each_policy_with_rows():
     df = pd.concat([daily([np.nan, 1.0, 2.0, np.nan, 4.0], series="a"), daily([1.0] * 5, series="b")])
-    summary = validate_frame(df.drop(index=[2]), source="sales.csv")[1].summary()
+    summary = validate_frame(df.drop(index=[2]), source="sales.csv").report.summary()
     assert summary.splitlines()[0] == "sales.csv: 2 series, 9 rows, frequency D"
     assert "trim_leading_missing (1 rows)" in summary
     assert "missing:interpolate (1 rows)" in summary

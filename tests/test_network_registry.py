@@ -144,7 +144,7 @@ def test_a_fitted_network_stays_in_memory_from_fit_to_predict_and_across_backtes
 
 
 def test_a_loaded_informer_reproduces_its_forecasts(tmp_path):
-    frame = fc.datasets.load("etth1")
+    frame = fc.datasets.load("etth1").frame
     frame = frame[frame["unique_id"] == "OT"].tail(600)
     model = fc.model("informer", epochs=1, steps_per_epoch=3,
                      network={"d_model": 16, "n_heads": 2, "d_ff": 32, "e_layers": 2, "d_layers": 1})

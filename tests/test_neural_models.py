@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def etth1_tail() -> pd.DataFrame:
     """The bundled ETTh1 sample: three of its seven series, the last 40 days."""
-    frame = fc.datasets.load("etth1")
+    frame = fc.datasets.load("etth1").frame
     frame = frame[frame["unique_id"].isin(["HUFL", "MUFL", "OT"])]
     return frame.groupby("unique_id").tail(960).reset_index(drop=True)
 

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from forecasting.errors import DataError
-from forecasting.data.reading import TableFormat, read_table
+from forecasting.data.panel import Panel, TableFormat
+from forecasting.data.reading import read_table
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -19,15 +20,15 @@ def write(tmp_path: Path, name: str, content: str | bytes, encoding: str = "utf-
     return path
 
 
-def policies(frame: pd.DataFrame) -> dict[str, int]:
+def policies(panel: Panel) -> dict[str, int]:
     totals: dict[str, int] = {}
-    for repair in frame.attrs["report"].repairs:
+    for repair in panel.report.repairs:
         totals[repair.policy] = totals.get(repair.policy, 0) + repair.rows
     return totals
 
 
 @pytest.fixture(scope="module")
-def etth1() -> pd.DataFrame:
+def etth1() -> Panel:
     return read_table(REPO / "data" / "ETTh1.csv")
 
 
@@ -35,26 +36,28 @@ def etth1() -> pd.DataFrame:
 
 
 def test_etth1_wide_becomes_seven_hourly_series(etth1):
-    report = etth1.attrs["report"]
-    assert (report.n_series, report.freq, report.repairs) == (7, "h", [])
-    assert etth1.groupby("unique_id").size().to_dict() == dict.fromkeys(
+    report = etth1.report
+    assert (report.n_series, report.freq, report.repairs) == (7, "h", ())
+    assert etth1.frame.groupby("unique_id").size().to_dict() == dict.fromkeys(
         ["HUFL", "HULL", "LUFL", "LULL", "MUFL", "MULL", "OT"], 17420
     )
-    assert list(etth1.columns) == ["unique_id", "ds", "y"]
-    first_ot = etth1[etth1["unique_id"] == "OT"].iloc[0]
+    assert list(etth1.frame.columns) == ["unique_id", "ds", "y"]
+    first_ot = etth1.frame[etth1.frame["unique_id"] == "OT"].iloc[0]
     assert first_ot["ds"] == pd.Timestamp("2016-07-01") and first_ot["y"] == pytest.approx(30.5310001373291)
-    assert etth1.attrs["format"] == TableFormat("utf-8", ",", ".", None, "date", "ISO8601", "wide")
+    assert etth1.format == TableFormat("utf-8", ",", ".", None, "date", "ISO8601", "wide")
 
 
 def test_etth1_with_one_target_keeps_the_others_as_covariates():
-    frame = read_table(REPO / "data" / "ETTh1.csv", target_col="OT")
+    panel = read_table(REPO / "data" / "ETTh1.csv", target_col="OT")
+    frame = panel.frame
     assert list(frame.columns) == ["unique_id", "ds", "y", "HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL"]
-    assert frame.attrs["report"].n_series == 1 and len(frame) == 17420
+    assert panel.report.n_series == 1 and len(frame) == 17420
 
 
 def test_air_passengers_is_monthly():
-    frame = read_table(REPO / "data" / "AirPassengers.csv")
-    assert frame.attrs["report"].freq == "MS"
+    panel = read_table(REPO / "data" / "AirPassengers.csv")
+    frame = panel.frame
+    assert panel.report.freq == "MS"
     assert len(frame) == 144 and frame["unique_id"].unique().tolist() == ["y"]
 
 
@@ -63,17 +66,19 @@ def test_peyton_manning_gaps_are_filled_and_reported():
     path = SHARED_DATA / "peyton_manning_log_daily.csv"
     raw = pd.read_csv(path, parse_dates=["ds"])
     days = (raw["ds"].max() - raw["ds"].min()).days + 1
-    frame = read_table(path)
+    panel = read_table(path)
+    frame = panel.frame
     assert len(frame) == days
-    assert policies(frame) == {"fill_gaps:interpolate": days - len(raw)}
+    assert policies(panel) == {"fill_gaps:interpolate": days - len(raw)}
     assert days - len(raw) == 59
-    assert f"fill_gaps:interpolate ({days - len(raw)} rows)" in frame.attrs["report"].summary()
+    assert f"fill_gaps:interpolate ({days - len(raw)} rows)" in panel.report.summary()
 
 
 @needs_shared
 def test_weather_duplicate_is_averaged_and_the_gap_filled():
-    frame = read_table(SHARED_DATA / "weather.csv.gz", duplicates="mean")
-    report = frame.attrs["report"]
+    panel = read_table(SHARED_DATA / "weather.csv.gz", duplicates="mean")
+    frame = panel.frame
+    report = panel.report
     assert report.n_series == 21 and report.freq == "10min"
     merged = [repair for repair in report.repairs if repair.policy == "duplicates:mean"]
     assert len(merged) == 21 and all(repair.rows == 2 for repair in merged)
@@ -88,8 +93,9 @@ def test_weather_duplicate_is_averaged_and_the_gap_filled():
 def test_semicolons_decimal_comma_and_day_first_dates(tmp_path):
     path = write(tmp_path, "de.csv", "Datum;Umsatz;Temperatur\n30.12.2023;1.234,5;-1,5\n31.12.2023;2.000;0,25\n"
                                      "01.01.2024;17,75;3\n02.01.2024;5;4,5\n")
-    frame = read_table(path)
-    fmt = frame.attrs["format"]
+    panel = read_table(path)
+    frame = panel.frame
+    fmt = panel.format
     assert (fmt.sep, fmt.decimal, fmt.thousands, fmt.date_format) == (";", ",", ".", "%d.%m.%Y")
     umsatz = frame[frame["unique_id"] == "Umsatz"]
     assert umsatz["y"].tolist() == [1234.5, 2000.0, 17.75, 5.0]
@@ -99,35 +105,40 @@ def test_semicolons_decimal_comma_and_day_first_dates(tmp_path):
 def test_ambiguous_day_first_dates_are_read_the_regular_way(tmp_path):
     # 01/02/2024 could be 2 January or 1 February; only day-first makes these a monthly series.
     rows = "".join(f"01/{month:02d}/{year};{month}\n" for year in (2023, 2024) for month in range(1, 13))
-    frame = read_table(write(tmp_path, "monthly.csv", "date;value\n" + rows))
-    assert frame.attrs["report"].freq == "MS"
-    assert frame.attrs["format"].date_format == "%d/%m/%Y"
+    panel = read_table(write(tmp_path, "monthly.csv", "date;value\n" + rows))
+    frame = panel.frame
+    assert panel.report.freq == "MS"
+    assert panel.format.date_format == "%d/%m/%Y"
 
 
 def test_month_first_dates(tmp_path):
-    frame = read_table(write(tmp_path, "us.csv", "date,sales\n12/30/2023,1\n12/31/2023,2\n1/1/2024,3\n"))
+    panel = read_table(write(tmp_path, "us.csv", "date,sales\n12/30/2023,1\n12/31/2023,2\n1/1/2024,3\n"))
+    frame = panel.frame
     assert frame["ds"].tolist() == list(pd.date_range("2023-12-30", periods=3, freq="D"))
 
 
 def test_year_month_dates(tmp_path):
-    frame = read_table(write(tmp_path, "months.csv", "Month,Passengers\n1949-01,112\n1949-02,118\n1949-03,132\n"))
-    assert frame.attrs["report"].freq == "MS" and frame["unique_id"].iloc[0] == "Passengers"
+    panel = read_table(write(tmp_path, "months.csv", "Month,Passengers\n1949-01,112\n1949-02,118\n1949-03,132\n"))
+    frame = panel.frame
+    assert panel.report.freq == "MS" and frame["unique_id"].iloc[0] == "Passengers"
 
 
 def test_latin1_file_with_an_accented_column(tmp_path):
     path = write(tmp_path, "es.csv", "Fecha;Año;Señal\n2024-01-01;1,5;2\n2024-01-02;2,5;3\n2024-01-03;3,5;4\n",
                  encoding="latin-1")
-    frame = read_table(path)
+    panel = read_table(path)
+    frame = panel.frame
     assert sorted(frame["unique_id"].unique()) == ["Año", "Señal"]
-    assert frame.attrs["format"].encoding in ("cp1252", "latin-1")
+    assert panel.format.encoding in ("cp1252", "latin-1")
     assert frame[frame["unique_id"] == "Año"]["y"].tolist() == [1.5, 2.5, 3.5]
 
 
 def test_utf8_bom_file(tmp_path):
     path = write(tmp_path, "bom.csv", b"\xef\xbb\xbfds,y\n2024-01-01,1\n2024-01-02,2\n2024-01-03,3\n")
-    frame = read_table(path)
-    assert frame.attrs["format"].encoding == "utf-8-sig"
-    assert frame.attrs["format"].time_col == "ds" and frame["unique_id"].iloc[0] == "y"
+    panel = read_table(path)
+    frame = panel.frame
+    assert panel.format.encoding == "utf-8-sig"
+    assert panel.format.time_col == "ds" and frame["unique_id"].iloc[0] == "y"
 
 
 @pytest.mark.parametrize("sep", ["\t", "|", ";"])
@@ -135,20 +146,23 @@ def test_other_delimiters(tmp_path, sep):
     rows = [["timestamp", "a", "b"], ["2024-01-01 00:00", "1", "2"], ["2024-01-01 01:00", "3", "4"],
             ["2024-01-01 02:00", "5", "6"]]
     text = "".join(sep.join(row) + "\n" for row in rows)
-    frame = read_table(write(tmp_path, "t.tsv", text))
-    assert frame.attrs["format"].sep == sep and frame.attrs["report"].freq == "h" and len(frame) == 6
+    panel = read_table(write(tmp_path, "t.tsv", text))
+    frame = panel.frame
+    assert panel.format.sep == sep and panel.report.freq == "h" and len(frame) == 6
 
 
 def test_quoted_thousands_separators(tmp_path):
     text = 'date,sales\n2024-01-01,"1,234.5"\n2024-01-02,"2,000"\n2024-01-03,12.5\n'
-    frame = read_table(write(tmp_path, "us.csv", text))
+    panel = read_table(write(tmp_path, "us.csv", text))
+    frame = panel.frame
     assert frame["y"].tolist() == [1234.5, 2000.0, 12.5]
-    assert frame.attrs["format"].thousands == ","
+    assert panel.format.thousands == ","
 
 
 def test_explicit_options_override_sniffing(tmp_path):
     path = write(tmp_path, "eu.txt", "when|a|b|c\n01/02/2024|1,5|2|x\n02/02/2024|2,5|3|y\n03/02/2024|3,5|4|z\n")
-    frame = read_table(path, sep="|", decimal=",", dayfirst=True, time_col="when", target_col=["a"])
+    panel = read_table(path, sep="|", decimal=",", dayfirst=True, time_col="when", target_col=["a"])
+    frame = panel.frame
     assert frame["ds"].tolist() == list(pd.date_range("2024-02-01", periods=3, freq="D"))
     assert frame["y"].tolist() == [1.5, 2.5, 3.5]
     assert list(frame.columns) == ["unique_id", "ds", "y", "b", "c"]
@@ -160,40 +174,45 @@ def test_gzip_file_text_buffer_and_named_byte_buffer(tmp_path):
     named = io.BytesIO(text.encode())
     named.name = "upload.csv"
     for source in (gz, io.StringIO(text), named):
-        assert read_table(source)["y"].tolist() == [1.0, 2.0, 3.0]
+        assert read_table(source).frame["y"].tolist() == [1.0, 2.0, 3.0]
 
 
 def test_long_layout_with_a_detected_id_column_keeps_covariates(tmp_path):
     text = ("date,store,sales,promo\n2024-01-01,north,10,yes\n2024-01-01,south,20,no\n"
             "2024-01-02,north,11,no\n2024-01-02,south,21,no\n2024-01-03,north,12,no\n2024-01-03,south,22,yes\n")
-    frame = read_table(write(tmp_path, "stores.csv", text))
-    assert frame.attrs["format"].layout == "long"
+    panel = read_table(write(tmp_path, "stores.csv", text))
+    frame = panel.frame
+    assert panel.format.layout == "long"
     assert list(frame.columns) == ["unique_id", "ds", "y", "promo"]
     assert frame.groupby("unique_id")["y"].sum().to_dict() == {"north": 33.0, "south": 63.0}
 
 
 def test_long_layout_with_standard_names_and_numeric_ids(tmp_path):
     text = "unique_id,ds,y,price\n1,2024-01-01,5,1.5\n2,2024-01-01,6,1.5\n1,2024-01-02,7,2.5\n2,2024-01-02,8,2.5\n"
-    frame = read_table(write(tmp_path, "nixtla.csv", text))
+    panel = read_table(write(tmp_path, "nixtla.csv", text))
+    frame = panel.frame
     assert frame["unique_id"].unique().tolist() == ["1", "2"]
     assert frame["price"].tolist() == [1.5, 2.5, 1.5, 2.5]
 
 
 def test_unsorted_file_is_sorted_and_reported(tmp_path):
-    frame = read_table(write(tmp_path, "shuffled.csv", "ds,y\n2024-01-03,3\n2024-01-01,1\n2024-01-02,2\n"))
+    panel = read_table(write(tmp_path, "shuffled.csv", "ds,y\n2024-01-03,3\n2024-01-01,1\n2024-01-02,2\n"))
+    frame = panel.frame
     assert frame["y"].tolist() == [1.0, 2.0, 3.0]
-    assert policies(frame) == {"sort": 3}
+    assert policies(panel) == {"sort": 3}
 
 
 def test_blank_lines_and_trailing_delimiters_are_harmless(tmp_path):
-    frame = read_table(write(tmp_path, "excel.csv", "ds,y,\n2024-01-01,1,\n\n2024-01-02,2,\n2024-01-03,3,\n\n"))
+    panel = read_table(write(tmp_path, "excel.csv", "ds,y,\n2024-01-01,1,\n\n2024-01-02,2,\n2024-01-03,3,\n\n"))
+    frame = panel.frame
     assert list(frame.columns) == ["unique_id", "ds", "y"] and len(frame) == 3
 
 
 def test_resample_and_fill_options_pass_through(tmp_path):
     text = "ds,y\n" + "".join(f"2024-01-01 {hour:02d}:00,{hour}\n" for hour in range(24))
-    frame = read_table(write(tmp_path, "hourly.csv", text), freq="D")
-    assert frame["y"].tolist() == [11.5] and policies(frame) == {"resample:mean": 24}
+    panel = read_table(write(tmp_path, "hourly.csv", text), freq="D")
+    frame = panel.frame
+    assert frame["y"].tolist() == [11.5] and policies(panel) == {"resample:mean": 24}
 
 
 # ---- errors: each names the file, the column, the first lines and the fix --------------------------
@@ -265,7 +284,7 @@ def test_ambiguous_target_in_a_long_file(tmp_path):
     with pytest.raises(DataError, match="long.csv: several columns hold numbers \\('sales', 'price'\\)") as error:
         read_table(path)
     assert "target_col=" in str(error.value)
-    assert read_table(path, target_col="sales").columns.tolist() == ["unique_id", "ds", "y", "price"]
+    assert read_table(path, target_col="sales").frame.columns.tolist() == ["unique_id", "ds", "y", "price"]
 
 
 def test_line_with_extra_fields(tmp_path):
@@ -314,13 +333,14 @@ def test_parquet_long_layout_takes_the_same_detection_path(tmp_path):
     stored.loc[3, "sales"] = None
     path = tmp_path / "sales.parquet"
     stored.to_parquet(path)
-    frame = read_table(path)
+    panel = read_table(path)
+    frame = panel.frame
     assert list(frame.columns) == ["unique_id", "ds", "y", "promo"]
     assert frame.groupby("unique_id").size().to_dict() == {"north": 10, "south": 10}
     assert frame["y"].iloc[3] == pytest.approx(3.0)  # the empty cell interpolated, and reported
-    assert policies(frame) == {"missing:interpolate": 1}
-    assert frame["ds"].iloc[-1] == pd.Timestamp("2024-01-10") and frame.attrs["report"].freq == "D"
-    assert frame.attrs["format"] == TableFormat("parquet", "", ".", None, "day", "ISO8601", "long")
+    assert policies(panel) == {"missing:interpolate": 1}
+    assert frame["ds"].iloc[-1] == pd.Timestamp("2024-01-10") and panel.report.freq == "D"
+    assert panel.format == TableFormat("parquet", "", ".", None, "day", "ISO8601", "long")
 
 
 def test_parquet_wide_layout_from_bytes_with_the_dates_in_the_index():
@@ -328,10 +348,11 @@ def test_parquet_wide_layout_from_bytes_with_the_dates_in_the_index():
                           index=pd.date_range("2016-07-01", periods=4, freq="h", name="date"))
     buffer = io.BytesIO()
     stored.to_parquet(buffer)
-    frame = read_table(io.BytesIO(buffer.getvalue()))  # no name: recognised by its magic bytes
+    panel = read_table(io.BytesIO(buffer.getvalue()))  # no name: recognised by its magic bytes
+    frame = panel.frame
     assert frame["unique_id"].unique().tolist() == ["HUFL", "OT"]
     assert frame.loc[frame["unique_id"] == "OT", "y"].tolist() == stored["OT"].tolist()  # exact round trip
-    assert frame.attrs["report"].freq == "h" and frame.attrs["format"].layout == "wide"
+    assert panel.report.freq == "h" and panel.format.layout == "wide"
 
 
 def test_parquet_problems_are_data_errors(tmp_path):

@@ -13,6 +13,7 @@ from forecasting.errors import DataError, ModelFileError
 from forecasting.evaluation.export import to_csv_bytes
 from forecasting.api.forecaster import Forecaster
 from forecasting.data.frequency import season_length
+from forecasting.data.panel import Panel
 from forecasting.evaluation.metrics import evaluate, summarize
 from forecasting.api.settings import configured_models
 from forecasting.models import REGISTRY, description
@@ -37,14 +38,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def forecast_command(args: argparse.Namespace) -> int:
-    frame = _read(args)
+    panel = _read(args)
     forecaster = Forecaster(args.model, h=args.h, freq=args.freq, level=args.level, n_jobs=args.n_jobs)
-    forecasts = forecaster.fit(frame).predict()
+    forecasts = forecaster.fit(panel).predict()
     _write_csv(forecasts, args.out)
     print(f"{len(forecasts)} rows ({forecasts['unique_id'].nunique()} series x {args.h} steps, "
           f"models {', '.join(model.name for model in forecaster.models)}) -> {args.out}", file=sys.stderr)
     if args.plot:
-        write_html(forecast_figure(frame, forecasts), args.plot)
+        write_html(forecast_figure(panel.frame, forecasts), args.plot)
         print(f"chart -> {args.plot}", file=sys.stderr)
     if args.save:
         forecaster.save(args.save)
@@ -53,16 +54,16 @@ def forecast_command(args: argparse.Namespace) -> int:
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
-    frame = _read(args)
+    panel = _read(args)
     forecaster = Forecaster(args.model, h=args.h, freq=args.freq, level=args.level, n_jobs=args.n_jobs)
-    backtest = forecaster.cross_validation(frame, n_windows=args.windows, step_size=args.step, refit=not args.no_refit)
-    summary = summarize(backtest, frame)
+    backtest = forecaster.cross_validation(panel, n_windows=args.windows, step_size=args.step, refit=not args.no_refit)
+    summary = summarize(backtest, panel.frame)
     print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
     if args.out:
         _write_csv(summary.reset_index(), args.out)
         print(f"summary -> {args.out}", file=sys.stderr)
     if args.per_series:
-        _write_csv(evaluate(backtest, frame), args.per_series)
+        _write_csv(evaluate(backtest, panel.frame), args.per_series)
         print(f"per-series metrics -> {args.per_series}", file=sys.stderr)
     if args.forecasts:
         _write_csv(backtest, args.forecasts)
@@ -71,9 +72,9 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 
 def backtest_command(args: argparse.Namespace) -> int:
-    frame = _read(args)
-    h = args.h if args.h is not None else _default_horizon(frame)
-    backtest = run_backtest(frame, args.model, h=h, n_windows=args.windows, step_size=args.step, level=args.level,
+    panel = _read(args)
+    h = args.h if args.h is not None else _default_horizon(panel)
+    backtest = run_backtest(panel, args.model, h=h, n_windows=args.windows, step_size=args.step, level=args.level,
                             refit=not args.no_refit, freq=args.freq, n_jobs=args.n_jobs, source=args.file)
     print(backtest.ranking.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(backtest.verdict)
@@ -92,22 +93,20 @@ def models_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read(args: argparse.Namespace) -> pd.DataFrame:
+def _read(args: argparse.Namespace) -> Panel:
     if not Path(args.file).exists() and args.file in datasets.available():
-        frame = datasets.load(args.file)
+        panel = datasets.load(args.file)
     else:
-        frame = read_table(args.file, id_col=args.id_col, time_col=args.time_col, target_col=args.target_col,
+        panel = read_table(args.file, id_col=args.id_col, time_col=args.time_col, target_col=args.target_col,
                            freq=args.freq, fill=args.fill, duplicates=args.duplicates)
-    report = frame.attrs.get("report")
-    if report is not None and report.repairs:
-        print(report.summary(), file=sys.stderr)
-    return frame
+    if panel.report.repairs:
+        print(panel.report.summary(), file=sys.stderr)
+    return panel
 
 
-def _default_horizon(frame: pd.DataFrame) -> int:
+def _default_horizon(panel: Panel) -> int:
     """One season of the data's frequency, e.g. 12 for monthly data; --h is needed when it has none."""
-    report = frame.attrs.get("report")
-    period = season_length(report.freq) if report is not None else 1
+    period = season_length(panel.freq)
     if period < 2:
         raise ValueError("the data's frequency has no season to default the horizon to; pass --h")
     return period

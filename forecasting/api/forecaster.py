@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from forecasting.models.statistical.fitting import SeriesTask, run_task
-from forecasting.data.frame import FrameReport, validate_frame
+from forecasting.data.frame import require_length, validate_frame
+from forecasting.data.panel import Panel
 from forecasting.data.frequency import season_length
 from forecasting.api import persistence
 from forecasting.api.parallel import Progress, map_tasks
@@ -49,17 +50,19 @@ class Forecaster:
             raise ValueError(f"interval levels are percentages strictly between 0 and 100, got {list(level)}")
         self.h, self.freq, self.level, self.n_jobs = int(h), freq, levels, n_jobs
         self.fill, self.duplicates, self.progress = fill, duplicates, progress
-        self.report: FrameReport | None = None
+        self.panel: Panel | None = None           # the data of the last fit or cross-validation
         self.freq_: str | None = None
         self.history: History | None = None
         self.states: list[list[FitState | PanelFit]] = []   # per model: a FitState per series, or one PanelFit
 
     # ---- fitting and prediction -------------------------------------------------------------
 
-    def fit(self, df: pd.DataFrame, *, id_col: str = "unique_id", time_col: str = "ds",
+    def fit(self, data: pd.DataFrame | Panel, *, id_col: str = "unique_id", time_col: str = "ds",
             target_col: str = "y") -> Forecaster:
-        frame = self._validate(df, id_col, time_col, target_col, self._min_train_length())
-        self.history = _history(frame)
+        """Fit every model to every series of `data`: a Panel (from read_table), or a long frame that
+        is validated here (id_col, time_col and target_col name its columns)."""
+        panel = self._panel(data, id_col, time_col, target_col, self._min_train_length())
+        self.history = _history(panel.frame)
         self.states = self._run([self.history], None, None, "fit")[0][0]
         return self
 
@@ -73,7 +76,7 @@ class Forecaster:
         return self._add_forecast_columns(out, [f for model_forecasts in forecasts for f in model_forecasts],
                                           len(history.ids))
 
-    def cross_validation(self, df: pd.DataFrame, n_windows: int = 1, step_size: int | None = None,
+    def cross_validation(self, data: pd.DataFrame | Panel, n_windows: int = 1, step_size: int | None = None,
                          refit: bool = True, *, id_col: str = "unique_id", time_col: str = "ds",
                          target_col: str = "y") -> pd.DataFrame:
         """Rolling-origin backtest: `n_windows` forecasts of h steps, the last ending at each
@@ -84,7 +87,7 @@ class Forecaster:
         if n_windows < 1 or step < 1:
             raise ValueError(f"n_windows and step_size must be positive, got {n_windows} and {step}")
         needed = self._min_train_length() + self.h + (n_windows - 1) * step
-        frame = self._validate(df, id_col, time_col, target_col, needed)
+        frame = self._panel(data, id_col, time_col, target_col, needed).frame
         history = _history(frame)
         # origins[s][w]: index of the first forecast step of window w in series s
         origins = [[len(y) - self.h - (n_windows - 1 - w) * step for w in range(n_windows)]
@@ -139,12 +142,18 @@ class Forecaster:
 
     # ---- helpers ---------------------------------------------------------------------------
 
-    def _validate(self, df, id_col, time_col, target_col, min_length) -> pd.DataFrame:
-        frame, report = validate_frame(df, id_col=id_col, time_col=time_col, target_col=target_col,
-                                       freq=self.freq, min_length=min_length, fill=self.fill,
-                                       duplicates=self.duplicates)
-        self.report, self.freq_ = report, report.freq
-        return frame
+    def _panel(self, data: pd.DataFrame | Panel, id_col: str, time_col: str, target_col: str,
+               min_length: int) -> Panel:
+        """The data as a Panel: one validated at the frequency asked for is taken as it is; a frame, or
+        a Panel to resample, is validated here (a Panel keeps its earlier repairs)."""
+        if isinstance(data, Panel) and self.freq in (None, data.freq):
+            require_length(data, min_length)
+            panel = data
+        else:
+            panel = validate_frame(data, id_col=id_col, time_col=time_col, target_col=target_col, freq=self.freq,
+                                   min_length=min_length, fill=self.fill, duplicates=self.duplicates)
+        self.panel, self.freq_ = panel, panel.freq
+        return panel
 
     def _min_train_length(self) -> int:
         """Shortest history a fit needs: conformal intervals calibrate on at least one h-step

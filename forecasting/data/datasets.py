@@ -1,11 +1,10 @@
-"""The small sample datasets shipped in the repository's data/ folder, read as validated long frames."""
+"""The small sample datasets shipped in the repository's data/ folder, read as validated panels."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
+from forecasting.data.panel import Panel
 from forecasting.data.reading import read_table
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
@@ -21,8 +20,8 @@ def available() -> list[str]:
     return sorted(_FILES)
 
 
-def load(name: str) -> pd.DataFrame:
-    """A bundled dataset as a long frame (unique_id, ds, y), with its FrameReport in attrs["report"]."""
+def load(name: str) -> Panel:
+    """A bundled dataset as a Panel (its frame: unique_id, ds, y)."""
     if name not in _FILES:
         raise ValueError(f"unknown dataset {name!r}; available: {', '.join(available())}")
     path = DATA_DIR / _FILES[name]

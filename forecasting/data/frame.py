@@ -13,6 +13,7 @@ from pandas.tseries.frequencies import to_offset
 
 from forecasting.errors import DataError
 from forecasting.data.frequency import infer_freq
+from forecasting.data.panel import FrameReport, Panel, Repair, quoted
 
 # read_table names its frames' integer index LINE: the labels are file line numbers, used in messages.
 LINE = "file_line"
@@ -27,46 +28,6 @@ _MERGE_WORDS = {
 
 
 @dataclass
-class Repair:
-    """One policy applied to the data: what, where, how many rows, in a sentence."""
-
-    policy: str
-    series: str | None
-    rows: int
-    detail: str
-
-
-@dataclass
-class FrameReport:
-    """What validate_frame found and repaired."""
-
-    source: str
-    n_series: int
-    n_rows: int
-    freq: str
-    repairs: list[Repair]
-
-    def summary(self) -> str:
-        """Readable text: the frame's shape, then each repair policy with the rows it touched."""
-        lines = [f"{self.source}: {self.n_series} series, {self.n_rows} rows, frequency {self.freq}"]
-        if not self.repairs:
-            lines.append("no repairs needed")
-            return "\n".join(lines)
-        lines.append("repairs:")
-        by_policy: dict[str, list[Repair]] = {}
-        for repair in self.repairs:
-            by_policy.setdefault(repair.policy, []).append(repair)
-        for policy, group in by_policy.items():
-            rows = sum(repair.rows for repair in group)
-            if len(group) == 1:
-                lines.append(f"- {policy} ({rows} rows): {group[0].detail}")
-            else:
-                names = _quoted([repair.series for repair in group if repair.series is not None])
-                lines.append(f"- {policy}: {rows} rows in {len(group)} series ({names})")
-        return "\n".join(lines)
-
-
-@dataclass
 class _Context:
     """The caller's names, so that messages speak of the user's file and columns."""
 
@@ -77,7 +38,7 @@ class _Context:
 
 
 def validate_frame(
-    df: pd.DataFrame,
+    data: pd.DataFrame | Panel,
     *,
     id_col: str = "unique_id",
     time_col: str = "ds",
@@ -86,9 +47,10 @@ def validate_frame(
     min_length: int | None = None,
     fill: str = "interpolate",
     duplicates: str = "error",
-    source: str = "the frame",
-) -> tuple[pd.DataFrame, FrameReport]:
-    """Check a long frame and return a clean copy (unique_id, ds, y, covariates) with a report of repairs.
+    source: str | None = None,
+) -> Panel:
+    """Check a long frame and return it as a Panel: a clean copy (unique_id, ds, y, covariates) with a
+    report of the repairs. Given a Panel (to resample it, say), its earlier repairs and format are kept.
 
     Raises DataError naming the source, column, first offending rows and the fix.
     """
@@ -96,11 +58,14 @@ def validate_frame(
         raise ValueError(f"fill must be one of {FILLS}, not {fill!r}")
     if duplicates not in DUPLICATES:
         raise ValueError(f"duplicates must be one of {DUPLICATES}, not {duplicates!r}")
+    earlier = data if isinstance(data, Panel) else None
+    df = earlier.frame if earlier is not None else data
+    source = source or (earlier.source if earlier is not None else "the frame")
     ctx = _Context(source, str(time_col), str(target_col), has_ids=id_col in df.columns)
     frame = _standard_columns(df, id_col, time_col, target_col, ctx)
     frame["ds"] = _parse_times(frame, ctx)
     frame["y"] = _parse_target(frame, ctx)
-    repairs: list[Repair] = []
+    repairs: list[Repair] = list(earlier.report.repairs) if earlier is not None else []
     frame = _sort(frame, repairs)
     frame = _merge_duplicates(frame, duplicates, ctx, repairs)
     frame = _trim_leading_missing(frame, ctx, repairs)
@@ -112,12 +77,17 @@ def validate_frame(
             "to fill them."
         )
     frame, alias = _regularise(frame, freq, fill, ctx, repairs)
-    _check_length(frame, min_length, ctx)
+    _check_length(frame, min_length, ctx.source)
     covariates = [column for column in frame.columns if column not in ("unique_id", "ds", "y", _ROW)]
     frame = frame[["unique_id", "ds", "y", *covariates]]
     frame = frame.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
-    report = FrameReport(source, int(frame["unique_id"].nunique()), len(frame), alias, repairs)
-    return frame, report
+    report = FrameReport(source, int(frame["unique_id"].nunique()), len(frame), alias, tuple(repairs))
+    return Panel(frame, report, earlier.format if earlier is not None else None)
+
+
+def require_length(panel: Panel, min_length: int) -> None:
+    """Every series of the panel must have at least min_length rows (DataError otherwise)."""
+    _check_length(panel.frame, min_length, panel.source)
 
 
 def _standard_columns(df: pd.DataFrame, id_col: str, time_col: str, target_col: str, ctx: _Context) -> pd.DataFrame:
@@ -134,7 +104,7 @@ def _standard_columns(df: pd.DataFrame, id_col: str, time_col: str, target_col: 
         raise DataError(f"{ctx.source}: {'; '.join(lacking)}. Columns present: {present}.")
     repeated = df.columns[df.columns.duplicated()]
     if len(repeated):
-        raise DataError(f"{ctx.source}: the column name(s) {_quoted(repeated)} appear twice. Rename them.")
+        raise DataError(f"{ctx.source}: the column name(s) {quoted(repeated)} appear twice. Rename them.")
     roles = {time_col: "ds", target_col: "y"}
     if ctx.has_ids:
         roles[id_col] = "unique_id"
@@ -147,7 +117,7 @@ def _standard_columns(df: pd.DataFrame, id_col: str, time_col: str, target_col: 
     clashes = [column for column in covariates if column in ("unique_id", "ds", "y", _ROW)]
     if clashes:
         raise DataError(
-            f"{ctx.source}: column(s) {_quoted(clashes)} clash with the standard names the id, date and value "
+            f"{ctx.source}: column(s) {quoted(clashes)} clash with the standard names the id, date and value "
             "columns are renamed to. Rename or drop them."
         )
     frame = df.rename(columns=roles)
@@ -266,7 +236,7 @@ def _trim_leading_missing(frame: pd.DataFrame, ctx: _Context, repairs: list[Repa
     if not has_values.all():
         empty = has_values.index[~has_values]
         raise DataError(
-            f"{ctx.source}: column '{ctx.target_col}' is empty for every row of series {_quoted(empty)}. "
+            f"{ctx.source}: column '{ctx.target_col}' is empty for every row of series {quoted(empty)}. "
             "Drop these series or fill in their values."
         )
     leading = frame[~seen]
@@ -319,7 +289,7 @@ def _common_offset(
         names = list(series)
         if all(series[name]["ds"].nunique() < 2 for name in names):
             raise DataError(
-                f"{ctx.source}: series {_quoted(names)} have a single timestamp in column '{ctx.time_col}', too few "
+                f"{ctx.source}: series {quoted(names)} have a single timestamp in column '{ctx.time_col}', too few "
                 "to infer the frequency. Pass freq= (e.g. freq='D')."
             )
         raise _irregular(names, series, ctx)
@@ -344,7 +314,7 @@ def _irregular(names: list[str], series: dict[str, pd.DataFrame], ctx: _Context)
     steps = series[names[0]]["ds"].drop_duplicates().diff().dropna()
     common = ", ".join(str(step) for step in steps.value_counts().index[:3])
     return DataError(
-        f"{ctx.source}: column '{ctx.time_col}' of series {_quoted(names)} has irregular timestamps: no spacing "
+        f"{ctx.source}: column '{ctx.time_col}' of series {quoted(names)} has irregular timestamps: no spacing "
         f"covers most of the steps (series '{names[0]}' steps by {common}). "
         f"Pass freq= (e.g. freq='{_suggested_freq(steps.median())}') to resample them to a regular frequency."
     )
@@ -442,7 +412,7 @@ def _filled(values: pd.Series, fill: str) -> pd.Series:
     return values.fillna(0)
 
 
-def _check_length(frame: pd.DataFrame, min_length: int | None, ctx: _Context) -> None:
+def _check_length(frame: pd.DataFrame, min_length: int | None, source: str) -> None:
     """Every series must have at least min_length rows."""
     if min_length is None:
         return
@@ -452,7 +422,7 @@ def _check_length(frame: pd.DataFrame, min_length: int | None, ctx: _Context) ->
         listed = ", ".join(f"'{name}' ({length} rows)" for name, length in short.head(_SHOWN).items())
         more = f" and {len(short) - _SHOWN} more" if len(short) > _SHOWN else ""
         raise DataError(
-            f"{ctx.source}: {len(short)} series are shorter than the {min_length} rows "
+            f"{source}: {len(short)} series are shorter than the {min_length} rows "
             f"needed: {listed}{more}. Lower h or drop these series."
         )
 
@@ -490,7 +460,7 @@ def _rows_text(rows: pd.DataFrame, ctx: _Context, values: pd.Series | None = Non
             for i, line in enumerate(lines[_ROW].head(_SHOWN))
         ]
         text = ", ".join(texts) + (f" and {len(lines) - _SHOWN} more lines" if len(lines) > _SHOWN else "")
-        return text + (f" in series {_quoted(rows['unique_id'].unique())}" if ctx.has_ids else "")
+        return text + (f" in series {quoted(rows['unique_id'].unique())}" if ctx.has_ids else "")
     texts = []
     for i in range(min(len(rows), _SHOWN)):
         text = f"{ctx.time_col}={_when(rows['ds'].iloc[i])}"
@@ -512,13 +482,6 @@ def _when(value: object) -> str:
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d") if value == value.normalize() else str(value)
     return str(value)
-
-
-def _quoted(names: object) -> str:
-    """Up to five names in quotes, then how many more."""
-    names = list(names)
-    shown = ", ".join(f"'{name}'" for name in names[:_SHOWN])
-    return shown + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
 
 
 def _n(count: int, noun: str) -> str:

@@ -8,7 +8,6 @@ import io
 import os
 import re
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -16,9 +15,10 @@ import numpy as np
 import pandas as pd
 from pyarrow import ArrowException
 
-from forecasting.errors import DataError
 from forecasting.data.frame import LINE, validate_frame
 from forecasting.data.frequency import infer_freq
+from forecasting.data.panel import Panel, TableFormat
+from forecasting.errors import DataError
 
 _SEPARATORS = ",;\t|"
 PARQUET_MAGIC = b"PAR1"
@@ -37,19 +37,6 @@ _DAY_FIRST = ["%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y", "%d.%m.%y"]
 _NAMED_MONTHS = ["%Y/%m", "%m/%Y", "%b %Y", "%b-%y", "%d %b %Y", "%d-%b-%Y", "%d-%b-%y"]
 
 
-@dataclass
-class TableFormat:
-    """How a file was read: stored in the frame's attrs["format"] so a user can see what was sniffed."""
-
-    encoding: str
-    sep: str
-    decimal: str
-    thousands: str | None
-    time_col: str
-    date_format: str
-    layout: str  # "long" (an id column) or "wide" (one series per numeric column)
-
-
 def read_table(
     source: str | os.PathLike | IO[bytes] | IO[str],
     *,
@@ -64,11 +51,11 @@ def read_table(
     min_length: int | None = None,
     fill: str = "interpolate",
     duplicates: str = "error",
-) -> pd.DataFrame:
-    """Read a CSV/TSV file (or .gz, or an open file) or a Parquet file into a validated long frame:
-    unique_id, ds, y, covariates. Parquet is recognised by its magic bytes or a .parquet name.
+) -> Panel:
+    """Read a CSV/TSV file (or .gz, or an open file) or a Parquet file into a Panel: the validated
+    long frame (unique_id, ds, y, covariates), its FrameReport and the sniffed TableFormat. Parquet
+    is recognised by its magic bytes or a .parquet name.
 
-    The FrameReport is in frame.attrs["report"], the sniffed TableFormat in frame.attrs["format"].
     Raises DataError naming the file, column, first offending lines and the fix.
     """
     name = _source_name(source)
@@ -99,14 +86,13 @@ def read_table(
     else:
         frame = _melt(columns, targets)
         id_name, target = "unique_id", "y"
-    frame, report = validate_frame(
+    panel = validate_frame(
         frame.rename_axis(LINE),  # validate_frame then names offending rows by their line in the file
         id_col=id_name, time_col=time_col, target_col=target, freq=freq, min_length=min_length,
         fill=fill, duplicates=duplicates, source=name,
     )
-    frame.attrs["report"] = report
-    frame.attrs["format"] = TableFormat(used_encoding, sep, decimal, thousands, time_col, date_format, layout)
-    return frame
+    return Panel(panel.frame, panel.report, TableFormat(used_encoding, sep, decimal, thousands, time_col, date_format,
+                                                        layout))
 
 
 def _source_name(source: str | os.PathLike | IO[bytes] | IO[str]) -> str:

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pandas as pd
 
 from forecasting.api.forecaster import Forecaster
 from forecasting.data.frame import validate_frame
+from forecasting.data.panel import Panel
 from forecasting.data.frequency import season_length
 from forecasting.evaluation.metrics import evaluate, summarize
 from forecasting.models import GlobalModel, Model, SeasonalNaive, build
@@ -22,7 +23,7 @@ class Backtest:
     """A finished backtest: what was run, on which data, the forecasts and their accuracy."""
 
     settings: dict            # source, n_series, freq, season_length, models, h, n_windows, step_size, level, refit
-    data: pd.DataFrame        # the validated history (unique_id, ds, y); its FrameReport in attrs["report"]
+    panel: Panel              # the validated history and what validation repaired
     forecasts: pd.DataFrame   # Forecaster.cross_validation output
     per_series: pd.DataFrame  # metrics.evaluate output: unique_id, cutoff, metric, one column per model
     summary: pd.DataFrame     # metrics.summarize output: metric rows x model columns
@@ -34,30 +35,32 @@ class Backtest:
         return verdict(self.ranking)
 
 
-def run_backtest(df: pd.DataFrame, models: Sequence[str | Model | GlobalModel], h: int, n_windows: int = 3,
+def run_backtest(data: pd.DataFrame | Panel, models: Sequence[str | Model | GlobalModel], h: int, n_windows: int = 3,
                  step_size: int | None = None, level: Sequence[int] | None = None, refit: bool = True,
                  freq: str | None = None, n_jobs: int | None = None, progress: Progress | None = None,
-                 source: str = "data") -> Backtest:
-    """Rolling-origin backtest of `models` (seasonal naive is always added) on a long frame.
+                 source: str | None = None) -> Backtest:
+    """Rolling-origin backtest of `models` (seasonal naive is always added) on a Panel or a long frame.
 
     Arguments are those of `Forecaster` and `Forecaster.cross_validation`; `source` names the
-    data in messages and in the report. Raises DataError for bad data, ValueError for bad settings.
+    data in messages and in the report (default: the Panel's source). Raises DataError for bad
+    data, ValueError for bad settings.
     """
     configs = [build(model) for model in models]
     if REFERENCE not in [config.name for config in configs]:
         configs.append(SeasonalNaive())
     forecaster = Forecaster(configs, h=h, freq=freq, level=level, n_jobs=n_jobs, progress=progress)
-    data = _validated(df, freq, source)
-    forecasts = forecaster.cross_validation(data, n_windows=n_windows, step_size=step_size, refit=refit)
+    panel = validate_frame(data, freq=freq, source=source) if freq or not isinstance(data, Panel) else data
+    forecasts = forecaster.cross_validation(panel, n_windows=n_windows, step_size=step_size, refit=refit)
     period = season_length(forecaster.freq_)
-    summary = summarize(forecasts, data, period)
+    history = panel.frame[["unique_id", "ds", "y"]]
+    summary = summarize(forecasts, history, period)
     settings = {
-        "source": source, "n_series": int(data["unique_id"].nunique()), "freq": forecaster.freq_,
+        "source": source or panel.source, "n_series": panel.report.n_series, "freq": forecaster.freq_,
         "season_length": period, "models": [config.name for config in configs], "h": forecaster.h,
         "n_windows": n_windows, "step_size": step_size or forecaster.h, "level": forecaster.level, "refit": refit,
     }
-    return Backtest(settings=settings, data=data, forecasts=forecasts,
-                    per_series=evaluate(forecasts, data, period), summary=summary, ranking=rank(summary))
+    return Backtest(settings=settings, panel=panel, forecasts=forecasts,
+                    per_series=evaluate(forecasts, history, period), summary=summary, ranking=rank(summary))
 
 
 def rank(summary: pd.DataFrame) -> pd.DataFrame:
@@ -89,17 +92,6 @@ def verdict(ranking: pd.DataFrame) -> str:
     if losers:
         parts.append(f"{_joined(losers)} {'does' if len(losers) == 1 else 'do'} not beat seasonal naive")
     return "; ".join(parts) + "."
-
-
-def _validated(df: pd.DataFrame, freq: str | None, source: str) -> pd.DataFrame:
-    """The frame as the Forecaster will see it, with a report that keeps the repairs made while reading."""
-    frame, report = validate_frame(df, freq=freq, source=source)
-    earlier = df.attrs.get("report")
-    if earlier is not None:
-        report = replace(report, repairs=[*earlier.repairs, *report.repairs])
-    frame = frame[["unique_id", "ds", "y"]].copy()
-    frame.attrs["report"] = report
-    return frame
 
 
 def _joined(names: list[str]) -> str:

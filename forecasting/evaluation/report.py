@@ -18,6 +18,7 @@ from plotly.offline import get_plotlyjs
 from forecasting.evaluation.backtest import REFERENCE, Backtest, run_backtest
 from forecasting.models.base import GlobalModel, Model
 from forecasting.evaluation.plotting import backtest_figure, ranking_figure
+from forecasting.data.panel import Panel
 from forecasting.data.summary import series_summary
 
 MAX_SERIES_ROWS = 50  # per-series and data tables: longer ones show this many rows and say so
@@ -31,15 +32,15 @@ _ENVIRONMENT = Environment(loader=PackageLoader("forecasting.evaluation", "templ
 def render_report(backtest: Backtest, title: str = "Backtest report") -> str:
     """The report as one HTML document: verdict, settings, data, ranking, metrics, charts, per-series table."""
     charts = [ranking_figure(backtest.ranking, REFERENCE)]
-    charted = list(dict.fromkeys(backtest.data["unique_id"]))[:MAX_CHARTS]
-    charts += [backtest_figure(backtest.data, backtest.forecasts, series_id) for series_id in charted]
+    charted = list(dict.fromkeys(backtest.panel.frame["unique_id"]))[:MAX_CHARTS]
+    charts += [backtest_figure(backtest.panel.frame, backtest.forecasts, series_id) for series_id in charted]
     return _ENVIRONMENT.get_template("report.html.j2").render(
         title=title,
         verdict=backtest.verdict,
         plotly_js=Markup(get_plotlyjs()),
         settings=_settings(backtest.settings),
-        data=_data_table(backtest.data),
-        repairs=_repairs(backtest.data),
+        data=_data_table(backtest.panel),
+        repairs=[str(entry) for entry in backtest.panel.report.by_policy()],
         ranking=_ranking_table(backtest.ranking),
         summary=_summary_table(backtest.summary),
         per_series=_per_series_table(backtest),
@@ -49,12 +50,12 @@ def render_report(backtest: Backtest, title: str = "Backtest report") -> str:
     )
 
 
-def backtest_report(df: pd.DataFrame, models: Sequence[str | Model], h: int, n_windows: int = 3,
+def backtest_report(data: pd.DataFrame | Panel, models: Sequence[str | Model | GlobalModel], h: int, n_windows: int = 3,
                     step_size: int | None = None, level: Sequence[int] | None = None,
                     path: str | Path | None = None, **kwargs) -> str:
     """Run `run_backtest` (kwargs: refit, freq, n_jobs, progress, source), render the report, write
     it to `path` when given, and return the HTML."""
-    backtest = run_backtest(df, models, h, n_windows=n_windows, step_size=step_size, level=level, **kwargs)
+    backtest = run_backtest(data, models, h, n_windows=n_windows, step_size=step_size, level=level, **kwargs)
     html = render_report(backtest)
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -76,20 +77,12 @@ def _settings(settings: dict) -> list[tuple[str, str]]:
     return [(labels[key], _text(value)) for key, value in settings.items()]
 
 
-def _data_table(data: pd.DataFrame) -> dict:
-    table = series_summary(data)
+def _data_table(panel: Panel) -> dict:
+    table = series_summary(panel)
     shown = table.head(MAX_SERIES_ROWS)
     note = f"The first {len(shown)} of {len(table)} series." if len(shown) < len(table) else ""
     return {"columns": list(table.columns), "rows": [[_text(v) for v in row] for row in shown.itertuples(index=False)],
             "note": note}
-
-
-def _repairs(data: pd.DataFrame) -> list[str]:
-    """One line per repair policy, as FrameReport.summary words them (its "- " lines)."""
-    report = data.attrs.get("report")
-    if report is None:
-        return []
-    return [line[2:] for line in report.summary().splitlines() if line.startswith("- ")]
 
 
 def _ranking_table(ranking: pd.DataFrame) -> dict:

@@ -211,14 +211,15 @@ def build_optimizer(network: nn.Module, config: TrainingConfig) -> torch.optim.O
         import bitsandbytes as bnb
 
         use_stable_embeddings(network)
-        groups = _parameter_groups(network, config.weight_decay)
-        # trained embeddings left as nn.Embedding are pretrained ones: 32-bit states for them
-        pretrained = [m.weight for m in network.modules() if type(m) is nn.Embedding and m.weight.requires_grad]
+        # bitsandbytes keeps per-parameter settings in one process-wide manager: forget earlier optimizers'
         manager = bnb.optim.GlobalOptimManager.get_instance()
-        manager.register_parameters([p for group in groups for p in group["params"]])
-        optimizer = bnb.optim.AdamW8bit(groups, lr=config.learning_rate)
-        for weight in pretrained:
-            manager.override_config(weight, "optim_bits", 32)
+        manager.initialize()
+        optimizer = bnb.optim.AdamW8bit(_parameter_groups(network, config.weight_decay), lr=config.learning_rate)
+        # trained embeddings left as nn.Embedding are pretrained ones: 32-bit states for them (found by
+        # the optimizer in its parameter groups at its first step)
+        for module in network.modules():
+            if type(module) is nn.Embedding and module.weight.requires_grad:
+                manager.register_module_override(module, "weight", {"optim_bits": 32})
         return optimizer
     return torch.optim.AdamW(_parameter_groups(network, config.weight_decay), lr=config.learning_rate)
 

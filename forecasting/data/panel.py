@@ -1,0 +1,105 @@
+"""A typed panel: the validated long frame and everything known about it, produced once and passed down.
+
+`read_table` and `validate_frame` make one; the Forecaster, backtests, reports, the CLI and the app
+take it as it is, so a frame is validated once per request and what was found while reading (the
+repairs, the sniffed format, the frequency) travels as typed values, never as text or DataFrame.attrs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Repair:
+    """One policy applied to the data: what, where, how many rows, in a sentence."""
+
+    policy: str
+    series: str | None
+    rows: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class RepairSummary:
+    """The repairs of one policy together: the rows they touched and the series, or the one repair's detail."""
+
+    policy: str
+    rows: int
+    series: list[str]
+    detail: str
+
+    def __str__(self) -> str:
+        if len(self.series) > 1:
+            return f"{self.policy}: {self.rows} rows in {len(self.series)} series ({quoted(self.series)})"
+        return f"{self.policy} ({self.rows} rows): {self.detail}"
+
+
+@dataclass(frozen=True)
+class FrameReport:
+    """What validation found and repaired."""
+
+    source: str
+    n_series: int
+    n_rows: int
+    freq: str
+    repairs: tuple[Repair, ...]
+
+    def by_policy(self) -> list[RepairSummary]:
+        """One entry per repair policy, in the order the policies were first applied."""
+        groups: dict[str, list[Repair]] = {}
+        for repair in self.repairs:
+            groups.setdefault(repair.policy, []).append(repair)
+        return [RepairSummary(policy, sum(r.rows for r in group),
+                              [r.series for r in group if r.series is not None], group[0].detail)
+                for policy, group in groups.items()]
+
+    def summary(self) -> str:
+        """Readable text: the frame's shape, then each repair policy with the rows it touched."""
+        lines = [f"{self.source}: {self.n_series} series, {self.n_rows} rows, frequency {self.freq}"]
+        if not self.repairs:
+            return "\n".join([*lines, "no repairs needed"])
+        return "\n".join([*lines, "repairs:", *(f"- {entry}" for entry in self.by_policy())])
+
+
+@dataclass(frozen=True)
+class TableFormat:
+    """How a file was read, so a user can see (and override) what was sniffed."""
+
+    encoding: str
+    sep: str
+    decimal: str
+    thousands: str | None
+    time_col: str
+    date_format: str
+    layout: str  # "long" (an id column) or "wide" (one series per numeric column)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A validated long frame (unique_id, ds, y, covariates: sorted, regular) with its report and,
+    when it was read from a file, how the file was read."""
+
+    frame: pd.DataFrame
+    report: FrameReport
+    format: TableFormat | None = None
+
+    @property
+    def freq(self) -> str:
+        return self.report.freq
+
+    @property
+    def source(self) -> str:
+        return self.report.source
+
+    @property
+    def series_ids(self) -> list[str]:
+        return [str(series_id) for series_id in self.frame["unique_id"].unique()]
+
+
+def quoted(names: object, shown: int = 5) -> str:
+    """Up to `shown` names in quotes, then how many more."""
+    names = list(names)
+    listed = ", ".join(f"'{name}'" for name in names[:shown])
+    return listed + (f" and {len(names) - shown} more" if len(names) > shown else "")
