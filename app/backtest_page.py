@@ -52,17 +52,19 @@ def _settings(dataset: Dataset) -> dict:
     refit = st.toggle("Refit the models at every window", value=True, key="bt_refit", persist_state="session",
                       help="Off: estimate once at the first cutoff and reuse the parameters (faster).")
     description = common.prompt_description(models, key="bt_description")
+    nonnegative = common.nonnegative_toggle(dataset, key="bt_nonnegative")
     if not models:
         st.warning("Choose at least one model.")
     return {"models": list(models), "h": int(h), "n_windows": int(n_windows), "step_size": int(step) or None,
-            "level": sorted(levels), "refit": bool(refit), "description": description}
+            "level": sorted(levels), "refit": bool(refit), "description": description, "nonnegative": nonnegative}
 
 
 def _run(dataset: Dataset, settings: dict) -> None:
     with common.running("Backtesting") as progress:
         backtest = fc.run_backtest(dataset.panel, common.build_models(settings), h=settings["h"],
                                 n_windows=settings["n_windows"], step_size=settings["step_size"], level=settings["level"] or None,
-                                refit=settings["refit"], progress=progress, source=dataset.label)
+                                refit=settings["refit"], nonnegative=settings["nonnegative"], progress=progress,
+                                source=dataset.label)
         html = fc.render_report(backtest, title=f"Backtest report: {dataset.label}")
         st.session_state[_RESULT] = BacktestResult(dataset.key, settings, backtest, html)
 
@@ -78,7 +80,8 @@ def _show(result: BacktestResult) -> None:
         st.warning(common.plain(backtest.verdict), icon=":material/warning:")
     st.caption(f"{settings['n_series']} series · horizon {settings['h']} · {settings['n_windows']} window(s), "
                f"{settings['step_size']} steps apart · season length {settings['season_length']} · "
-               f"refit {'on' if settings['refit'] else 'off'}.")
+               f"refit {'on' if settings['refit'] else 'off'} · "
+               f"forecasts {'kept at or above zero' if settings['nonnegative'] else 'free to go below zero'}.")
     st.download_button("Download report (HTML)", result.report_html, file_name="backtest-report.html",
                        mime="text/html", icon=":material/download:", on_click="ignore", key="bt_download")
 

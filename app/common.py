@@ -53,6 +53,15 @@ def build_models(settings: dict) -> list:
             for name in settings["models"]]
 
 
+def nonnegative_toggle(dataset, key: str) -> bool:
+    """Whether forecasts stop at zero: on by default when no value in the data is negative, and said so."""
+    detected = dataset.panel.never_negative
+    return st.toggle(
+        "Keep forecasts at or above zero", value=detected, key=f"{key}_{dataset.key}",
+        help="No value in this data is negative (counts, sales, rates), so forecasts and their intervals stop "
+             "at zero." if detected else "This data has negative values, so forecasts may go below zero.")
+
+
 def default_horizon(freq: str) -> int:
     """One season of the data's frequency (24 hours, 12 months, 7 days, ...), at least 1."""
     try:
@@ -77,7 +86,7 @@ def running(label: str) -> Iterator[Callable[[str, int, int], None]]:
 
     try:
         yield report
-    except fc.DataError as error:
+    except (fc.DataError, fc.TrainingError) as error:
         st.error(plain(error), icon=":material/error:")
     except ValueError as error:
         st.error(plain(f"These settings cannot be used: {error}"), icon=":material/error:")

@@ -49,15 +49,17 @@ def _settings(dataset: Dataset) -> dict:
     levels = right.multiselect("Interval levels (%)", common.LEVELS, default=common.DEFAULT_LEVELS,
                                key="fc_levels", persist_state="session")
     description = common.prompt_description(models, key="fc_description")
+    nonnegative = common.nonnegative_toggle(dataset, key="fc_nonnegative")
     if not models:
         st.warning("Choose at least one model.")
-    return {"models": list(models), "h": int(h), "level": sorted(levels), "description": description}
+    return {"models": list(models), "h": int(h), "level": sorted(levels), "description": description,
+            "nonnegative": nonnegative}
 
 
 def _run(dataset: Dataset, settings: dict) -> None:
     with common.running("Fitting") as progress:
         forecaster = fc.Forecaster(common.build_models(settings), h=settings["h"], level=settings["level"] or None,
-                                   progress=progress)
+                                   nonnegative=settings["nonnegative"], progress=progress)
         forecasts = forecaster.fit(dataset.panel).predict()
         st.session_state[_RESULT] = ForecastResult(dataset.key, settings, forecasts, fc.to_csv_bytes(forecasts))
 

@@ -133,7 +133,7 @@ def test_upload_forecast_and_backtest_in_a_browser(server):
     with chromium_page() as page:
         page.set_default_timeout(STEP_MS)
         page.goto(server)
-        page.get_by_role("button", name="Forecast").wait_for(state="visible")
+        page.get_by_role("button", name="Forecast", exact=True).wait_for(state="visible")
         shot(page, "01-start-sample")
 
         upload(page, ETTH1)
@@ -149,7 +149,7 @@ def test_upload_forecast_and_backtest_in_a_browser(server):
 
         # Forecast with one fast model, the default horizon (24 hours: one season).
         keep_models(page, "Models", ["seasonal_naive"])
-        page.get_by_role("button", name="Forecast").click()
+        page.get_by_role("button", name="Forecast", exact=True).click()
         chart = page.locator(".js-plotly-plot").first
         chart.wait_for(state="visible", timeout=COMPUTE_MS)
         wait_idle(page)
@@ -169,13 +169,13 @@ def test_upload_forecast_and_backtest_in_a_browser(server):
 
         # Backtest: two windows, drift against the seasonal-naive reference.
         page.get_by_role("link", name="Backtest").click()
-        page.get_by_role("button", name="Run backtest").wait_for(state="visible")
+        page.get_by_role("button", name="Run backtest", exact=True).wait_for(state="visible")
         keep_models(page, "Models", ["drift"])
         windows = page.get_by_label("Windows", exact=True)
         windows.fill("2")
         windows.press("Enter")
         wait_idle(page, STEP_MS)
-        page.get_by_role("button", name="Run backtest").click()
+        page.get_by_role("button", name="Run backtest", exact=True).click()
         report_button = page.get_by_role("button", name="Download report (HTML)")
         report_button.wait_for(state="visible", timeout=COMPUTE_MS)
         wait_idle(page)
@@ -211,12 +211,12 @@ def test_series_ids_with_markup_show_as_text(server, tmp_path):
         page.set_default_timeout(STEP_MS)
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
         page.goto(server)
-        page.get_by_role("button", name="Forecast").wait_for(state="visible")
+        page.get_by_role("button", name="Forecast", exact=True).wait_for(state="visible")
         upload(page, path)
         page.get_by_text("2 series, 56 rows, daily (D)").wait_for(state="visible")
         wait_idle(page, STEP_MS)
         keep_models(page, "Models", ["seasonal_naive"])
-        page.get_by_role("button", name="Forecast").click()
+        page.get_by_role("button", name="Forecast", exact=True).click()
         page.locator(".js-plotly-plot").first.wait_for(state="visible", timeout=COMPUTE_MS)
         wait_idle(page)
         first = min(ids)  # series are ordered by id

@@ -22,6 +22,7 @@ from forecasting.data.reading import read_table
 from forecasting.evaluation.report import render_report
 
 DEFAULT_MODEL = "ets"
+NONNEGATIVE = {"auto": None, "on": True, "off": False}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def forecast_command(args: argparse.Namespace) -> int:
     panel = _read(args)
-    forecaster = Forecaster(args.model, h=args.h, freq=args.freq, level=args.level, n_jobs=args.n_jobs)
+    forecaster = Forecaster(args.model, h=args.h, freq=args.freq, level=args.level, n_jobs=args.n_jobs,
+                            nonnegative=NONNEGATIVE[args.nonnegative])
     forecasts = forecaster.fit(panel).predict()
+    _say_nonnegative(forecaster, args)
     _write_csv(forecasts, args.out)
     print(f"{len(forecasts)} rows ({forecasts['unique_id'].nunique()} series x {args.h} steps, "
           f"models {', '.join(model.name for model in forecaster.models)}) -> {args.out}", file=sys.stderr)
@@ -55,8 +58,10 @@ def forecast_command(args: argparse.Namespace) -> int:
 
 def evaluate_command(args: argparse.Namespace) -> int:
     panel = _read(args)
-    forecaster = Forecaster(args.model, h=args.h, freq=args.freq, level=args.level, n_jobs=args.n_jobs)
+    forecaster = Forecaster(args.model, h=args.h, freq=args.freq, level=args.level, n_jobs=args.n_jobs,
+                            nonnegative=NONNEGATIVE[args.nonnegative])
     backtest = forecaster.cross_validation(panel, n_windows=args.windows, step_size=args.step, refit=not args.no_refit)
+    _say_nonnegative(forecaster, args)
     summary = summarize(backtest, panel.frame)
     print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
     if args.out:
@@ -75,7 +80,8 @@ def backtest_command(args: argparse.Namespace) -> int:
     panel = _read(args)
     h = args.h if args.h is not None else _default_horizon(panel)
     backtest = run_backtest(panel, args.model, h=h, n_windows=args.windows, step_size=args.step, level=args.level,
-                            refit=not args.no_refit, freq=args.freq, n_jobs=args.n_jobs, source=args.file)
+                            refit=not args.no_refit, freq=args.freq, n_jobs=args.n_jobs,
+                            nonnegative=NONNEGATIVE[args.nonnegative], source=args.file)
     print(backtest.ranking.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(backtest.verdict)
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +108,12 @@ def _read(args: argparse.Namespace) -> Panel:
     if panel.report.repairs:
         print(panel.report.summary(), file=sys.stderr)
     return panel
+
+
+def _say_nonnegative(forecaster: Forecaster, args: argparse.Namespace) -> None:
+    if forecaster.nonnegative_ and args.nonnegative == "auto":
+        print("forecasts kept at or above zero: no value in the data is negative "
+              "(--nonnegative off allows negative forecasts)", file=sys.stderr)
 
 
 def _default_horizon(panel: Panel) -> int:
@@ -140,6 +152,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="how to fill missing timestamps and values (default: interpolate)")
         sub.add_argument("--duplicates", default="error", choices=["error", "mean", "sum", "first", "last"],
                          help="what to do with repeated timestamps in a series (default: error)")
+        sub.add_argument("--nonnegative", choices=list(NONNEGATIVE), default="auto",
+                         help="keep forecasts and intervals at or above zero (default auto: when no value is negative)")
         sub.add_argument("--n-jobs", type=int, help="worker processes (default: all cores)")
         return sub
 

@@ -26,19 +26,22 @@ class Forecaster:
     Local models (ets, theta, ...) are fitted per series in worker processes; global models (the
     neural networks) are trained once across all series.
 
-    models: registered names ("ets", "informer", ...) or model configs (`ETS(season_length=12)`,
-        `DLinear(lookback=192, epochs=20)`).
+    models: registered names ("ets", "informer", ...) or model configs (`fc.ETS(season_length=12)`,
+        `fc.model("dlinear", lookback=192, epochs=20)`).
     h: forecast horizon in steps of the data's frequency.
     freq: pandas alias to resample to; None infers it from the data.
     level: central interval levels in percent, e.g. [80, 95].
     n_jobs: worker processes (None: all cores).
     fill, duplicates: repair policies for gaps and repeated timestamps (see `validate_frame`).
+    nonnegative: keep forecasts and interval bounds at or above zero. None: when no value the models
+        learn from is negative (counts, sales, rates); `nonnegative_` says what was decided.
     progress: called as progress(stage, done, total) while fitting, predicting and backtesting.
     """
 
     def __init__(self, models: Sequence[str | Model | GlobalModel], h: int, freq: str | None = None,
                  level: Sequence[int] | None = None, n_jobs: int | None = None,
-                 fill: str = "interpolate", duplicates: str = "error", progress: Progress | None = None):
+                 fill: str = "interpolate", duplicates: str = "error", nonnegative: bool | None = None,
+                 progress: Progress | None = None):
         self.models = [build(model) for model in models]
         names = [model.name for model in self.models]
         if not names or len(set(names)) != len(names):
@@ -49,7 +52,8 @@ class Forecaster:
         if any(not 0 < level_ < 100 for level_ in levels):
             raise ValueError(f"interval levels are percentages strictly between 0 and 100, got {list(level)}")
         self.h, self.freq, self.level, self.n_jobs = int(h), freq, levels, n_jobs
-        self.fill, self.duplicates, self.progress = fill, duplicates, progress
+        self.fill, self.duplicates, self.nonnegative, self.progress = fill, duplicates, nonnegative, progress
+        self.nonnegative_: bool | None = None     # decided at fit (or cross-validation)
         self.panel: Panel | None = None           # the data of the last fit or cross-validation
         self.freq_: str | None = None
         self.history: History | None = None
@@ -63,6 +67,7 @@ class Forecaster:
         is validated here (id_col, time_col and target_col name its columns)."""
         panel = self._panel(data, id_col, time_col, target_col, self._min_train_length())
         self.history = _history(panel.frame)
+        self.nonnegative_ = self._keeps_nonnegative(self.history.values)
         self.states = self._run([self.history], None, None, "fit")[0][0]
         return self
 
@@ -96,6 +101,7 @@ class Forecaster:
         cutoff = [History(ids=history.ids, values=[y[:o[w]] for y, o in zip(history.values, origins)],
                           last_ds=[pd.Timestamp(ds[o[w] - 1]) for ds, o in zip(series_ds, origins)])
                   for w in range(n_windows)]
+        self.nonnegative_ = self._keeps_nonnegative(cutoff[0].values)     # what every window's models could see
         if refit:
             forecasts = self._run(cutoff, None, self.h, "backtest")[1]
         else:  # every later window re-uses the fits of the first cutoff
@@ -122,7 +128,8 @@ class Forecaster:
         states = [[state.to_state() if isinstance(state, PanelFit) else state for state in model_states]
                   for model_states in self.states]
         settings = {"h": self.h, "freq": self.freq, "inferred_freq": self.freq_, "level": self.level,
-                    "fill": self.fill, "duplicates": self.duplicates}
+                    "fill": self.fill, "duplicates": self.duplicates, "nonnegative": self.nonnegative,
+                    "nonnegative_used": self.nonnegative_}
         return persistence.write(Path(path), persistence.Saved(settings, [(m.name, m.config()) for m in self.models],
                                                                self.history, states))
 
@@ -134,8 +141,9 @@ class Forecaster:
             settings = saved.settings
             forecaster = cls([from_config(name, config) for name, config in saved.models], h=settings["h"],
                              freq=settings["freq"], level=settings["level"], fill=settings["fill"],
-                             duplicates=settings["duplicates"])
+                             duplicates=settings["duplicates"], nonnegative=settings["nonnegative"])
             forecaster.freq_, forecaster.history = settings["inferred_freq"], saved.history
+            forecaster.nonnegative_ = settings["nonnegative_used"]
             forecaster.states = [[model.restore_panel(states[0])] if isinstance(model, GlobalModel) else states
                                  for model, states in zip(forecaster.models, saved.states)]
         return forecaster
@@ -206,17 +214,25 @@ class Forecaster:
                           h=h, levels=tuple(self.level), state=state,
                           interval_horizon=self.h if self.level else 0)
 
+    def _keeps_nonnegative(self, values: list[np.ndarray]) -> bool:
+        if self.nonnegative is not None:
+            return self.nonnegative
+        return all(np.nanmin(y) >= 0 for y in values)
+
     def _add_forecast_columns(self, out: pd.DataFrame, forecasts: list[SeriesForecast],
                               per_model: int) -> pd.DataFrame:
         """Columns `<model>`, `<model>-lo-<l>` (widest first), `<model>-hi-<l>`; forecasts are
-        ordered model-major, in the row order of `out`."""
+        ordered model-major, in the row order of `out`. Kept at or above zero when `nonnegative_`."""
+        columns = {}
         for m, model in enumerate(self.models):
             block = forecasts[m * per_model:(m + 1) * per_model]
-            out[model.name] = np.concatenate([f.mean for f in block])
+            columns[model.name] = np.concatenate([f.mean for f in block])
             for level in reversed(self.level):
-                out[f"{model.name}-lo-{level}"] = np.concatenate([f.lower[level] for f in block])
+                columns[f"{model.name}-lo-{level}"] = np.concatenate([f.lower[level] for f in block])
             for level in self.level:
-                out[f"{model.name}-hi-{level}"] = np.concatenate([f.upper[level] for f in block])
+                columns[f"{model.name}-hi-{level}"] = np.concatenate([f.upper[level] for f in block])
+        for name, values in columns.items():
+            out[name] = np.maximum(values, 0.0) if self.nonnegative_ else values
         return out
 
 

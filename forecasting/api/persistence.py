@@ -32,7 +32,7 @@ class Saved:
     """What a saved Forecaster holds: its settings, each model as (name, config), the series it was
     fitted on, and each model's fits as plain data."""
 
-    settings: dict                     # h, freq, inferred_freq, level, fill, duplicates
+    settings: dict                     # h, freq, inferred_freq, level, fill, duplicates, nonnegative(_used)
     models: list[tuple[str, dict]]
     history: History
     states: list[list[FitState]]       # per model: a FitState per series, or one for a global model
@@ -84,6 +84,8 @@ def read(directory: Path) -> Saved:
                    for s, spec in enumerate(specs)]
                   for m, specs in enumerate(config["fits"])]
         settings = {key: config[key] for key in ("h", "freq", "inferred_freq", "level", "fill", "duplicates")}
+        # saved before forecasts could be kept at or above zero: they were not
+        settings.update(nonnegative=config.get("nonnegative"), nonnegative_used=config.get("nonnegative_used", False))
         return Saved(settings, [(entry["name"], entry["config"]) for entry in config["models"]], history, states)
 
 

@@ -97,6 +97,11 @@ class Panel:
     def series_ids(self) -> list[str]:
         return [str(series_id) for series_id in self.frame["unique_id"].unique()]
 
+    @property
+    def never_negative(self) -> bool:
+        """No value is below zero: counts, sales, rates, whose forecasts should not be either."""
+        return not bool((self.frame["y"] < 0).any())
+
 
 def quoted(names: object, shown: int = 5) -> str:
     """Up to `shown` names in quotes, then how many more."""

@@ -22,7 +22,8 @@ RANKED_METRICS = ["mase", "smape", "rmse"]
 class Backtest:
     """A finished backtest: what was run, on which data, the forecasts and their accuracy."""
 
-    settings: dict            # source, n_series, freq, season_length, models, h, n_windows, step_size, level, refit
+    settings: dict            # source, n_series, freq, season_length, models, h, n_windows, step_size, level, refit,
+                              # nonnegative (forecasts kept at or above zero)
     panel: Panel              # the validated history and what validation repaired
     forecasts: pd.DataFrame   # Forecaster.cross_validation output
     per_series: pd.DataFrame  # metrics.evaluate output: unique_id, cutoff, metric, one column per model
@@ -37,8 +38,8 @@ class Backtest:
 
 def run_backtest(data: pd.DataFrame | Panel, models: Sequence[str | Model | GlobalModel], h: int, n_windows: int = 3,
                  step_size: int | None = None, level: Sequence[int] | None = None, refit: bool = True,
-                 freq: str | None = None, n_jobs: int | None = None, progress: Progress | None = None,
-                 source: str | None = None) -> Backtest:
+                 freq: str | None = None, n_jobs: int | None = None, nonnegative: bool | None = None,
+                 progress: Progress | None = None, source: str | None = None) -> Backtest:
     """Rolling-origin backtest of `models` (seasonal naive is always added) on a Panel or a long frame.
 
     Arguments are those of `Forecaster` and `Forecaster.cross_validation`; `source` names the
@@ -48,7 +49,8 @@ def run_backtest(data: pd.DataFrame | Panel, models: Sequence[str | Model | Glob
     configs = [build(model) for model in models]
     if REFERENCE not in [config.name for config in configs]:
         configs.append(SeasonalNaive())
-    forecaster = Forecaster(configs, h=h, freq=freq, level=level, n_jobs=n_jobs, progress=progress)
+    forecaster = Forecaster(configs, h=h, freq=freq, level=level, n_jobs=n_jobs, nonnegative=nonnegative,
+                            progress=progress)
     panel = validate_frame(data, freq=freq, source=source) if freq or not isinstance(data, Panel) else data
     forecasts = forecaster.cross_validation(panel, n_windows=n_windows, step_size=step_size, refit=refit)
     period = season_length(forecaster.freq_)
@@ -58,6 +60,7 @@ def run_backtest(data: pd.DataFrame | Panel, models: Sequence[str | Model | Glob
         "source": source or panel.source, "n_series": panel.report.n_series, "freq": forecaster.freq_,
         "season_length": period, "models": [config.name for config in configs], "h": forecaster.h,
         "n_windows": n_windows, "step_size": step_size or forecaster.h, "level": forecaster.level, "refit": refit,
+        "nonnegative": forecaster.nonnegative_,
     }
     return Backtest(settings=settings, panel=panel, forecasts=forecasts,
                     per_series=evaluate(forecasts, history, period), summary=summary, ranking=rank(summary))

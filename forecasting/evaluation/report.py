@@ -73,6 +73,7 @@ def _settings(settings: dict) -> list[tuple[str, str]]:
         "source": "data", "n_series": "series", "freq": "frequency", "season_length": "season length",
         "models": "models", "h": "horizon (steps)", "n_windows": "backtest windows",
         "step_size": "steps between windows", "level": "interval levels (%)", "refit": "refit at every window",
+        "nonnegative": "forecasts kept at or above zero",
     }
     return [(labels[key], _text(value)) for key, value in settings.items()]
 
@@ -129,6 +130,8 @@ def _number(value: float) -> str:
 
 
 def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d") if value == value.normalize() else str(value)
     if isinstance(value, (list, tuple)):
