@@ -16,6 +16,7 @@ from forecasting.data.frequency import season_length
 from forecasting.evaluation.metrics import evaluate, summarize
 from forecasting.api.settings import configured_models
 from forecasting.models import REGISTRY, description
+from forecasting.models.season_fallback import describe_fallbacks
 from forecasting.evaluation.plotting import forecast_figure, write_html
 from forecasting.data.reading import read_table
 from forecasting.evaluation.report import render_report
@@ -40,6 +41,7 @@ def forecast_command(args: argparse.Namespace) -> int:
     frame = _read(args)
     forecaster = Forecaster(args.model, h=args.h, freq=args.freq, level=args.level, n_jobs=args.n_jobs)
     forecasts = forecaster.fit(frame).predict()
+    _print_notes(describe_fallbacks(forecaster.fallbacks))
     _write_csv(forecasts, args.out)
     print(f"{len(forecasts)} rows ({forecasts['unique_id'].nunique()} series x {args.h} steps, "
           f"models {', '.join(model.name for model in forecaster.models)}) -> {args.out}", file=sys.stderr)
@@ -56,6 +58,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     frame = _read(args)
     forecaster = Forecaster(args.model, h=args.h, freq=args.freq, level=args.level, n_jobs=args.n_jobs)
     backtest = forecaster.cross_validation(frame, n_windows=args.windows, step_size=args.step, refit=not args.no_refit)
+    _print_notes(describe_fallbacks(forecaster.fallbacks))
     summary = summarize(backtest, frame)
     print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
     if args.out:
@@ -77,6 +80,7 @@ def backtest_command(args: argparse.Namespace) -> int:
                             refit=not args.no_refit, freq=args.freq, n_jobs=args.n_jobs, source=args.file)
     print(backtest.ranking.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(backtest.verdict)
+    _print_notes(backtest.fallback_notes)
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
     Path(args.report).write_text(render_report(backtest), encoding="utf-8")
     print(f"report -> {args.report}", file=sys.stderr)
@@ -111,6 +115,12 @@ def _default_horizon(frame: pd.DataFrame) -> int:
     if period < 2:
         raise ValueError("the data's frequency has no season to default the horizon to; pass --h")
     return period
+
+
+def _print_notes(notes: list[str]) -> None:
+    """Sentences about the fit, such as season fallbacks, on stderr with the other messages."""
+    for note in notes:
+        print(note, file=sys.stderr)
 
 
 def _write_csv(frame: pd.DataFrame, path: str) -> None:

@@ -17,6 +17,7 @@ from forecasting.data.frequency import season_length
 from forecasting.api import persistence
 from forecasting.api.parallel import Progress, map_tasks
 from forecasting.models import FitState, GlobalModel, History, Model, PanelFit, SeriesForecast, build, from_config
+from forecasting.models.season_fallback import SeasonFallback, season_fallbacks
 
 
 class Forecaster:
@@ -33,6 +34,9 @@ class Forecaster:
     n_jobs: worker processes (None: all cores).
     fill, duplicates: repair policies for gaps and repeated timestamps (see `validate_frame`).
     progress: called as progress(stage, done, total) while fitting, predicting and backtesting.
+
+    After `fit` or `cross_validation`, `fallbacks` lists each (model, series) fitted without its
+    season because the series was too short for it (see `SeasonFallback`).
     """
 
     def __init__(self, models: Sequence[str | Model | GlobalModel], h: int, freq: str | None = None,
@@ -53,6 +57,7 @@ class Forecaster:
         self.freq_: str | None = None
         self.history: History | None = None
         self.states: list[list[FitState | PanelFit]] = []   # per model: a FitState per series, or one PanelFit
+        self.fallbacks: list[SeasonFallback] = []           # of the last fit or cross_validation
 
     # ---- fitting and prediction -------------------------------------------------------------
 
@@ -61,6 +66,7 @@ class Forecaster:
         frame = self._validate(df, id_col, time_col, target_col, self._min_train_length())
         self.history = _history(frame)
         self.states = self._run([self.history], None, None, "fit")[0][0]
+        self.fallbacks = self._fallbacks(self.history.ids, [self.states])
         return self
 
     def predict(self) -> pd.DataFrame:
@@ -94,11 +100,12 @@ class Forecaster:
                           last_ds=[pd.Timestamp(ds[o[w] - 1]) for ds, o in zip(series_ds, origins)])
                   for w in range(n_windows)]
         if refit:
-            forecasts = self._run(cutoff, None, self.h, "backtest")[1]
+            states, forecasts = self._run(cutoff, None, self.h, "backtest")
         else:  # every later window re-uses the fits of the first cutoff
             states, forecasts = self._run(cutoff[:1], None, self.h, "backtest")
             if n_windows > 1:
                 forecasts += self._run(cutoff[1:], states * (n_windows - 1), self.h, "backtest")[1]
+        self.fallbacks = self._fallbacks(history.ids, states)
         windows = [(s, origin) for s, series_origins in enumerate(origins) for origin in series_origins]
         rows = pd.DataFrame({
             "unique_id": np.repeat([history.ids[s] for s, _ in windows], self.h),
@@ -135,6 +142,7 @@ class Forecaster:
             forecaster.freq_, forecaster.history = settings["inferred_freq"], saved.history
             forecaster.states = [[model.restore_panel(states[0])] if isinstance(model, GlobalModel) else states
                                  for model, states in zip(forecaster.models, saved.states)]
+            forecaster.fallbacks = forecaster._fallbacks(saved.history.ids, [forecaster.states])
         return forecaster
 
     # ---- helpers ---------------------------------------------------------------------------
@@ -184,6 +192,9 @@ class Forecaster:
             all_states.append(window_states)
             all_forecasts.append(window_forecasts)
         return all_states, all_forecasts
+
+    def _fallbacks(self, ids: list[str], windows: list[list[list[FitState | PanelFit]]]) -> list[SeasonFallback]:
+        return season_fallbacks([model.name for model in self.models], ids, windows)
 
     def _epoch_progress(self, model: GlobalModel):
         if self.progress is None:
