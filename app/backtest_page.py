@@ -78,6 +78,8 @@ def _show(result: BacktestResult) -> None:
         st.success(common.plain(backtest.verdict), icon=":material/verified:")
     else:
         st.warning(common.plain(backtest.verdict), icon=":material/warning:")
+    for note in backtest.fallback_notes:
+        st.info(common.plain(note), icon=":material/info:")
     st.caption(f"{settings['n_series']} series · horizon {settings['h']} · {settings['n_windows']} window(s), "
                f"{settings['step_size']} steps apart · season length {settings['season_length']} · "
                f"refit {'on' if settings['refit'] else 'off'} · "

@@ -23,6 +23,7 @@ class ForecastResult:
     settings: dict
     forecasts: pd.DataFrame
     csv: bytes
+    fallback_notes: list[str]  # models that fitted series too short for their season without it
 
 
 def render() -> None:
@@ -61,11 +62,14 @@ def _run(dataset: Dataset, settings: dict) -> None:
         forecaster = fc.Forecaster(common.build_models(settings), h=settings["h"], level=settings["level"] or None,
                                    nonnegative=settings["nonnegative"], progress=progress)
         forecasts = forecaster.fit(dataset.panel).predict()
-        st.session_state[_RESULT] = ForecastResult(dataset.key, settings, forecasts, fc.to_csv_bytes(forecasts))
+        st.session_state[_RESULT] = ForecastResult(dataset.key, settings, forecasts, fc.to_csv_bytes(forecasts),
+                                                   fc.describe_fallbacks(forecaster.fallbacks))
 
 
 def _show(dataset: Dataset, result: ForecastResult) -> None:
     forecasts = result.forecasts
+    for note in result.fallback_notes:
+        st.info(common.plain(note), icon=":material/info:")
     ids = list(dict.fromkeys(forecasts["unique_id"].astype(str)))
     st.subheader("Chart")
     chosen = st.multiselect("Series to chart", ids, default=ids[:1], key="fc_series", max_selections=MAX_CHART_SERIES,

@@ -26,10 +26,11 @@ from forecasting.evaluation.report import backtest_report, render_report
 from forecasting.models import (ARIMA, ETS, REGISTRY, Drift, Naive, Naive2, NeuralModel, SeasonalNaive, Theta,
                                 description, model, register, uses_language_model)
 from forecasting.models.neural.training import TrainingError
+from forecasting.models.season_fallback import SeasonFallback, describe_fallbacks
 
 __all__ = ["Forecaster", "read_table", "validate_frame", "Panel", "FrameReport", "Repair", "TableFormat", "DataError",
            "ModelFileError", "TrainingError", "run_backtest", "backtest_report", "render_report", "Backtest",
            "REFERENCE", "datasets", "metrics", "series_summary", "season_length", "to_csv_bytes", "forecast_figure",
            "backtest_figure", "ranking_figure", "REGISTRY", "register", "model", "description",
            "uses_language_model", "NeuralModel", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA",
-           "Theta"]
+           "Theta", "SeasonFallback", "describe_fallbacks"]

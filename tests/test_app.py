@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -35,6 +36,15 @@ def long_csv(ids: list[str], n: int = 36) -> bytes:
         for i in range(n):
             year, month = 2020 + i // 12, i % 12 + 1
             lines.append(f'"{series_id}",{year}-{month:02d}-01,{100 + 10 * k + i + (i % 12) * 3}')
+    return "\n".join(lines).encode()
+
+
+def hourly_csv(lengths: dict[str, int]) -> bytes:
+    """Hourly long table with a daily cycle, one series per id, of the given length."""
+    lines = ["unique_id,ds,y"]
+    for series_id, n in lengths.items():
+        lines += [f"{series_id},{pd.Timestamp('2024-01-01') + pd.Timedelta(hours=i)},{20 + (i % 24) // 3}"
+                  for i in range(n)]
     return "\n".join(lines).encode()
 
 
@@ -142,6 +152,24 @@ def test_backtest_shows_metrics_with_the_seasonal_naive_reference():
     assert "seasonal naive" in verdict
     assert per_series["cutoff"].nunique() == 2
     assert at.get("download_button")[0].proto.label == "Download report (HTML)"
+
+
+def test_series_shorter_than_a_season_are_named_on_both_pages():
+    at = upload(started(), "hours.csv", hourly_csv({"short": 10, "long": 48}))
+    assert not at.exception and not at.error
+    at = forecast(at, ["seasonal_naive"], 3)
+    assert not at.exception
+    note = plain("seasonal_naive used no season on 1 series shorter than one season (24 steps): short.")
+    assert [info.value for info in at.info] == [note]
+    short = at.dataframe[0].value.query("unique_id == 'short'")
+    assert short["seasonal_naive"].tolist() == [20 + 9 // 3] * 3  # the last value, not a partial day repeated
+    at.switch_page("views/backtest.py").run()
+    at.multiselect(key="bt_models").set_value(["naive"])
+    next(widget for widget in at.number_input if widget.key.startswith("bt_h_")).set_value(3)
+    at.number_input(key="bt_windows").set_value(1)
+    at.button[0].click().run()
+    assert not at.exception
+    assert [info.value for info in at.info] == [note]
 
 
 def test_series_id_with_markup_is_shown_as_text():

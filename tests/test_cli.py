@@ -35,6 +35,15 @@ def test_evaluate_prints_the_metric_table_with_owa(tmp_path):
     assert summary.loc["mase", "ets"] < summary.loc["mase", "seasonal_naive"]
 
 
+def test_a_series_too_short_for_its_season_is_said_on_stderr(tmp_path):
+    short = tmp_path / "short.csv"
+    short.write_text("ds,y\n" + "".join(f"2024-01-01 {hour:02d}:00,{hour}\n" for hour in range(5)))
+    run = almanac("forecast", str(short), "--h", "3", "--model", "seasonal_naive", "--out", str(tmp_path / "f.csv"))
+    assert run.returncode == 0, run.stderr
+    assert "seasonal_naive used no season on 1 series shorter than one season (24 steps)" in run.stderr
+    assert pd.read_csv(tmp_path / "f.csv")["seasonal_naive"].tolist() == [4.0, 4.0, 4.0]
+
+
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("ds,y\n2024-01-01,1\n2024-01-02,oops\n2024-01-03,3\n")

@@ -12,6 +12,8 @@ def test_closed_forms_are_exact():
     assert Naive().point_forecast(y, 1, 3).tolist() == [7, 7, 7]
     assert SeasonalNaive().point_forecast(y, 3, 5).tolist() == [5, 6, 7, 5, 6]
     assert Drift().point_forecast(y, 1, 2).tolist() == [8, 9]
+    with pytest.raises(ValueError, match=r"seasonal naive needs one full season \(12 values\), got 7"):
+        SeasonalNaive().point_forecast(y, 12, 3)  # never a shorter season; the Forecaster falls back to naive
 
 
 def test_naive2_adjusts_a_seasonal_series_and_not_a_flat_one():

@@ -17,6 +17,7 @@ from forecasting.data.panel import Panel
 from forecasting.evaluation.metrics import evaluate, summarize
 from forecasting.api.settings import configured_models
 from forecasting.models import REGISTRY, description
+from forecasting.models.season_fallback import describe_fallbacks
 from forecasting.evaluation.plotting import forecast_figure, write_html
 from forecasting.data.reading import read_table
 from forecasting.evaluation.report import render_report
@@ -44,6 +45,7 @@ def forecast_command(args: argparse.Namespace) -> int:
                             nonnegative=NONNEGATIVE[args.nonnegative])
     forecasts = forecaster.fit(panel).predict()
     _say_nonnegative(forecaster, args)
+    _print_notes(describe_fallbacks(forecaster.fallbacks))
     _write_csv(forecasts, args.out)
     print(f"{len(forecasts)} rows ({forecasts['unique_id'].nunique()} series x {args.h} steps, "
           f"models {', '.join(model.name for model in forecaster.models)}) -> {args.out}", file=sys.stderr)
@@ -62,6 +64,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
                             nonnegative=NONNEGATIVE[args.nonnegative])
     backtest = forecaster.cross_validation(panel, n_windows=args.windows, step_size=args.step, refit=not args.no_refit)
     _say_nonnegative(forecaster, args)
+    _print_notes(describe_fallbacks(forecaster.fallbacks))
     summary = summarize(backtest, panel.frame)
     print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
     if args.out:
@@ -84,6 +87,7 @@ def backtest_command(args: argparse.Namespace) -> int:
                             nonnegative=NONNEGATIVE[args.nonnegative], source=args.file)
     print(backtest.ranking.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(backtest.verdict)
+    _print_notes(backtest.fallback_notes)
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
     Path(args.report).write_text(render_report(backtest), encoding="utf-8")
     print(f"report -> {args.report}", file=sys.stderr)
@@ -122,6 +126,12 @@ def _default_horizon(panel: Panel) -> int:
     if period < 2:
         raise ValueError("the data's frequency has no season to default the horizon to; pass --h")
     return period
+
+
+def _print_notes(notes: list[str]) -> None:
+    """Sentences about the fit, such as season fallbacks, on stderr with the other messages."""
+    for note in notes:
+        print(note, file=sys.stderr)
 
 
 def _write_csv(frame: pd.DataFrame, path: str) -> None:

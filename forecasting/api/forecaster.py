@@ -18,6 +18,7 @@ from forecasting.data.frequency import season_length
 from forecasting.api import persistence
 from forecasting.api.parallel import Progress, map_tasks
 from forecasting.models import FitState, GlobalModel, History, Model, PanelFit, SeriesForecast, build, from_config
+from forecasting.models.season_fallback import SeasonFallback, season_fallbacks
 
 
 class Forecaster:
@@ -36,6 +37,9 @@ class Forecaster:
     nonnegative: keep forecasts and interval bounds at or above zero. None: when no value the models
         learn from is negative (counts, sales, rates); `nonnegative_` says what was decided.
     progress: called as progress(stage, done, total) while fitting, predicting and backtesting.
+
+    After `fit` or `cross_validation`, `fallbacks` lists each (model, series) fitted without its
+    season because the series was too short for it (see `SeasonFallback`).
     """
 
     def __init__(self, models: Sequence[str | Model | GlobalModel], h: int, freq: str | None = None,
@@ -58,6 +62,7 @@ class Forecaster:
         self.freq_: str | None = None
         self.history: History | None = None
         self.states: list[list[FitState | PanelFit]] = []   # per model: a FitState per series, or one PanelFit
+        self.fallbacks: list[SeasonFallback] = []           # of the last fit or cross_validation
 
     # ---- fitting and prediction -------------------------------------------------------------
 
@@ -69,6 +74,7 @@ class Forecaster:
         self.history = _history(panel.frame)
         self.nonnegative_ = self._keeps_nonnegative(self.history.values)
         self.states = self._run([self.history], None, None, "fit")[0][0]
+        self.fallbacks = self._fallbacks(self.history.ids, [self.states])
         return self
 
     def predict(self) -> pd.DataFrame:
@@ -103,11 +109,12 @@ class Forecaster:
                   for w in range(n_windows)]
         self.nonnegative_ = self._keeps_nonnegative(cutoff[0].values)     # what every window's models could see
         if refit:
-            forecasts = self._run(cutoff, None, self.h, "backtest")[1]
+            states, forecasts = self._run(cutoff, None, self.h, "backtest")
         else:  # every later window re-uses the fits of the first cutoff
             states, forecasts = self._run(cutoff[:1], None, self.h, "backtest")
             if n_windows > 1:
                 forecasts += self._run(cutoff[1:], states * (n_windows - 1), self.h, "backtest")[1]
+        self.fallbacks = self._fallbacks(history.ids, states)
         windows = [(s, origin) for s, series_origins in enumerate(origins) for origin in series_origins]
         rows = pd.DataFrame({
             "unique_id": np.repeat([history.ids[s] for s, _ in windows], self.h),
@@ -146,6 +153,7 @@ class Forecaster:
             forecaster.nonnegative_ = settings["nonnegative_used"]
             forecaster.states = [[model.restore_panel(states[0])] if isinstance(model, GlobalModel) else states
                                  for model, states in zip(forecaster.models, saved.states)]
+            forecaster.fallbacks = forecaster._fallbacks(saved.history.ids, [forecaster.states])
         return forecaster
 
     # ---- helpers ---------------------------------------------------------------------------
@@ -201,6 +209,9 @@ class Forecaster:
             all_states.append(window_states)
             all_forecasts.append(window_forecasts)
         return all_states, all_forecasts
+
+    def _fallbacks(self, ids: list[str], windows: list[list[list[FitState | PanelFit]]]) -> list[SeasonFallback]:
+        return season_fallbacks([model.name for model in self.models], ids, windows)
 
     def _epoch_progress(self, model: GlobalModel):
         if self.progress is None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -12,6 +12,7 @@ from forecasting.data.panel import Panel
 from forecasting.data.frequency import season_length
 from forecasting.evaluation.metrics import evaluate, summarize
 from forecasting.models import GlobalModel, Model, SeasonalNaive, build
+from forecasting.models.season_fallback import SeasonFallback, describe_fallbacks
 from forecasting.api.parallel import Progress
 
 REFERENCE = "seasonal_naive"  # a model earns trust only by beating it in the same run
@@ -29,11 +30,18 @@ class Backtest:
     per_series: pd.DataFrame  # metrics.evaluate output: unique_id, cutoff, metric, one column per model
     summary: pd.DataFrame     # metrics.summarize output: metric rows x model columns
     ranking: pd.DataFrame     # one row per model, lowest MASE first (see `rank`)
+    fallbacks: list[SeasonFallback] = field(default_factory=list)  # fits without their season (too short)
 
     @property
     def verdict(self) -> str:
         """Which model to trust, in one sentence (see `verdict`)."""
         return verdict(self.ranking)
+
+    @property
+    def fallback_notes(self) -> list[str]:
+        """One sentence per model that fitted series without their season, e.g. "seasonal_naive used
+        no season on 2 series shorter than one season (24 steps): a, b."."""
+        return describe_fallbacks(self.fallbacks)
 
 
 def run_backtest(data: pd.DataFrame | Panel, models: Sequence[str | Model | GlobalModel], h: int, n_windows: int = 3,
@@ -63,7 +71,8 @@ def run_backtest(data: pd.DataFrame | Panel, models: Sequence[str | Model | Glob
         "nonnegative": forecaster.nonnegative_,
     }
     return Backtest(settings=settings, panel=panel, forecasts=forecasts,
-                    per_series=evaluate(forecasts, history, period), summary=summary, ranking=rank(summary))
+                    per_series=evaluate(forecasts, history, period), summary=summary, ranking=rank(summary),
+                    fallbacks=forecaster.fallbacks)
 
 
 def rank(summary: pd.DataFrame) -> pd.DataFrame:

@@ -30,13 +30,15 @@ _ENVIRONMENT = Environment(loader=PackageLoader("forecasting.evaluation", "templ
 
 
 def render_report(backtest: Backtest, title: str = "Backtest report") -> str:
-    """The report as one HTML document: verdict, settings, data, ranking, metrics, charts, per-series table."""
+    """The report as one HTML document: verdict (and any season fallbacks), settings, data, ranking,
+    metrics, charts, per-series table."""
     charts = [ranking_figure(backtest.ranking, REFERENCE)]
     charted = list(dict.fromkeys(backtest.panel.frame["unique_id"]))[:MAX_CHARTS]
     charts += [backtest_figure(backtest.panel.frame, backtest.forecasts, series_id) for series_id in charted]
     return _ENVIRONMENT.get_template("report.html.j2").render(
         title=title,
         verdict=backtest.verdict,
+        fallback_notes=backtest.fallback_notes,
         plotly_js=Markup(get_plotlyjs()),
         settings=_settings(backtest.settings),
         data=_data_table(backtest.panel),

@@ -58,6 +58,12 @@ class Model(ABC):
     def restore(self, y: np.ndarray, season_length: int, state: FitState) -> Fitted:
         """Rebuild the fitted model on history `y` from `state`, without re-estimating."""
 
+    def observations_for_season(self, season_length: int) -> int:
+        """Fewest observations a fit needs to use a season of `season_length` steps; 0 for a model
+        that uses no season. The Forecaster fits a shorter series without one and records that
+        (see `season_fallback`), so `fit` and `restore` are given a season only with enough data."""
+        return 0
+
     def config(self) -> dict:
         return asdict(self)
 

@@ -3,7 +3,8 @@
 Scores are absolute h-step errors of the model refit at the last `n_windows` origins of the
 training series (one origin per step); the interval half-width at step k is the finite-sample
 conformal quantile of the step-k scores. With fewer windows than a level needs, the largest
-score is used, the widest interval the data can support.
+score is used, the widest interval the data can support. An origin whose history is too short for
+the season is forecast without one, as the Forecaster fits such a series (see season_fallback).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import math
 import numpy as np
 
 from forecasting.models.base import Model, SeriesForecast
+from forecasting.models.season_fallback import usable_season
 
 N_WINDOWS = 50
 
@@ -24,7 +26,8 @@ def conformal_scores(model: Model, y: np.ndarray, season_length: int, h: int,
     scores = []
     for origin in origins:
         history = y[:origin]
-        mean = model.restore(history, season_length, model.fit(history, season_length)).forecast(h, []).mean
+        season = usable_season(model, origin, season_length)
+        mean = model.restore(history, season, model.fit(history, season)).forecast(h, []).mean
         scores.append(np.abs(y[origin:origin + h] - mean))
     if not scores:
         raise ValueError(f"conformal intervals need at least h + 2 = {h + 2} observations, got {len(y)}")

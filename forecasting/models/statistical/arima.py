@@ -16,7 +16,8 @@ from statsmodels.tsa.arima.model import ARIMA as StatsmodelsARIMA
 from statsmodels.tsa.stattools import kpss
 
 from forecasting.models.base import FitState, Fitted, Model, SeriesForecast, alpha_of
-from forecasting.models.statistical.seasonality import deseasonalize, reseasonalize, seasonal_indices
+from forecasting.models.statistical.seasonality import (SEASONS_TESTED, deseasonalize, reseasonalize,
+                                                        seasonal_indices)
 
 MAX_DIFFERENCES = 2
 
@@ -27,6 +28,9 @@ class ARIMA(Model):
 
     name = "arima"
     max_order: int = 2
+
+    def observations_for_season(self, season_length: int) -> int:
+        return SEASONS_TESTED * season_length
 
     def fit(self, y: np.ndarray, season_length: int) -> FitState:
         seasonal = seasonal_indices(y, season_length)

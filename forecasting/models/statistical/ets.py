@@ -1,9 +1,10 @@
 """Exponential smoothing state-space models (statsmodels ETSModel) with automatic form choice.
 
 The form (error, trend, damping, season) with the lowest AICc wins, over the candidates that the
-data allow: multiplicative parts need positive data, seasonal forms need two full seasons and a
-period of at most 24 (beyond that the seasonal state is too large to fit reliably; use theta or
-arima, which adjust the season by decomposition).
+data allow: multiplicative parts need positive data, seasonal forms need two full seasons and two
+more values (the Forecaster fits a shorter series without a season and says so) and a period of at
+most 24 (beyond that the seasonal state is too large to fit reliably; use theta or arima, which
+adjust the season by decomposition).
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ class ETS(Model):
     name = "ets"
     model: str = "auto"
 
+    def observations_for_season(self, season_length: int) -> int:
+        return 2 * season_length + 2
+
     def fit(self, y: np.ndarray, season_length: int) -> FitState:
         # Forms are compared with heuristic initial states (fast: only smoothing parameters are
         # optimised); the winner is then refit with estimated initial states, as R's ets does.
@@ -52,9 +56,13 @@ class ETS(Model):
 
     def _candidates(self, y: np.ndarray, season_length: int) -> list[str]:
         if self.model != "auto":
+            if self.model[-1] != "N" and season_length <= 1:
+                raise ValueError(f"ETS form {self.model!r} is seasonal, but this series is fitted without a season "
+                                 "(its frequency has none, or it is too short for one): choose a form ending in "
+                                 "'N', or model='auto'")
             return [self.model]
         positive = bool(np.all(y > 0))
-        seasonal_ok = 1 < season_length <= MAX_SEASON_LENGTH and len(y) >= 2 * season_length + 2
+        seasonal_ok = 1 < season_length <= MAX_SEASON_LENGTH and len(y) >= self.observations_for_season(season_length)
         forms = []
         for error, trend, season in product("AM", ("N", "A", "Ad"), "NAM"):
             if "M" in error + season and not positive:

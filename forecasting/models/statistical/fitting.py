@@ -2,6 +2,8 @@
 
 Series are divided by their largest absolute value before fitting, so huge or tiny magnitudes
 fit like order-one data; the scale is part of the fit, so a restored fit applies it unchanged.
+A series too short for the model's season is fitted without one, and the fit records it
+(see forecasting.models.season_fallback); a restored fit uses the season its fit used.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import numpy as np
 from forecasting.errors import DataError
 from forecasting.models.intervals import add_conformal_bounds, conformal_scores
 from forecasting.models.base import FitState, Model, SeriesForecast
+from forecasting.models.season_fallback import fitted_season, record, season_to_fit
 
 
 @dataclass
@@ -21,7 +24,7 @@ class SeriesTask:
     model: Model
     series_id: str
     y: np.ndarray
-    season_length: int
+    season_length: int  # the season wanted; a fit on a series too short for it uses none
     h: int | None = None
     levels: tuple[int, ...] = ()
     state: FitState | None = None
@@ -34,6 +37,8 @@ def run_task(task: SeriesTask) -> tuple[FitState, SeriesForecast | None]:
         if task.h is None:
             return state, None
         return state, forecast(task.model, task.y, task.season_length, state, task.h, list(task.levels))
+    except DataError:
+        raise  # it already names the series and the fix
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
         raise DataError(
             f"model {task.model.name!r} failed on series {task.series_id!r} ({len(task.y)} values): {error}. "
@@ -43,27 +48,30 @@ def run_task(task: SeriesTask) -> tuple[FitState, SeriesForecast | None]:
 
 def fit(task: SeriesTask) -> FitState:
     y = task.y
+    season = season_to_fit(task.model, task.series_id, len(y), task.season_length)
     scale = float(np.max(np.abs(y))) or 1.0
     scaled = y / scale
     if np.ptp(y) == 0:
         state = FitState(spec={"constant": True})
     else:
-        state = task.model.fit(scaled, task.season_length)
+        state = task.model.fit(scaled, season)
         if not task.model.model_intervals and task.interval_horizon:
-            state.arrays["conformal_scores"] = conformal_scores(task.model, scaled, task.season_length,
-                                                                task.interval_horizon)
+            state.arrays["conformal_scores"] = conformal_scores(task.model, scaled, season, task.interval_horizon)
     state.spec["scale"] = scale
+    if season != task.season_length:
+        record(state, task.model, len(y), task.season_length, season)
     return state
 
 
 def forecast(model: Model, y: np.ndarray, season_length: int, state: FitState, h: int,
              levels: list[int]) -> SeriesForecast:
     scale = state.spec["scale"]
+    season = fitted_season(state, season_length)
     if state.spec.get("constant"):
         scaled = SeriesForecast(mean=np.full(h, y[-1] / scale))
         add_conformal_bounds(scaled, np.zeros((1, h)), levels)
     else:
-        scaled = model.restore(y / scale, season_length, state).forecast(h, levels)
+        scaled = model.restore(y / scale, season, state).forecast(h, levels)
         if not model.model_intervals and levels:
             add_conformal_bounds(scaled, state.arrays["conformal_scores"], levels)
     return SeriesForecast(

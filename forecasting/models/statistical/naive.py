@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from forecasting.models.base import FitState, Fitted, Model, SeriesForecast
-from forecasting.models.statistical.seasonality import deseasonalize, reseasonalize, seasonal_indices
+from forecasting.models.statistical.seasonality import (SEASONS_TESTED, deseasonalize, reseasonalize,
+                                                        seasonal_indices)
 
 
 @dataclass
@@ -51,10 +52,14 @@ class SeasonalNaive(_ClosedForm):
 
     name = "seasonal_naive"
 
+    def observations_for_season(self, season_length: int) -> int:
+        return season_length
+
     def point_forecast(self, y, season_length, h):
-        m = min(season_length, len(y))
-        last_season = y[-m:]
-        return last_season[np.arange(h) % m]
+        m = season_length
+        if len(y) < m:  # never a shorter season: that would repeat a partial cycle as if it were one
+            raise ValueError(f"seasonal naive needs one full season ({m} values), got {len(y)}")
+        return y[-m:][np.arange(h) % m]
 
 
 @dataclass
@@ -73,6 +78,9 @@ class Naive2(_ClosedForm):
     """Naive on the seasonally adjusted series (M4's reference for OWA)."""
 
     name = "naive2"
+
+    def observations_for_season(self, season_length: int) -> int:
+        return SEASONS_TESTED * season_length
 
     def point_forecast(self, y, season_length, h):
         seasonal = seasonal_indices(y, season_length)

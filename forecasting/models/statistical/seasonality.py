@@ -5,11 +5,13 @@ import numpy as np
 from statsmodels.tsa.seasonal import seasonal_decompose
 from statsmodels.tsa.stattools import acf
 
+SEASONS_TESTED = 3  # full seasons the seasonality test needs; a shorter series counts as not seasonal
+
 
 def is_seasonal(y: np.ndarray, season_length: int) -> bool:
-    """M4's 90% autocorrelation test at lag `season_length` (needs three full seasons)."""
+    """M4's 90% autocorrelation test at lag `season_length` (needs SEASONS_TESTED full seasons)."""
     m = season_length
-    if m <= 1 or len(y) < 3 * m or np.ptp(y) == 0:
+    if m <= 1 or len(y) < SEASONS_TESTED * m or np.ptp(y) == 0:
         return False
     r = acf(y, nlags=m, fft=True)[1:]  # r[k-1] is the autocorrelation at lag k
     limit = 1.645 * np.sqrt((1 + 2 * np.sum(r[: m - 1] ** 2)) / len(y))

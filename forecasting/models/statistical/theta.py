@@ -20,11 +20,14 @@ class Theta(Model):
 
     name = "theta"
 
+    def observations_for_season(self, season_length: int) -> int:
+        return 2 * season_length  # classical decomposition needs two full cycles
+
     def fit(self, y: np.ndarray, season_length: int) -> FitState:
         return FitState(spec={})
 
     def restore(self, y: np.ndarray, season_length: int, state: FitState) -> Fitted:
-        seasonal = season_length > 1 and len(y) >= 2 * season_length
+        seasonal = season_length > 1 and len(y) >= self.observations_for_season(season_length)
         model = ThetaModel(y, period=season_length if seasonal else 1, deseasonalize=seasonal)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
