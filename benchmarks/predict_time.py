@@ -57,7 +57,9 @@ def measure(name: str, out: str) -> None:
         result = call()
         return result, time.perf_counter() - wall, time.process_time() - cpu
 
-    df = fc.datasets.load("etth1").groupby("unique_id").tail(HOURS)
+    data = fc.datasets.load("etth1")
+    frame = data.frame if hasattr(data, "frame") else data    # a Panel since 4a8cceb, a frame before
+    df = frame.groupby("unique_id").tail(HOURS)
     forecaster = fc.Forecaster([model(**TRAINING)], h=H, level=LEVEL)
     _, fit_s, fit_cpu = timed(lambda: forecaster.fit(df))
     predicts = [timed(forecaster.predict) for _ in range(3)]
