@@ -10,6 +10,10 @@ MSE / MAE are on the standardised data, as published.
 
     .venv/bin/python benchmarks/etth1.py --protocol informer            # reduced, fits a 2-core CPU
     .venv/bin/python benchmarks/etth1.py --protocol lookback96 --full   # the papers' settings (GPU)
+    .venv/bin/python benchmarks/etth1.py --protocol lookback96 --models mamba --seeds 0 1 2   # mean and spread
+    .venv/bin/python benchmarks/etth1.py --protocol lookback96 --summarize a.json b.json      # one seed table
+
+How the settings below were chosen, with every candidate's validation score: benchmarks/select_settings.py.
 """
 from __future__ import annotations
 
@@ -116,10 +120,21 @@ def few_shot_split(split: Split, fraction: float, lookback: int) -> Split:
     return replace(split, train=range(split.train.start, split.train.start + rows))
 
 
+RIDGE_PENALTIES = (0.1, 1.0, 10.0, 100.0, 1000.0)
+
+
 def fit_ridge(block, split, horizon: int, lookback: int = LINEAR_LOOKBACK):
     """A linear map lookback -> horizon shared by all channels, last value subtracted, fit in
     closed form on the training windows; the ridge penalty is chosen on validation. Returns the
     predict function."""
+    return fit_ridge_recorded(block, split, horizon, lookback)[0]
+
+
+def fit_ridge_recorded(block, split, horizon: int, lookback: int = LINEAR_LOOKBACK,
+                       penalties: tuple[float, ...] = RIDGE_PENALTIES):
+    """fit_ridge that also returns the validation MSE of every candidate penalty (RIDGE_PENALTIES
+    unless told) and the one chosen: (predict, {penalty: validation MSE}, chosen penalty). Only
+    training and validation windows are read."""
     sets = windows_for(block, split, lookback, horizon)
 
     def design(windows: Windows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -136,7 +151,8 @@ def fit_ridge(block, split, horizon: int, lookback: int = LINEAR_LOOKBACK):
         return torch.linalg.solve(gram + penalty * torch.eye(lookback, dtype=gram.dtype), cross)
 
     xv, yv, _ = design(sets["val"])
-    penalty = min((0.1, 1.0, 10.0, 100.0, 1000.0), key=lambda p: float(((xv @ solve(p) - yv) ** 2).mean()))
+    validation = {p: float(((xv @ solve(p) - yv) ** 2).mean()) for p in penalties}
+    penalty = min(penalties, key=validation.get)
     weights = solve(penalty)
 
     def predict(batch) -> torch.Tensor:
@@ -144,7 +160,7 @@ def fit_ridge(block, split, horizon: int, lookback: int = LINEAR_LOOKBACK):
         last = x[..., -1:]
         return ((x - last) @ weights + last).transpose(1, 2)                               # [B, H, C]
 
-    return predict
+    return predict, validation, penalty
 
 
 def ridge_floor(block, split, horizon: int, lookback: int = LINEAR_LOOKBACK) -> tuple[float, float, int]:
@@ -162,7 +178,7 @@ def fit_network(name: str, block, split, horizon: int, settings: dict, seed: int
     """The network trained through the product's training engine (in eval mode) and what the run took."""
     network_settings, training_settings = settings[name]
     if name == "informer":
-        if settings is REDUCED and horizon >= 168:
+        if settings is not FULL and horizon >= 168:   # REDUCED, or a candidate built from it
             training_settings = {**training_settings, **REDUCED_LONG_INFORMER}
         lookback, label_len, factor = INFORMER_WINDOWS[horizon]
         network_settings = {**network_settings, "label_len": label_len, "factor": factor, "time_features": 4}
@@ -204,31 +220,98 @@ def main() -> None:
     parser.add_argument("--horizons", type=int, nargs="+", help="default: the protocol's")
     parser.add_argument("--models", nargs="+", help="default: the protocol's")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+",
+                        help="train every network cell once per seed (overrides --seed): the main table gives "
+                             "the mean over seeds, a second table each seed, the mean, the spread and the "
+                             "difference from the ridge floor")
     parser.add_argument("--out", type=Path, help="default: out/etth1_<protocol>.json")
+    parser.add_argument("--summarize", type=Path, nargs="+", metavar="JSON",
+                        help="train nothing: the seed table of earlier --seeds runs (their JSON files, e.g. one per "
+                             "horizon run side by side), with each seed's average over the protocol's horizons")
     args = parser.parse_args()
     protocol = PROTOCOLS[args.protocol]
+    if args.summarize:
+        print(summarize(args.summarize, protocol))
+        return
     horizons, models = args.horizons or protocol["horizons"], args.models or protocol["models"]
+    seeds = args.seeds or [args.seed]
     out = args.out or Path(f"out/etth1_{args.protocol}.json")
     values, time_features, split = load_ett()
     block = (values, time_features)
     settings = FULL if args.full else REDUCED
-    rows, details = [], {}
+    rows, details, per_seed = [], {}, {}
     for horizon in horizons:
         row = {"H": horizon, **{f"published {name}": scores.get(horizon) for name, scores in protocol["published"].items()},
                "ridge floor": ridge_floor(block, split, horizon)[:2],
                "seasonal naive": seasonal_naive(block, split, horizon)[:2]}
         for name in models:
-            (mse, mae, n_windows), details[f"{name}/{horizon}"] = neural(name, block, split, horizon, settings, args.seed)
-            row[name] = (mse, mae)
-            row["test windows"] = n_windows
-            print(f"H={horizon} {name}: MSE {mse:.3f} MAE {mae:.3f} ({details[f'{name}/{horizon}']})", flush=True)
+            runs = []
+            for seed in seeds:
+                key = f"{name}/{horizon}" if len(seeds) == 1 else f"{name}/{horizon}/seed{seed}"
+                (mse, mae, n_windows), details[key] = neural(name, block, split, horizon, settings, seed)
+                runs.append({"seed": seed, "mse": mse, "mae": mae, "best_val_loss": details[key]["best_val_loss"]})
+                row["test windows"] = n_windows
+                print(f"H={horizon} {name} seed {seed}: MSE {mse:.3f} MAE {mae:.3f} ({details[key]})", flush=True)
+            per_seed[f"{name}/{horizon}"] = runs
+            row[name] = (float(np.mean([r["mse"] for r in runs])), float(np.mean([r["mae"] for r in runs])))
         rows.append(row)
         print(markdown_table(rows, protocol), flush=True)
+        if len(seeds) > 1:
+            print(seed_table(rows, per_seed, models), flush=True)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"date": date.today().isoformat(), "machine": platform.platform(),
                                    "protocol": args.protocol, "threads": torch.get_num_threads(),
-                                   "cuda": torch.cuda.is_available(), "full": args.full, "rows": rows,
-                                   "details": details}, indent=1, default=str))
+                                   "cuda": torch.cuda.is_available(), "full": args.full, "seeds": seeds,
+                                   "rows": rows, "per_seed": per_seed, "details": details}, indent=1, default=str))
+
+
+def summarize(paths: list[Path], protocol: dict) -> str:
+    """One seed table from several --seeds runs; where a model has every horizon of the protocol for the
+    same seeds, each seed's average over the horizons, their mean, spread, and the floor's average."""
+    rows, per_seed = {}, {}
+    for path in paths:
+        record = json.loads(path.read_text())
+        for row in record["rows"]:
+            rows.setdefault(row["H"], row)
+        per_seed.update(record.get("per_seed", {}))
+    rows = [rows[h] for h in sorted(rows)]
+    models = list(dict.fromkeys(key.split("/")[0] for key in per_seed))
+    lines = [seed_table(rows, per_seed, models)]
+    for name in models:
+        runs = {h: {r["seed"]: r for r in per_seed.get(f"{name}/{h}", [])} for h in protocol["horizons"]}
+        seeds = sorted(set.intersection(*(set(by_seed) for by_seed in runs.values())))
+        if not seeds or any(h not in {row["H"] for row in rows} for h in protocol["horizons"]):
+            continue
+        averages = np.array([[np.mean([runs[h][seed][metric] for h in protocol["horizons"]]) for seed in seeds]
+                             for metric in ("mse", "mae")])
+        floor = np.mean([row["ridge floor"][0] for row in rows if row["H"] in protocol["horizons"]])
+        lines.append(f"\n{name}, average over H = {'/'.join(map(str, protocol['horizons']))}: per seed "
+                     f"{', '.join(f'{seed}: {mse:.4f} / {mae:.4f}' for seed, mse, mae in zip(seeds, *averages))} "
+                     f"(MSE / MAE); mean {averages[0].mean():.4f} / {averages[1].mean():.4f}, sd "
+                     f"{averages[0].std(ddof=1) if len(seeds) > 1 else 0.0:.4f}, range "
+                     f"{averages[0].min():.4f}-{averages[0].max():.4f}; ridge floor {floor:.4f}")
+    return "\n".join(lines)
+
+
+def seed_table(rows: list[dict], per_seed: dict, models: list[str]) -> str:
+    """Per model and horizon: test MSE of each seed, their mean, sample standard deviation and range,
+    the mean's difference from the ridge floor and on how many seeds the network is below the floor."""
+    lines = ["| model | H | seeds | test MSE per seed | mean MSE | sd | min-max | mean MAE | vs ridge floor | "
+             "seeds below floor | best validation loss per seed |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name in models:
+        for row in rows:
+            runs = per_seed.get(f"{name}/{row['H']}")
+            if not runs:
+                continue
+            mse = np.array([r["mse"] for r in runs])
+            floor = row["ridge floor"][0]
+            lines.append(f"| {name} | {row['H']} | {' '.join(str(r['seed']) for r in runs)} | "
+                         f"{', '.join(f'{v:.3f}' for v in mse)} | {mse.mean():.3f} | "
+                         f"{(mse.std(ddof=1) if len(mse) > 1 else 0.0):.3f} | {mse.min():.3f}-{mse.max():.3f} | "
+                         f"{np.mean([r['mae'] for r in runs]):.3f} | {100 * (mse.mean() / floor - 1):+.1f}% "
+                         f"(floor {floor:.3f}) | {int((mse < floor).sum())}/{len(mse)} | "
+                         f"{', '.join(format(r['best_val_loss'], '.4f') for r in runs)} |")
+    return "\n".join(lines)
 
 
 def markdown_table(rows: list[dict], protocol: dict) -> str:
