@@ -125,7 +125,7 @@ def test_series_too_short_for_a_network_get_a_clear_error():
     # long enough for validation and calibration, but a fixed lookback leaves no training window
     longer = pd.concat([frame, frame.assign(ds=frame["ds"] + pd.Timedelta(days=30))], ignore_index=True)
     with pytest.raises(fc.DataError, match=r"lookback 52 leaves no training window in the shortest series \(48 "
-                                           r"training rows once its last 2 x max\(h, 10%\) rows are held out"):
+                                           r"training rows once its last 12 rows are held out"):
         fc.Forecaster([fc.model("dlinear", lookback=52)], h=2).fit(longer)
 
 

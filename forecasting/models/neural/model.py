@@ -3,12 +3,13 @@
 Every series is standardised with the mean and deviation of its own training rows and cut into
 windows (channel independent: one channel per window, so series of any length and start mix).
 Each series is split by time into train | validation | calibration, the last two of `max(h, 10%)`
-rows each. Training runs twice. First on the train rows, early-stopped on the validation rows:
+rows each (VALIDATION_ROWS, CALIBRATION_ROWS). Training runs twice. First on the train rows, early-stopped on the validation rows:
 that chooses the number of epochs. The calibration windows, which chose nothing, then calibrate
 the intervals of this network: conformal intervals from its absolute errors for point networks,
-conformalised quantile regression for quantile heads (the default with levels: pinball loss).
-Then the final network trains on every row for the chosen number of epochs, from the same seed,
-so it has seen the latest rows; it keeps the calibration of the first.
+conformalised quantile regression for quantile heads (trained with the pinball loss, the default
+when levels are asked for). Then the final network trains on every row for the chosen number of
+epochs, from the same seed, so it has seen the latest rows; it keeps the calibration of the first
+(`retrain_on_all_rows=False` keeps the first network instead).
 
 The trained network stays in memory from `fit` to `predict` (a `FittedNetwork`); it becomes
 arrays only when the Forecaster is saved.
@@ -43,6 +44,9 @@ STEPS_PER_EPOCH = 100
 # FittedNetwork.training: the early-stopped training (epochs run, the best epoch and its validation
 # loss) and the final one on every row (its epochs and last training loss)
 TRAINING_RECORD = ("epochs_run", "best_epoch", "best_val_loss", "final_epochs", "final_train_loss")
+# The last rows of each series held out, as (horizons, share): max(horizons * h, share of the rows).
+VALIDATION_ROWS = (1, 0.1)
+CALIBRATION_ROWS = (1, 0.1)
 
 
 @dataclass
@@ -107,7 +111,8 @@ class NeuralModel(GlobalModel):
                               steps_per_epoch=steps, seed=self.seed, precision=self.precision)
 
     def min_length(self, h: int) -> int:
-        return (self.lookback or MIN_LOOKBACK) + 3 * h   # a training, a validation and a calibration window
+        # the lookback, a training window, then the validation and calibration rows
+        return (self.lookback or MIN_LOOKBACK) + h + (VALIDATION_ROWS[0] + CALIBRATION_ROWS[0]) * h
 
     # ---- fit and forecast ------------------------------------------------------------------
 
@@ -190,14 +195,16 @@ class NeuralModel(GlobalModel):
         return network.eval(), result
 
     def _lookback(self, history: History, h: int, splits: list[Split]) -> int:
-        shortest = min(len(split.train) for split in splits) - h
+        shortest = min(splits, key=lambda split: len(split.train))
+        windows_room = len(shortest.train) - h
         if self.lookback is not None:
-            if self.lookback > shortest:
+            if self.lookback > windows_room:
+                held_out = len(shortest.validation) + len(shortest.calibration)
                 raise DataError(f"{self.name}: lookback {self.lookback} leaves no training window in the shortest series "
-                                f"({shortest + h} training rows once its last 2 x max(h, 10%) rows are held out for "
+                                f"({len(shortest.train)} training rows once its last {held_out} rows are held out for "
                                 f"early stopping and calibration, horizon {h}); lower lookback or give longer series")
             return self.lookback
-        return min(max(2 * h, 32), shortest)  # min_length keeps this at least MIN_LOOKBACK
+        return min(max(2 * h, 32), windows_room)  # min_length keeps this at least MIN_LOOKBACK
 
     def _network_config(self, lookback: int, h: int, freq: str, levels: list[int], n_series: int) -> dict:
         """The network's settings: the shape, the product's defaults for this data, then the user's."""
@@ -294,10 +301,16 @@ class Split:
 
 
 def _split(n_rows: int, h: int) -> Split:
-    """train | validation | calibration, the last two of max(h, 10%) rows each."""
-    held = max(h, n_rows // 10)
-    return Split(train=range(0, n_rows - 2 * held), validation=range(n_rows - 2 * held, n_rows - held),
-                 calibration=range(n_rows - held, n_rows))
+    """train | validation | calibration, the last two of VALIDATION_ROWS and CALIBRATION_ROWS."""
+    calibration = n_rows - _held_out(CALIBRATION_ROWS, n_rows, h)
+    validation = calibration - _held_out(VALIDATION_ROWS, n_rows, h)
+    return Split(train=range(0, validation), validation=range(validation, calibration),
+                 calibration=range(calibration, n_rows))
+
+
+def _held_out(rows: tuple[int, float], n_rows: int, h: int) -> int:
+    horizons, share = rows
+    return max(horizons * h, int(share * n_rows + 1e-9))
 
 
 def _blocks(history: History, freq: str, scalers: list[Scaler]) -> list[tuple[np.ndarray, np.ndarray]]:
