@@ -90,7 +90,13 @@ def _show(result: BacktestResult) -> None:
     st.subheader("Ranking")
     st.caption(f"Lowest MASE first. mase_vs_reference below 1 means better than {fc.REFERENCE}; "
                "coverage-L is the share of actuals inside the L% interval (ideal: L%).")
-    st.dataframe(backtest.ranking, hide_index=True, column_config=common.number_columns(backtest.ranking))
+    st.dataframe(backtest.ranking, hide_index=True, column_order=_coverage_beside_mase(list(backtest.ranking.columns)),
+                 column_config=common.number_columns(backtest.ranking))
+    gaps = fc.metrics.coverage_gaps(backtest.summary)
+    if gaps:
+        points = round(100 * fc.metrics.COVERAGE_TOLERANCE)
+        st.warning(common.plain(f"Coverage more than {points} points from the nominal level: " + "; ".join(gaps) + "."),
+                   icon=":material/straighten:")
     left, right = st.columns(2)
     left.plotly_chart(fc.ranking_figure(backtest.ranking, fc.REFERENCE), key="bt_ranking_chart")
     with right:
@@ -105,3 +111,9 @@ def _show(result: BacktestResult) -> None:
     st.subheader("Per series and window")
     st.dataframe(backtest.per_series, hide_index=True, height=320,
                  column_config=common.number_columns(backtest.per_series))
+
+
+def _coverage_beside_mase(columns: list[str]) -> list[str]:
+    """The model, its MASE and each interval's coverage first, then the other columns."""
+    first = ["model", "mase", *[column for column in columns if fc.metrics.nominal_coverage(column) is not None]]
+    return first + [column for column in columns if column not in first]

@@ -95,12 +95,15 @@ def running(label: str) -> Iterator[Callable[[str, int, int], None]]:
 
 
 def number_columns(frame, digits: int = 3) -> dict:
-    """column_config showing every float column with `digits` decimals and coverage columns as percentages."""
+    """column_config showing every float column with `digits` decimals and coverage columns as percentages
+    labelled with their nominal level."""
     config = {}
     for column in frame.columns:
         name = str(column)
-        if name.startswith("coverage-"):
-            config[name] = st.column_config.NumberColumn(format="percent")
+        nominal = fc.metrics.nominal_coverage(name)
+        if nominal is not None:
+            config[name] = st.column_config.NumberColumn(f"{name} (nominal {nominal:.0%})", format="percent",
+                                                         help="Share of actuals inside the interval.")
         elif frame[column].dtype.kind == "f":
             config[name] = st.column_config.NumberColumn(format=f"%.{digits}f")
     return config

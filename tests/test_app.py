@@ -1,6 +1,7 @@
 """The Streamlit app's logic, page by page, with AppTest (no browser): small data, fast models."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -148,6 +149,13 @@ def test_backtest_shows_metrics_with_the_seasonal_naive_reference():
     assert {"seasonal_naive", "naive"} <= set(summary.columns)
     assert {"mase", "smape", "coverage-80", "coverage-95"} <= set(summary.index)
     assert set(ranking["model"]) == {"seasonal_naive", "naive"}
+    # coverage stands beside MASE, labelled with its nominal level; levels it misses are said in words
+    table = at.dataframe[0].proto
+    assert list(table.column_order[:4]) == ["model", "mase", "coverage-80", "coverage-95"]
+    assert json.loads(table.columns)["coverage-80"]["label"] == "coverage-80 (nominal 80%)"
+    gaps = fc.metrics.coverage_gaps(summary)
+    warnings = [warning.value for warning in at.main.warning if "nominal" in warning.value]
+    assert len(warnings) == (1 if gaps else 0) and all(plain(gap) in warnings[0] for gap in gaps)
     verdict = (at.main.success or at.main.warning)[0].value
     assert "seasonal naive" in verdict
     assert per_series["cutoff"].nunique() == 2

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.evaluation.metrics import evaluate, summarize, weighted_quantile_loss
+from forecasting.evaluation.metrics import coverage_gaps, evaluate, nominal_coverage, summarize, weighted_quantile_loss
 from tests.conftest import SHARED_DATA
 
 
@@ -62,3 +62,13 @@ def test_evaluation_needs_actuals():
     train, forecasts = _frames()
     with pytest.raises(ValueError, match="'y'"):
         evaluate(forecasts.drop(columns="y"), train)
+
+
+def test_coverage_gaps_name_the_intervals_off_their_nominal_level():
+    summary = pd.DataFrame({"ets": [0.9, 0.75, 0.80], "dlinear": [0.9, 0.52, 0.97], "theta": [0.9, 0.91, 0.99],
+                            "naive2": [0.9, np.nan, np.nan]}, index=["mase", "coverage-80", "coverage-95"])
+    assert nominal_coverage("coverage-80") == 0.8 and nominal_coverage("mase") is None
+    # 0.75 is on the bound (in); a model without intervals (NaN) is never off
+    assert coverage_gaps(summary) == ["ets: coverage-95 0.80 (nominal 0.95), too narrow",
+                                      "dlinear: coverage-80 0.52 (nominal 0.80), too narrow",
+                                      "theta: coverage-80 0.91 (nominal 0.80), too wide"]

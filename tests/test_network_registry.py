@@ -82,7 +82,8 @@ def test_a_network_registered_from_outside_runs_through_forecaster_save_load_and
 def test_a_point_network_gets_conformal_intervals_and_refuses_the_quantile_loss(registered, two_series):
     forecaster = fc.Forecaster([fc.model("last_value_point", epochs=1, steps_per_epoch=5)], h=6, level=[80])
     out = forecaster.fit(two_series).predict()
-    assert forecaster.states[0][0].config["quantiles"] == [] and forecaster.states[0][0].conformal_scores is not None
+    fit = forecaster.states[0][0]
+    assert fit.config["quantiles"] == [] and fit.calibration_levels == [80] and fit.calibration_scores is not None
     assert (out["last_value_point-hi-80"] > out["last_value_point-lo-80"]).all()
     with pytest.raises(ValueError, match="gives point forecasts only: use loss='mse'"):
         fc.model("last_value_point", loss="quantile")
@@ -138,9 +139,9 @@ def test_a_fitted_network_stays_in_memory_from_fit_to_predict_and_across_backtes
     forecaster = fc.Forecaster([fc.model("dlinear", epochs=1, steps_per_epoch=3)], h=6, level=[80]).fit(two_series)
     first = forecaster.predict()
     pd.testing.assert_frame_equal(forecaster.predict(), first)
-    assert builds == ["dlinear"]
+    assert builds == ["dlinear"] * 2                  # the early-stopped network and the final one
     forecaster.cross_validation(two_series, n_windows=3, refit=False)
-    assert builds == ["dlinear"] * 2                  # one training for the three windows, none per prediction
+    assert builds == ["dlinear"] * 4                  # one fit for the three windows, none per prediction
 
 
 def test_a_loaded_informer_reproduces_its_forecasts(tmp_path):

@@ -43,7 +43,7 @@ def test_neural_and_classical_models_fit_side_by_side(name, etth1_tail):
         assert history.min() - 3 * history.std() < group[name].mean() < history.max() + 3 * history.std()
     state = forecaster.states[0][0]
     assert state.config["quantiles"] == [0.025, 0.1, 0.5, 0.9, 0.975]
-    assert state.training["epochs_run"] >= 1
+    assert state.training["epochs_run"] >= 1 and state.training["final_epochs"] == state.training["best_epoch"]
 
 
 def test_registry_names_build_neural_models_with_paper_defaults():
@@ -72,13 +72,13 @@ def test_config_overrides_by_keyword_reach_the_network(etth1_tail):
         fc.model("dlinaer")
 
 
-def test_mse_loss_gives_conformal_intervals_from_validation_windows(etth1_tail):
+def test_mse_loss_gives_conformal_intervals_from_calibration_windows(etth1_tail):
     model = fc.model("dlinear", epochs=2, steps_per_epoch=10, loss="mse")
     forecaster = fc.Forecaster([model], h=24, level=[50, 95]).fit(etth1_tail)
     out = forecaster.predict()
     state = forecaster.states[0][0]
     assert state.config["quantiles"] == []
-    assert state.conformal_scores.shape[1] == 24
+    assert state.calibration_levels == [50, 95] and state.calibration_scores.shape[1] == 24
     width50 = out["dlinear-hi-50"] - out["dlinear-lo-50"]
     width95 = out["dlinear-hi-95"] - out["dlinear-lo-95"]
     assert (width50 > 0).all() and (width95 > width50).all()
@@ -94,33 +94,39 @@ def test_saved_neural_forecaster_predicts_identically(etth1_tail, tmp_path):
     pd.testing.assert_frame_equal(loaded.predict(), expected)
 
 
+def trainings(calls: list[tuple]) -> int:
+    """How many trainings the progress calls (stage, epoch, epochs) report: each starts at epoch 1."""
+    return sum(1 for stage, epoch, _ in calls if stage == "train dlinear" and epoch == 1)
+
+
 def test_cross_validation_trains_once_without_refit(etth1_tail):
     calls = []
-    forecaster = fc.Forecaster([TINY["dlinear"], "naive"], h=24, level=[80],
-                               progress=lambda stage, done, total: calls.append(stage))
+    forecaster = fc.Forecaster([TINY["dlinear"], "naive"], h=24, level=[80], progress=lambda *args: calls.append(args))
     cv = forecaster.cross_validation(etth1_tail, n_windows=3, step_size=24, refit=False)
     assert len(cv) == 3 * 3 * 24 and cv["cutoff"].nunique() == 3
-    assert calls.count("train dlinear") == TINY["dlinear"].epochs  # one training for all three windows
+    assert trainings(calls) == 2  # the early-stopped one and the final one, for all three windows
     # each window's forecast differs: the network sees each cutoff's latest history
     first = cv.groupby("cutoff")["dlinear"].apply(lambda s: s.iloc[0])
     assert first.nunique() == 3
-    refit = fc.Forecaster([TINY["dlinear"]], h=24, progress=lambda stage, done, total: calls.append(stage))
+    refit = fc.Forecaster([TINY["dlinear"]], h=24, progress=lambda *args: calls.append(args))
     calls.clear()
     refit.cross_validation(etth1_tail, n_windows=2, step_size=24, refit=True)
-    assert calls.count("train dlinear") == 2 * TINY["dlinear"].epochs
+    assert trainings(calls) == 2 * 2
 
 
 def test_series_too_short_for_a_network_get_a_clear_error():
     frame = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2024-01-01", periods=30, freq="D"),
                           "y": np.arange(30.0)})
-    with pytest.raises(fc.DataError, match=r"shorter than the 68 rows needed: 'a' \(30 rows\)"):
+    # lookback + a training, a validation and a calibration window of h steps
+    with pytest.raises(fc.DataError, match=r"shorter than the 82 rows needed: 'a' \(30 rows\)"):
         fc.Forecaster([fc.model("dlinear", lookback=40)], h=14).fit(frame)
-    with pytest.raises(fc.DataError, match=r"shorter than the 32 rows needed"):
+    with pytest.raises(fc.DataError, match=r"shorter than the 46 rows needed"):
         fc.Forecaster(["dlinear"], h=14).fit(frame)
-    # long enough for validation, but a fixed lookback leaves no training window
+    # long enough for validation and calibration, but a fixed lookback leaves no training window
     longer = pd.concat([frame, frame.assign(ds=frame["ds"] + pd.Timedelta(days=30))], ignore_index=True)
-    with pytest.raises(fc.DataError, match="lookback 55 leaves no training window"):
-        fc.Forecaster([fc.model("dlinear", lookback=55)], h=2).fit(longer)
+    with pytest.raises(fc.DataError, match=r"lookback 52 leaves no training window in the shortest series \(48 "
+                                           r"training rows once its last 12 rows are held out"):
+        fc.Forecaster([fc.model("dlinear", lookback=52)], h=2).fit(longer)
 
 
 @pytest.mark.parametrize("name", list(TINY))
@@ -136,9 +142,13 @@ def test_constant_and_huge_series_give_finite_forecasts(name):
 
 def test_forecaster_checkpoints_resume_per_training_set(etth1_tail, tmp_path):
     model = fc.model("dlinear", epochs=2, steps_per_epoch=5, checkpoint_dir=str(tmp_path), resume=True)
-    first = fc.Forecaster([model], h=24).fit(etth1_tail).predict()
+    forecaster = fc.Forecaster([model], h=24).fit(etth1_tail)
+    first = forecaster.predict()
     runs = list(tmp_path.iterdir())
-    assert len(runs) == 1 and (runs[0] / "latest").read_text() == "epoch-0002"
+    # each training checkpoints in its own folder: the final one ran the best epoch count
+    assert len(runs) == 1 and (runs[0] / "early-stopping" / "latest").read_text() == "epoch-0002"
+    best = forecaster.states[0][0].training["best_epoch"]
+    assert (runs[0] / "final" / "latest").read_text() == f"epoch-{best:04d}"
     # the same data resumes the finished run: same weights, no new training
     calls = []
     again = fc.Forecaster([model], h=24, progress=lambda *args: calls.append(args)).fit(etth1_tail).predict()

@@ -68,6 +68,20 @@ def test_ranking_and_verdict_name_the_reference_and_who_does_not_beat_it(report)
     assert ranking.count("<td>no</td>") == 2
 
 
+def test_coverage_stands_beside_mase_with_its_nominal_level_and_is_marked_when_off(report):
+    ranking = report[report.index('<table class="ranking">'):]
+    ranking = ranking[:ranking.index("</table>")]
+    headers = re.findall(r"<th>([^<]*)</th>", ranking)
+    assert headers[:3] == ["model", "mase", "coverage-80 (nominal 0.80)"]
+    column = headers.index("coverage-80 (nominal 0.80)")
+    for row in re.findall(r"<tr class=[^>]*>(.*?)</tr>", ranking, flags=re.S):
+        cells = re.findall(r"<td( class=\"off\")?>([^<]*)", row)
+        marked, coverage = cells[column]
+        assert bool(marked) == (abs(float(coverage) - 0.80) > 0.05 + 1e-9)
+        listed = f"{cells[0][1]}: coverage-80 {float(coverage):.2f} (nominal 0.80)" in report
+        assert listed == bool(marked)
+
+
 def test_series_ids_model_names_and_the_title_only_appear_escaped(report):
     page = outside_plotly_js(report)
     for raw in (XSS, "<i>naive</i>", "<b>visits</b>"):

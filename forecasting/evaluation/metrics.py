@@ -25,6 +25,7 @@ from forecasting.models.statistical.naive import Naive2
 
 KEYS = ("unique_id", "ds", "cutoff", "y")
 PERCENT = {"mape": 100.0, "smape": 200.0}  # utilsforecast gives fractions; M4's sMAPE is 200 * mean ratio
+COVERAGE_TOLERANCE = 0.05  # interval coverage further than this from its nominal level is called off
 
 
 def model_columns(forecasts: pd.DataFrame) -> list[str]:
@@ -75,6 +76,29 @@ def summarize(forecasts: pd.DataFrame, train: pd.DataFrame, season_length: int |
                                 + summary.loc["mase"] / summary.loc["mase", reference])
     summary.loc["wql"] = [weighted_quantile_loss(forecasts, model) for model in summary.columns]
     return summary[models]
+
+
+def nominal_coverage(metric: str) -> float | None:
+    """The share of actuals a `coverage-<level>` metric should reach (0.8 for coverage-80); None for other metrics."""
+    return int(metric.rsplit("-", 1)[1]) / 100 if metric.startswith("coverage-") else None
+
+
+def coverage_off(coverage: float, nominal: float, tolerance: float = COVERAGE_TOLERANCE) -> bool:
+    """Whether coverage is more than `tolerance` from nominal (the bound itself is in; NaN is never off)."""
+    return abs(coverage - nominal) > tolerance + 1e-9
+
+
+def coverage_gaps(summary: pd.DataFrame, tolerance: float = COVERAGE_TOLERANCE) -> list[str]:
+    """One line per model and level whose coverage in `summarize`'s output is more than `tolerance`
+    from its nominal level, e.g. "dlinear: coverage-80 0.52 (nominal 0.80), too narrow"."""
+    gaps = []
+    for model in summary.columns:
+        for metric in summary.index:
+            nominal, coverage = nominal_coverage(str(metric)), summary.loc[metric, model]
+            if nominal is not None and coverage_off(coverage, nominal, tolerance):
+                side = "too narrow" if coverage < nominal else "too wide"
+                gaps.append(f"{model}: {metric} {coverage:.2f} (nominal {nominal:.2f}), {side}")
+    return gaps
 
 
 def weighted_quantile_loss(forecasts: pd.DataFrame, model: str) -> float:

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
 from forecasting.evaluation.backtest import REFERENCE, Backtest, run_backtest
+from forecasting.evaluation.metrics import COVERAGE_TOLERANCE, coverage_gaps, coverage_off, nominal_coverage
 from forecasting.models.base import GlobalModel, Model
 from forecasting.evaluation.plotting import backtest_figure, ranking_figure
 from forecasting.data.panel import Panel
@@ -44,6 +45,8 @@ def render_report(backtest: Backtest, title: str = "Backtest report") -> str:
         data=_data_table(backtest.panel),
         repairs=[str(entry) for entry in backtest.panel.report.by_policy()],
         ranking=_ranking_table(backtest.ranking),
+        coverage_gaps=coverage_gaps(backtest.summary),
+        coverage_tolerance=round(100 * COVERAGE_TOLERANCE),
         summary=_summary_table(backtest.summary),
         per_series=_per_series_table(backtest),
         charts_note=f"{len(charted)} of {backtest.settings['n_series']} series (the first in the data).",
@@ -89,17 +92,24 @@ def _data_table(panel: Panel) -> dict:
 
 
 def _ranking_table(ranking: pd.DataFrame) -> dict:
+    """MASE first, each interval's coverage beside it with its nominal level (cells off by more than
+    the tolerance flagged), then the other metrics."""
     metrics = [column for column in ranking.columns if column not in ("model", "mase_vs_reference", "beats_reference")]
+    metrics = sorted(metrics, key=lambda metric: (metric != "mase", nominal_coverage(metric) is None))
     rows = []
     for position, record in enumerate(ranking.to_dict("records")):
         is_reference = record["model"] == REFERENCE
         beats = "reference" if is_reference else ("yes" if record["beats_reference"] else "no")
-        rows.append({
-            "cells": [str(record["model"]), *[_number(record[m]) for m in metrics],
-                      f"{record['mase_vs_reference']:.2f}x", beats],
-            "reference": is_reference, "best": position == 0,
-        })
-    return {"columns": ["model", *metrics, "MASE vs seasonal naive", "beats seasonal naive"], "rows": rows}
+        cells = [{"text": str(record["model"]), "off": False}]
+        for metric in metrics:
+            nominal = nominal_coverage(metric)
+            off = nominal is not None and coverage_off(record[metric], nominal)
+            cells.append({"text": _number(record[metric]), "off": off})
+        cells += [{"text": f"{record['mase_vs_reference']:.2f}x", "off": False}, {"text": beats, "off": False}]
+        rows.append({"cells": cells, "reference": is_reference, "best": position == 0})
+    headers = [metric if nominal_coverage(metric) is None else f"{metric} (nominal {nominal_coverage(metric):.2f})"
+               for metric in metrics]
+    return {"columns": ["model", *headers, "MASE vs seasonal naive", "beats seasonal naive"], "rows": rows}
 
 
 def _summary_table(summary: pd.DataFrame) -> dict:

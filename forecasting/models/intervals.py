@@ -1,10 +1,14 @@
-"""Conformal prediction intervals for models that have no model-based ones.
+"""Conformal prediction intervals: for models that have no model-based ones, and to calibrate
+quantile heads.
 
-Scores are absolute h-step errors of the model refit at the last `n_windows` origins of the
-training series (one origin per step); the interval half-width at step k is the finite-sample
-conformal quantile of the step-k scores. With fewer windows than a level needs, the largest
-score is used, the widest interval the data can support. An origin whose history is too short for
-the season is forecast without one, as the Forecaster fits such a series (see season_fallback).
+Point forecasts: scores are absolute h-step errors (of a local model refit at the last `n_windows`
+origins of the training series, one origin per step; of a network on windows it was neither trained
+nor early-stopped on), and the interval half-width at step k is the finite-sample conformal
+quantile of the step-k scores. Quantile heads: conformalised quantile regression (Romano, Patterson
+& Candès 2019) moves both ends of the predicted interval out (or in) by the conformal quantile of
+how far the actuals fell outside it. With fewer windows than a level needs, the largest score is
+used, the widest interval the data can support. A local model's origin whose history is too short
+for the season is forecast without one, as the Forecaster fits such a series (see season_fallback).
 """
 from __future__ import annotations
 
@@ -34,11 +38,22 @@ def conformal_scores(model: Model, y: np.ndarray, season_length: int, h: int,
     return np.stack(scores)
 
 
+def conformal_quantile(scores: np.ndarray, level: int) -> np.ndarray:
+    """Per column of scores [n, h]: the ceil((n + 1) * level / 100)-th smallest (the largest when n is too small)."""
+    n = len(scores)
+    rank = min(n, math.ceil((n + 1) * level / 100))
+    return np.sort(scores, axis=0)[rank - 1]
+
+
 def add_conformal_bounds(forecast: SeriesForecast, scores: np.ndarray, levels: list[int]) -> SeriesForecast:
-    n, h = len(scores), len(forecast.mean)
+    h = len(forecast.mean)
     for level in levels:
-        rank = min(n, math.ceil((n + 1) * level / 100))
-        half_width = np.sort(scores[:, :h], axis=0)[rank - 1]
+        half_width = conformal_quantile(scores[:, :h], level)
         forecast.lower[level] = forecast.mean - half_width
         forecast.upper[level] = forecast.mean + half_width
     return forecast
+
+
+def quantile_interval_scores(lower: np.ndarray, upper: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """CQR's conformity scores: how far each actual lies outside [lower, upper] (negative inside)."""
+    return np.maximum(lower - actual, actual - upper)

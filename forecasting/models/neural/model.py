@@ -2,9 +2,14 @@
 
 Every series is standardised with the mean and deviation of its own training rows and cut into
 windows (channel independent: one channel per window, so series of any length and start mix).
-The last `max(h, 10%)` rows of each series are the validation split for early stopping and, for
-point-forecast networks, the calibration set of conformal intervals. With levels and the default
-quantile loss the network has a quantile head trained with the pinball loss.
+Each series is split by time into train | validation | calibration, the last two of `max(h, 10%)`
+rows each (VALIDATION_ROWS, CALIBRATION_ROWS). Training runs twice. First on the train rows, early-stopped on the validation rows:
+that chooses the number of epochs. The calibration windows, which chose nothing, then calibrate
+the intervals of this network: conformal intervals from its absolute errors for point networks,
+conformalised quantile regression for quantile heads (trained with the pinball loss, the default
+when levels are asked for). Then the final network trains on every row for the chosen number of
+epochs, from the same seed, so it has seen the latest rows; it keeps the calibration of the first
+(`retrain_on_all_rows=False` keeps the first network instead).
 
 The trained network stays in memory from `fit` to `predict` (a `FittedNetwork`); it becomes
 arrays only when the Forecaster is saved.
@@ -14,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,16 +31,22 @@ from torch import nn
 from backbones.network import DataShape, Network
 from backbones.state import load_trained_state, trained_state
 
-from forecasting.errors import DataError
+from forecasting.errors import DataError, ModelFileError
 from forecasting.models.base import FitState, GlobalModel, History, PanelFit, SeriesForecast
-from forecasting.models.intervals import add_conformal_bounds
-from forecasting.models.neural.training import TrainingConfig, train
-from forecasting.models.neural.windows import Scaler, calendar_features, make_windows, n_calendar_features
+from forecasting.models.intervals import conformal_quantile, quantile_interval_scores
+from forecasting.models.neural.training import TrainingConfig, TrainingResult, train
+from forecasting.models.neural.windows import Scaler, Windows, calendar_features, make_windows, n_calendar_features
 from forecasting.models.registry import network_named
 
 LOSSES = ("quantile", "mse")
 MIN_LOOKBACK = 4
 STEPS_PER_EPOCH = 100
+# FittedNetwork.training: the early-stopped training (epochs run, the best epoch and its validation
+# loss) and the final one on every row (its epochs and last training loss)
+TRAINING_RECORD = ("epochs_run", "best_epoch", "best_val_loss", "final_epochs", "final_train_loss")
+# The last rows of each series held out, as (horizons, share): max(horizons * h, share of the rows).
+VALIDATION_ROWS = (1, 0.1)
+CALIBRATION_ROWS = (1, 0.1)
 
 
 @dataclass
@@ -50,6 +61,9 @@ class NeuralModel(GlobalModel):
     steps_per_epoch: None: the network's default (100; TimeLLM's 20).
     description: what the data is, in a sentence, for networks that read one (TimeLLM's prompt);
         None: "<n> series of <frequency> observations."
+    retrain_on_all_rows: once early stopping has chosen the number of epochs, train the final
+        network again on every row, the held-out latest ones included. False keeps the early-stopped
+        network (about half the training time, but it never learns from the latest rows).
     The remaining fields are the training settings (see `TrainingConfig`).
     """
 
@@ -68,6 +82,7 @@ class NeuralModel(GlobalModel):
     description: str | None = None
     checkpoint_dir: str | None = None
     resume: bool = False
+    retrain_on_all_rows: bool = True
 
     def __post_init__(self) -> None:
         spec = self.spec
@@ -96,33 +111,37 @@ class NeuralModel(GlobalModel):
                               steps_per_epoch=steps, seed=self.seed, precision=self.precision)
 
     def min_length(self, h: int) -> int:
-        return (self.lookback or MIN_LOOKBACK) + 2 * h
+        # the lookback, a training window, then the validation and calibration rows
+        return (self.lookback or MIN_LOOKBACK) + h + (VALIDATION_ROWS[0] + CALIBRATION_ROWS[0]) * h
 
     # ---- fit and forecast ------------------------------------------------------------------
 
     def fit_panel(self, history: History, freq: str, h: int, levels: list[int],
                   progress: Callable[[int, int], None] | None = None) -> FittedNetwork:
-        val_rows = [max(h, len(y) // 10) for y in history.values]
-        lookback = self._lookback(history, h, val_rows)
-        scalers = [Scaler.fit(y[:len(y) - v, None]) for y, v in zip(history.values, val_rows)]
+        splits = [_split(len(y), h) for y in history.values]
+        lookback = self._lookback(history, h, splits)
+        scalers = [Scaler.fit(y[split.train, None]) for y, split in zip(history.values, splits)]
         config = self._network_config(lookback, h, freq, levels, len(history.ids))
+        quantiles = tuple(config["quantiles"])
         blocks = _blocks(history, freq, scalers)
-        statistics = self._series_statistics([values[:len(values) - v, 0] for (values, _), v in zip(blocks, val_rows)])
-        label_len = config.get("label_len", 0)
-        train_windows = make_windows(blocks, lookback, h, [range(0, len(y) - v) for y, v in zip(history.values, val_rows)],
-                                     label_len=label_len, series_embedding=statistics)
-        val_windows = make_windows(blocks, lookback, h, [range(len(y) - v, len(y)) for y, v in zip(history.values, val_rows)],
-                                   label_len=label_len, series_embedding=statistics)
-        set_seed(self.seed)
-        network = self.spec.build(config)
-        result = train(network, train_windows, val_windows, self.training_config(), tuple(config["quantiles"]),
-                       checkpoint_dir=self._checkpoints(history), resume=self.resume, progress=progress)
-        network.eval()
-        scores = _validation_errors(network, val_windows) if levels and not config["quantiles"] else None
+        statistics = self._series_statistics([values[split.train, 0] for (values, _), split in zip(blocks, splits)])
+
+        def windows(rows: list[range]) -> Windows:
+            return make_windows(blocks, lookback, h, rows, label_len=config.get("label_len", 0),
+                                series_embedding=statistics)
+
+        run = self._checkpoints(history)
+        network, chosen = self._train(config, windows([s.train for s in splits]), windows([s.validation for s in splits]),
+                                      self.epochs, run / "early-stopping" if run else None, progress)
+        scores = _calibration_scores(network, windows([s.calibration for s in splits]), quantiles, levels) if levels else None
+        training = {"epochs_run": chosen.epochs_run, "best_epoch": chosen.best_epoch,
+                    "best_val_loss": chosen.best_val_loss, "final_epochs": 0, "final_train_loss": None}
+        if self.retrain_on_all_rows:  # it keeps the calibration of the early-stopped network
+            network, final = self._train(config, windows([range(len(y)) for y in history.values]), None,
+                                         chosen.best_epoch, run / "final" if run else None, progress)
+            training.update(final_epochs=final.epochs_run, final_train_loss=final.history[-1]["train_loss"])
         return FittedNetwork(network=network, config=config, lookback=lookback, series=list(history.ids),
-                             scalers=scalers, conformal_scores=scores,
-                             training={"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
-                                       "best_val_loss": result.best_val_loss})
+                             scalers=scalers, calibration_levels=levels, calibration_scores=scores, training=training)
 
     def forecast_panel(self, history: History, freq: str, h: int, levels: list[int],
                        fit: FittedNetwork) -> list[SeriesForecast]:
@@ -146,15 +165,18 @@ class NeuralModel(GlobalModel):
             output = torch.cat([fit.network(windows.batch(index)[0])
                                 for index in torch.arange(len(windows)).split(1024)]).numpy()
         output = output[:, :, 0]                                                     # [S, h] or [S, h, Q]
+        # per level, standardised: a quantile head's widening, or a point forecast's half-width
+        margins = {level: conformal_quantile(fit.calibration(level), level) for level in levels}
         forecasts = []
         for s, scaler in enumerate(fit.scalers):
+            margin = {level: standardised * scaler.std[0] for level, standardised in margins.items()}
             if quantiles:
                 paths = scaler.inverse(np.sort(output[s], axis=-1)[:, None, :], channel_axis=1)[:, 0, :]
-                forecast = _quantile_forecast(paths, quantiles, levels)
+                forecast = _quantile_forecast(paths, quantiles, margin)
             else:
-                forecast = SeriesForecast(mean=scaler.inverse(output[s][:, None])[:, 0])
-                if levels:
-                    add_conformal_bounds(forecast, fit.conformal_scores * scaler.std[0], levels)
+                mean = scaler.inverse(output[s][:, None])[:, 0]
+                forecast = SeriesForecast(mean=mean, lower={level: mean - m for level, m in margin.items()},
+                                          upper={level: mean + m for level, m in margin.items()})
             forecasts.append(forecast)
         return forecasts
 
@@ -163,14 +185,26 @@ class NeuralModel(GlobalModel):
 
     # ---- helpers ---------------------------------------------------------------------------
 
-    def _lookback(self, history: History, h: int, val_rows: list[int]) -> int:
-        shortest = min(len(y) - v for y, v in zip(history.values, val_rows)) - h
+    def _train(self, config: dict, train_windows: Windows, val_windows: Windows | None, epochs: int,
+               checkpoint_dir: Path | None, progress: Callable[[int, int], None] | None) -> tuple[nn.Module, TrainingResult]:
+        """A new network from the seed, trained (early-stopped on val_windows, if any) and in eval mode."""
+        set_seed(self.seed)
+        network = self.spec.build(config)
+        result = train(network, train_windows, val_windows, replace(self.training_config(), epochs=epochs),
+                       tuple(config["quantiles"]), checkpoint_dir=checkpoint_dir, resume=self.resume, progress=progress)
+        return network.eval(), result
+
+    def _lookback(self, history: History, h: int, splits: list[Split]) -> int:
+        shortest = min(splits, key=lambda split: len(split.train))
+        windows_room = len(shortest.train) - h
         if self.lookback is not None:
-            if self.lookback > shortest:
+            if self.lookback > windows_room:
+                held_out = len(shortest.validation) + len(shortest.calibration)
                 raise DataError(f"{self.name}: lookback {self.lookback} leaves no training window in the shortest series "
-                                 f"({shortest + h} training rows, horizon {h}); lower lookback or give longer series")
+                                f"({len(shortest.train)} training rows once its last {held_out} rows are held out for "
+                                f"early stopping and calibration, horizon {h}); lower lookback or give longer series")
             return self.lookback
-        return min(max(2 * h, 32), shortest)  # min_length keeps this at least MIN_LOOKBACK
+        return min(max(2 * h, 32), windows_room)  # min_length keeps this at least MIN_LOOKBACK
 
     def _network_config(self, lookback: int, h: int, freq: str, levels: list[int], n_series: int) -> dict:
         """The network's settings: the shape, the product's defaults for this data, then the user's."""
@@ -191,7 +225,8 @@ class NeuralModel(GlobalModel):
 
     def _checkpoints(self, history: History) -> Path | None:
         """A folder per training set under checkpoint_dir, so resuming never continues a run
-        that trained on other data (e.g. another backtest cutoff)."""
+        that trained on other data (e.g. another backtest cutoff); each of the two trainings
+        checkpoints in its own sub-folder."""
         if self.checkpoint_dir is None:
             return None
         digest = hashlib.sha256(json.dumps([history.ids, [len(y) for y in history.values],
@@ -210,20 +245,40 @@ class FittedNetwork(PanelFit):
     lookback: int
     series: list[str]                  # the training series, numbered from 1 in Batch.series
     scalers: list[Scaler]              # per training series, from its training rows
-    conformal_scores: np.ndarray | None  # [N, h] standardised validation errors (point-forecast networks)
-    training: dict                     # epochs_run, best_epoch, best_val_loss
+    calibration_levels: list[int]      # the interval levels calibrated (none: no intervals)
+    # standardised scores on the calibration windows: absolute errors [N, h] of a point network, or
+    # per level (in calibration_levels' order) the CQR scores [L, N, h] of a quantile head
+    calibration_scores: np.ndarray | None
+    training: dict                     # TRAINING_RECORD: both trainings' epochs and losses
+
+    def calibration(self, level: int) -> np.ndarray:
+        """The scores [N, h] that calibrate the `level`% interval."""
+        if level not in self.calibration_levels:
+            raise ValueError(f"the network's intervals were calibrated for levels {self.calibration_levels}, "
+                             f"not {level}: fit it with level={sorted({*self.calibration_levels, level})}")
+        if self.config["quantiles"]:
+            return self.calibration_scores[self.calibration_levels.index(level)]
+        return self.calibration_scores
 
     def to_state(self) -> FitState:
         arrays = {f"network.{key}": value.detach().cpu().numpy() for key, value in trained_state(self.network).items()}
         arrays["scaler_mean"] = np.array([s.mean[0] for s in self.scalers])
         arrays["scaler_std"] = np.array([s.std[0] for s in self.scalers])
-        if self.conformal_scores is not None:
-            arrays["conformal_scores"] = self.conformal_scores
-        return FitState(spec={"network": self.config, "lookback": self.lookback, "series": self.series, **self.training},
+        if self.calibration_scores is not None:
+            arrays["calibration_scores"] = self.calibration_scores
+        return FitState(spec={"network": self.config, "lookback": self.lookback, "series": self.series,
+                              "calibration_levels": self.calibration_levels, **self.training},
                         arrays=arrays)
 
     @classmethod
     def from_state(cls, spec: Network, state: FitState) -> FittedNetwork:
+        levels = state.spec.get("calibration_levels")
+        needed = ["scaler_mean", "scaler_std"] + (["calibration_scores"] if levels else [])
+        missing = [key for key in needed if key not in state.arrays]
+        missing += [key for key in ("calibration_levels", *TRAINING_RECORD) if key not in state.spec]
+        if missing:
+            raise ModelFileError(f"the saved {spec.name} network lacks {', '.join(missing)}: it was saved by an "
+                                 "earlier version of Almanac (before calibration windows). Fit it and save it again.")
         config = state.spec["network"]
         network = spec.build(config)
         load_trained_state(network, {key.removeprefix("network."): torch.from_numpy(np.asarray(value))
@@ -231,9 +286,31 @@ class FittedNetwork(PanelFit):
         network.eval()
         scalers = [Scaler(mean=np.array([m]), std=np.array([s]))
                    for m, s in zip(state.arrays["scaler_mean"], state.arrays["scaler_std"])]
-        training = {key: state.spec[key] for key in ("epochs_run", "best_epoch", "best_val_loss")}
         return cls(network=network, config=config, lookback=state.spec["lookback"], series=state.spec["series"],
-                   scalers=scalers, conformal_scores=state.arrays.get("conformal_scores"), training=training)
+                   scalers=scalers, calibration_levels=levels, calibration_scores=state.arrays.get("calibration_scores"),
+                   training={key: state.spec[key] for key in TRAINING_RECORD})
+
+
+@dataclass(frozen=True)
+class Split:
+    """Rows of one series whose windows' targets train, early-stop, and calibrate."""
+
+    train: range
+    validation: range
+    calibration: range
+
+
+def _split(n_rows: int, h: int) -> Split:
+    """train | validation | calibration, the last two of VALIDATION_ROWS and CALIBRATION_ROWS."""
+    calibration = n_rows - _held_out(CALIBRATION_ROWS, n_rows, h)
+    validation = calibration - _held_out(VALIDATION_ROWS, n_rows, h)
+    return Split(train=range(0, validation), validation=range(validation, calibration),
+                 calibration=range(calibration, n_rows))
+
+
+def _held_out(rows: tuple[int, float], n_rows: int, h: int) -> int:
+    horizons, share = rows
+    return max(horizons * h, int(share * n_rows + 1e-9))
 
 
 def _blocks(history: History, freq: str, scalers: list[Scaler]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -250,24 +327,37 @@ def _quantiles(levels: list[int]) -> list[float]:
     return sorted(ends | {0.5})
 
 
-def _quantile_forecast(paths: np.ndarray, quantiles: tuple[float, ...], levels: list[int]) -> SeriesForecast:
-    """paths [h, Q] in ascending quantile order -> median forecast with the interval ends."""
-    column = {round(q, 6): i for i, q in enumerate(quantiles)}
-    forecast = SeriesForecast(mean=paths[:, column[0.5]])
-    for level in levels:
-        forecast.lower[level] = paths[:, column[round(0.5 - level / 200, 6)]]
-        forecast.upper[level] = paths[:, column[round(0.5 + level / 200, 6)]]
+def _quantile_forecast(paths: np.ndarray, quantiles: tuple[float, ...], widening: dict[int, np.ndarray]) -> SeriesForecast:
+    """paths [h, Q] in ascending quantile order -> the median forecast, and each level's interval ends
+    moved out by its widening [h] (in, where negative)."""
+    forecast = SeriesForecast(mean=paths[:, quantiles.index(0.5)])
+    lower = upper = forecast.mean
+    for level in sorted(widening):  # a narrowing never takes an end past the median or inside a narrower level
+        low, high = _interval_ends(quantiles, level)
+        lower = np.minimum(lower, paths[:, low] - widening[level])
+        upper = np.maximum(upper, paths[:, high] + widening[level])
+        forecast.lower[level], forecast.upper[level] = lower, upper
     return forecast
 
 
-def _validation_errors(network: nn.Module, windows) -> np.ndarray:
-    """Absolute standardised errors [N, h] of the trained network on the validation windows."""
-    errors = []
+def _interval_ends(quantiles: tuple[float, ...], level: int) -> tuple[int, int]:
+    """Where the ends of the central `level`% interval are among `quantiles`."""
+    column = {round(q, 6): i for i, q in enumerate(quantiles)}
+    return column[round(0.5 - level / 200, 6)], column[round(0.5 + level / 200, 6)]
+
+
+def _calibration_scores(network: nn.Module, windows, quantiles: tuple[float, ...], levels: list[int]) -> np.ndarray:
+    """Standardised scores of the network on the calibration windows: absolute errors [N, h] of a
+    point forecast, or per level the CQR scores [L, N, h] of a quantile head's interval."""
     with torch.no_grad():
-        for index in torch.arange(len(windows)).split(1024):
-            batch, target = windows.batch(index)
-            errors.append((network(batch) - target).abs()[:, :, 0].numpy())
-    return np.concatenate(errors)
+        outputs, targets = zip(*[(network(batch)[:, :, 0], target[:, :, 0]) for batch, target in
+                                 (windows.batch(index) for index in torch.arange(len(windows)).split(1024))])
+    output, target = torch.cat(outputs).numpy(), torch.cat(targets).numpy()
+    if not quantiles:
+        return np.abs(output - target)
+    output = np.sort(output, axis=-1)                       # as forecasts sort them
+    ends = [_interval_ends(quantiles, level) for level in levels]
+    return np.stack([quantile_interval_scores(output[..., low], output[..., high], target) for low, high in ends])
 
 
 def _frequency_words(freq: str) -> str:

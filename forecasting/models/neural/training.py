@@ -62,7 +62,7 @@ class TrainingConfig:
 class TrainingResult:
     epochs_run: int
     best_epoch: int
-    best_val_loss: float
+    best_val_loss: float                                # NaN without validation windows
     history: list[dict] = field(default_factory=list)  # {"epoch", "train_loss", "val_loss"} per epoch
 
 
@@ -78,7 +78,8 @@ def forecast_loss(prediction: torch.Tensor, target: torch.Tensor, quantiles: tup
 def train(network: nn.Module, train_windows: Windows, val_windows: Windows | None, config: TrainingConfig,
           quantiles: tuple[float, ...] = (), checkpoint_dir: str | Path | None = None, resume: bool = False,
           progress: Callable[[int, int], None] | None = None, show_bar: bool = True) -> TrainingResult:
-    """Train `network` in place; it ends holding the weights of its best validation epoch.
+    """Train `network` in place; it ends holding the weights of its best validation epoch, or, without
+    validation windows, those of its last epoch (a fixed number of epochs, no early stopping).
 
     With `checkpoint_dir`, every epoch is saved there; `resume=True` continues from the last one.
     `progress(epoch, epochs)` is called after each epoch's checkpoint is written; `show_bar` shows a
@@ -106,6 +107,7 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
     if resume and checkpoints is not None and (checkpoints / "latest").is_file():
         state, best_weights = _load_checkpoint(checkpoints, raw, optimizer, scheduler)
 
+    validating = bool(val_windows)
     bar = tqdm(total=config.epochs, initial=state["epoch"], desc="training", unit="epoch",
                disable=None if show_bar and accelerator.is_local_main_process else True, leave=False)
     while state["epoch"] < config.epochs and state["bad_epochs"] < config.patience:
@@ -128,14 +130,14 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
             total += loss.detach() * len(index)
             count += len(index)
         train_loss = float(accelerator.reduce(total, "sum")) / max(int(accelerator.reduce(torch.tensor(count, device=accelerator.device), "sum")), 1)
-        val_loss = evaluate_loss(model, val_windows, quantiles, config.batch_size * 4, accelerator) if val_windows else train_loss
-        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+        val_loss = evaluate_loss(model, val_windows, quantiles, config.batch_size * 4, accelerator) if validating else math.nan
+        if not (math.isfinite(train_loss) and (math.isfinite(val_loss) or not validating)):
             bar.close()
             raise TrainingError(
                 f"training diverged in epoch {epoch}: the training loss is {train_loss}, the validation loss "
                 f"{val_loss}. No model was kept. Lower learning_rate (now {config.learning_rate:g}), use "
                 f"precision='no' (now {config.precision!r}), or check the series for extreme values.")
-        if val_loss < state["best_val_loss"]:
+        if not validating or val_loss < state["best_val_loss"]:
             state.update(best_val_loss=val_loss, best_epoch=epoch, bad_epochs=0)
             best_weights = _cpu_state(raw)
         else:
