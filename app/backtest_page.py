@@ -6,7 +6,6 @@ from dataclasses import dataclass
 import streamlit as st
 
 import forecasting as fc
-
 from app import common
 from app.data_source import Dataset, need_data
 

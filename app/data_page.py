@@ -4,7 +4,6 @@ from __future__ import annotations
 import streamlit as st
 
 import forecasting as fc
-
 from app import common
 from app.data_source import Dataset, describe_freq, need_data
 

@@ -12,7 +12,6 @@ import pandas as pd
 import streamlit as st
 
 import forecasting as fc
-
 from app.common import plain
 
 MAX_UPLOAD_MB = 200  # keep in step with server.maxUploadSize in .streamlit/config.toml

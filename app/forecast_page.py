@@ -7,7 +7,6 @@ import pandas as pd
 import streamlit as st
 
 import forecasting as fc
-
 from app import common
 from app.data_source import Dataset, describe_freq, need_data
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, fields
 
 from torch import Tensor, nn
 
-
 SHAPE = ("lookback", "horizon", "channels", "quantiles")   # every config's first fields
 
 

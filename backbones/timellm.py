@@ -142,7 +142,7 @@ class Reprogramming(nn.Module):
 
 class TimeLLM(nn.Module):
     def __init__(self, config: TimeLLMConfig):
-        from .language import apply_tuning, load_language_model   # transformers loads only when a TimeLLM is built
+        from .language import apply_tuning, load_language_model  # transformers loads only when a TimeLLM is built
 
         super().__init__()
         self.config = config

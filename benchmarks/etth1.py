@@ -32,7 +32,7 @@ from accelerate.utils import set_seed
 
 from forecasting.models import network_named
 from forecasting.models.neural.training import TrainingConfig, train
-from forecasting.models.neural.windows import Scaler, SPLITS, Split, Windows, calendar_features, make_windows
+from forecasting.models.neural.windows import SPLITS, Scaler, Split, Windows, calendar_features, make_windows
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # Published multivariate ETTh1 rows, MSE and MAE: Informer (Zhou et al. 2021, Table 2); S-Mamba

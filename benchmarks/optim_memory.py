@@ -22,12 +22,11 @@ from pathlib import Path
 
 import torch
 from accelerate.utils import set_seed
+from etth1 import INFORMER_WINDOWS, load_ett
 
 from backbones import Informer, InformerConfig
 from forecasting.models.neural.training import TrainingConfig, build_optimizer, train
 from forecasting.models.neural.windows import make_windows
-
-from etth1 import INFORMER_WINDOWS, load_ett
 
 NETWORK = {"d_model": 512, "n_heads": 8, "e_layers": 2, "d_layers": 1, "d_ff": 2048, "dropout": 0.05}
 

@@ -38,10 +38,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from etth1 import LINEAR_LOOKBACK, REDUCED, RIDGE_PENALTIES, few_shot_split, fit_network, fit_ridge_recorded, load_ett
 
 from forecasting.models.neural.training import TrainingConfig
-
-from etth1 import LINEAR_LOOKBACK, REDUCED, RIDGE_PENALTIES, few_shot_split, fit_network, fit_ridge_recorded, load_ett
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TRAINING_FIELDS = {f.name for f in fields(TrainingConfig)}

@@ -24,9 +24,9 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 
 import torch
+from timing import median_seconds, memory_mark, peak_growth
 
 from backbones.informer import AttentionLayer, FullAttention, ProbAttention
-from timing import median_seconds, memory_mark, peak_growth
 
 D_MODEL, HEADS, BATCH, FACTOR = 512, 8, 1, 5
 

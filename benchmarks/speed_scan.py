@@ -25,9 +25,9 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 
 import torch
+from timing import median_seconds, memory_mark, peak_growth
 
 from backbones.kernels import selective_scan_chunked, selective_scan_reference
-from timing import median_seconds, memory_mark, peak_growth
 
 BATCH, D_INNER, D_STATE = 8, 64, 16
 IMPLEMENTATIONS = ("reference", "chunked", "mambapy")

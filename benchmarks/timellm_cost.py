@@ -28,12 +28,12 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 
 import torch
-
-from backbones import Batch, TimeLLM, TimeLLMConfig
-from forecasting.models.neural.training import TrainingConfig, build_optimizer
 from etth1 import load_ett, windows_for
 from optim_memory import state_bytes
 from timing import median_seconds, memory_mark, peak_growth
+
+from backbones import Batch, TimeLLM, TimeLLMConfig
+from forecasting.models.neural.training import TrainingConfig, build_optimizer
 
 LOOKBACK, HORIZON = 512, 96
 DESCRIPTION = "Hourly electricity transformer load and oil temperature."

@@ -2,11 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.evaluation.backtest import REFERENCE, run_backtest
-from forecasting.errors import DataError
-from forecasting.evaluation.metrics import evaluate, summarize
 from forecasting.data.reading import read_table
 from forecasting.data.summary import series_summary
+from forecasting.errors import DataError
+from forecasting.evaluation.backtest import REFERENCE, run_backtest
+from forecasting.evaluation.metrics import evaluate, summarize
 
 
 def seasonal_frame(n_series: int = 2, days: int = 70) -> pd.DataFrame:

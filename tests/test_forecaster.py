@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting import DataError, ETS, Forecaster
+from forecasting import ETS, DataError, Forecaster
 
 
 def test_predict_columns_dates_and_order(two_series):

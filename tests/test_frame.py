@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.errors import DataError
 from forecasting.data.frame import validate_frame
 from forecasting.data.panel import FrameReport
+from forecasting.errors import DataError
 
 
 def daily(values, start="2024-01-01", series="a", **covariates) -> pd.DataFrame:

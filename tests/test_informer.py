@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from backbones.batch import Batch
-from backbones.informer import (AttentionLayer, FullAttention, Informer, InformerConfig, ProbAttention,
-                                causal_mask)
+from backbones.informer import AttentionLayer, FullAttention, Informer, InformerConfig, ProbAttention, causal_mask
 
 QUANTILES = (0.1, 0.5, 0.9)
 SMALL = dict(d_model=16, n_heads=4, e_layers=2, d_layers=1, d_ff=32, factor=1, dropout=0.0)

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from forecasting.models.statistical.fitting import SeriesTask, run_task
 from forecasting.models import REGISTRY, Drift, Model, Naive, Naive2, SeasonalNaive, build
+from forecasting.models.statistical.fitting import SeriesTask, run_task
 from forecasting.models.statistical.seasonality import is_seasonal, seasonal_indices
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecasting.errors import DataError
 from forecasting.data.panel import Panel, TableFormat
 from forecasting.data.reading import read_table
+from forecasting.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 from plotly.offline import get_plotlyjs
 
-from forecasting.evaluation.backtest import run_backtest
 from forecasting.api.forecaster import Forecaster
-from forecasting.models import Naive
+from forecasting.evaluation.backtest import run_backtest
 from forecasting.evaluation.plotting import backtest_figure, forecast_figure
 from forecasting.evaluation.report import backtest_report, render_report
+from forecasting.models import Naive
 from tests.conftest import REPO
 
 XSS = "<script>alert(1)</script>"

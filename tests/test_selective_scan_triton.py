@@ -10,8 +10,8 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 pytest.importorskip("triton")
 
-from backbones.kernels.selective_scan import selective_scan_reference  # noqa: E402
 from backbones.kernels import selective_scan_triton as kernels  # noqa: E402
+from backbones.kernels.selective_scan import selective_scan_reference  # noqa: E402
 from backbones.kernels.selective_scan_triton import selective_scan_triton  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -30,7 +30,6 @@ import triton.language as tl
 from torch import Tensor
 
 
-
 def _output(*shape: int, like: Tensor, dtype: torch.dtype | None = None) -> Tensor:
     """A buffer a kernel fills completely (uninitialised here; NaN-filled under test)."""
     return torch.empty(shape, dtype=dtype or like.dtype, device=like.device)

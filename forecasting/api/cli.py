@@ -7,20 +7,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecasting.data import datasets
-from forecasting.evaluation.backtest import run_backtest
-from forecasting.errors import DataError, ModelFileError
-from forecasting.evaluation.export import to_csv_bytes
 from forecasting.api.forecaster import Forecaster
+from forecasting.api.settings import configured_models
+from forecasting.data import datasets
 from forecasting.data.frequency import season_length
 from forecasting.data.panel import Panel
+from forecasting.data.reading import read_table
+from forecasting.errors import DataError, ModelFileError
+from forecasting.evaluation.backtest import run_backtest
+from forecasting.evaluation.export import to_csv_bytes
 from forecasting.evaluation.metrics import evaluate, summarize
-from forecasting.api.settings import configured_models
+from forecasting.evaluation.plotting import forecast_figure, write_html
+from forecasting.evaluation.report import render_report
 from forecasting.models import REGISTRY, description
 from forecasting.models.season_fallback import describe_fallbacks
-from forecasting.evaluation.plotting import forecast_figure, write_html
-from forecasting.data.reading import read_table
-from forecasting.evaluation.report import render_report
 
 DEFAULT_MODEL = "ets"
 NONNEGATIVE = {"auto": None, "on": True, "off": False}

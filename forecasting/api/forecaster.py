@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasting.models.statistical.fitting import SeriesTask, run_task
-from forecasting.data.frame import require_length, validate_frame
-from forecasting.data.panel import Panel
-from forecasting.data.frequency import season_length
 from forecasting.api import persistence
 from forecasting.api.parallel import Progress, map_tasks
+from forecasting.data.frame import require_length, validate_frame
+from forecasting.data.frequency import season_length
+from forecasting.data.panel import Panel
 from forecasting.models import FitState, GlobalModel, History, Model, PanelFit, SeriesForecast, build, from_config
 from forecasting.models.season_fallback import SeasonFallback, season_fallbacks
+from forecasting.models.statistical.fitting import SeriesTask, run_task
 
 
 class Forecaster:

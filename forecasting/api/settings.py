@@ -14,7 +14,6 @@ from dataclasses import fields
 from pydantic import TypeAdapter, ValidationError
 
 from backbones.network import Network
-
 from forecasting.models import AnyModel, NeuralModel, entry_named, model
 
 

@@ -11,9 +11,9 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_integer_dtype, is_numeric_dtype
 from pandas.tseries.frequencies import to_offset
 
-from forecasting.errors import DataError
 from forecasting.data.frequency import infer_freq
 from forecasting.data.panel import FrameReport, Panel, Repair, quoted
+from forecasting.errors import DataError
 
 # read_table names its frames' integer index LINE: the labels are file line numbers, used in messages.
 LINE = "file_line"

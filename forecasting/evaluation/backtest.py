@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from forecasting.api.forecaster import Forecaster
+from forecasting.api.parallel import Progress
 from forecasting.data.frame import validate_frame
-from forecasting.data.panel import Panel
 from forecasting.data.frequency import season_length
+from forecasting.data.panel import Panel
 from forecasting.evaluation.metrics import evaluate, summarize
 from forecasting.models import GlobalModel, Model, SeasonalNaive, build
 from forecasting.models.season_fallback import SeasonFallback, describe_fallbacks
-from forecasting.api.parallel import Progress
 
 REFERENCE = "seasonal_naive"  # a model earns trust only by beating it in the same run
 RANKED_METRICS = ["mase", "smape", "rmse"]

@@ -20,7 +20,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # gluonts warns at import that orjson is not installed
     from gluonts.evaluation.metrics import quantile_loss
 
-from forecasting.data.frequency import infer_freq, season_length as season_length_of
+from forecasting.data.frequency import infer_freq
+from forecasting.data.frequency import season_length as season_length_of
 from forecasting.models.statistical.naive import Naive2
 
 KEYS = ("unique_id", "ds", "cutoff", "y")

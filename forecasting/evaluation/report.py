@@ -15,12 +15,12 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
-from forecasting.evaluation.backtest import REFERENCE, Backtest, run_backtest
-from forecasting.evaluation.metrics import COVERAGE_TOLERANCE, coverage_gaps, coverage_off, nominal_coverage
-from forecasting.models.base import GlobalModel, Model
-from forecasting.evaluation.plotting import backtest_figure, ranking_figure
 from forecasting.data.panel import Panel
 from forecasting.data.summary import series_summary
+from forecasting.evaluation.backtest import REFERENCE, Backtest, run_backtest
+from forecasting.evaluation.metrics import COVERAGE_TOLERANCE, coverage_gaps, coverage_off, nominal_coverage
+from forecasting.evaluation.plotting import backtest_figure, ranking_figure
+from forecasting.models.base import GlobalModel, Model
 
 MAX_SERIES_ROWS = 50  # per-series and data tables: longer ones show this many rows and say so
 MAX_CHARTS = 6

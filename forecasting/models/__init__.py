@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from backbones import dlinear, hypermamba, informer, mamba, patchtst, timellm
 from backbones.network import Network
-
 from forecasting.models.base import FitState, Fitted, GlobalModel, History, Model, PanelFit, SeriesForecast
 from forecasting.models.neural.model import FittedNetwork, NeuralModel
 from forecasting.models.registry import REGISTRY, entry_named, network_named, register

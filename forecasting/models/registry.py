@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from backbones.network import Network
-
 from forecasting.models.base import Model
 
 Entry = type[Model] | Network

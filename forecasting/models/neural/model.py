@@ -30,7 +30,6 @@ from torch import nn
 
 from backbones.network import DataShape, Network
 from backbones.state import load_trained_state, trained_state
-
 from forecasting.errors import DataError, ModelFileError
 from forecasting.models.base import FitState, GlobalModel, History, PanelFit, SeriesForecast
 from forecasting.models.intervals import conformal_quantile, quantile_interval_scores

@@ -16,8 +16,7 @@ from statsmodels.tsa.arima.model import ARIMA as StatsmodelsARIMA
 from statsmodels.tsa.stattools import kpss
 
 from forecasting.models.base import FitState, Fitted, Model, SeriesForecast, alpha_of
-from forecasting.models.statistical.seasonality import (SEASONS_TESTED, deseasonalize, reseasonalize,
-                                                        seasonal_indices)
+from forecasting.models.statistical.seasonality import SEASONS_TESTED, deseasonalize, reseasonalize, seasonal_indices
 
 MAX_DIFFERENCES = 2
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from forecasting.errors import DataError
-from forecasting.models.intervals import add_conformal_bounds, conformal_scores
 from forecasting.models.base import FitState, Model, SeriesForecast
+from forecasting.models.intervals import add_conformal_bounds, conformal_scores
 from forecasting.models.season_fallback import fitted_season, record, season_to_fit
 
 

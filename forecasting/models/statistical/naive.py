@@ -10,8 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from forecasting.models.base import FitState, Fitted, Model, SeriesForecast
-from forecasting.models.statistical.seasonality import (SEASONS_TESTED, deseasonalize, reseasonalize,
-                                                        seasonal_indices)
+from forecasting.models.statistical.seasonality import SEASONS_TESTED, deseasonalize, reseasonalize, seasonal_indices
 
 
 @dataclass
