@@ -40,12 +40,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def forecast_command(args: argparse.Namespace) -> int:
-    panel = _read(args)
-    forecaster = Forecaster(args.model, h=args.h, freq=args.freq, level=args.level, n_jobs=args.n_jobs,
-                            nonnegative=NONNEGATIVE[args.nonnegative])
+    panel, forecaster = _read(args), _forecaster(args)
     forecasts = forecaster.fit(panel).predict()
-    _say_nonnegative(forecaster, args)
-    _print_notes(describe_fallbacks(forecaster.fallbacks))
+    _print_decisions(forecaster, args)
     _write_csv(forecasts, args.out)
     print(f"{len(forecasts)} rows ({forecasts['unique_id'].nunique()} series x {args.h} steps, "
           f"models {', '.join(model.name for model in forecaster.models)}) -> {args.out}", file=sys.stderr)
@@ -59,12 +56,9 @@ def forecast_command(args: argparse.Namespace) -> int:
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
-    panel = _read(args)
-    forecaster = Forecaster(args.model, h=args.h, freq=args.freq, level=args.level, n_jobs=args.n_jobs,
-                            nonnegative=NONNEGATIVE[args.nonnegative])
+    panel, forecaster = _read(args), _forecaster(args)
     backtest = forecaster.cross_validation(panel, n_windows=args.windows, step_size=args.step, refit=not args.no_refit)
-    _say_nonnegative(forecaster, args)
-    _print_notes(describe_fallbacks(forecaster.fallbacks))
+    _print_decisions(forecaster, args)
     summary = summarize(backtest, panel.frame)
     print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
     if args.out:
@@ -114,10 +108,17 @@ def _read(args: argparse.Namespace) -> Panel:
     return panel
 
 
-def _say_nonnegative(forecaster: Forecaster, args: argparse.Namespace) -> None:
+def _forecaster(args: argparse.Namespace) -> Forecaster:
+    return Forecaster(args.model, h=args.h, freq=args.freq, level=args.level, n_jobs=args.n_jobs,
+                      nonnegative=NONNEGATIVE[args.nonnegative])
+
+
+def _print_decisions(forecaster: Forecaster, args: argparse.Namespace) -> None:
+    """What the Forecaster decided for the user: forecasts kept at or above zero, seasons not used."""
     if forecaster.nonnegative_ and args.nonnegative == "auto":
         print("forecasts kept at or above zero: no value in the data is negative "
               "(--nonnegative off allows negative forecasts)", file=sys.stderr)
+    _print_notes(describe_fallbacks(forecaster.fallbacks))
 
 
 def _default_horizon(panel: Panel) -> int:
