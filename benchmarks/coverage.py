@@ -3,14 +3,15 @@
 Every file is read with `fc.read_table` (M4's wide files, which have no dates, get consecutive
 hours or weeks), cut to its first `--max-series` series and their last `--max-length` rows, and
 backtested with `fc.run_backtest` at one season ahead (M4: the competition's horizon), `--windows`
-origins one horizon apart, refitting at each. Each model runs in its own backtest, so its wall time
+origins `--step` horizons apart, refitting at each (`--no-refit`: fitting once, at the first origin,
+as a user who fits and then forecasts for a while). Each model runs in its own backtest, so its wall time
 is its own; the networks train with a small budget (`--epochs` epochs of `--steps` steps) on one
 thread.
 
     .venv/bin/python benchmarks/coverage.py --out out/coverage-after.json      # writes the JSON, prints the tables
     .venv/bin/python benchmarks/coverage.py --compare out/coverage-before.json out/coverage-after.json
 
-`--validation` drops each series' last windows x h rows (the test windows) first, so the windows
+`--validation` drops each series' test rows (the span of the test windows) first, so the windows
 scored are the ones before them: settings are chosen there, never on the test windows.
 `--set FIELD=VALUE` passes a setting to every network, and `--calibration-rows` sets the size of the
 calibration split, to compare candidates on validation.
@@ -69,8 +70,10 @@ FILES: dict[str, tuple[Callable[[], pd.DataFrame], int | None]] = {
 }
 
 
-def load(name: str, max_series: int, max_length: int, drop_windows: int) -> tuple[pd.DataFrame, int]:
-    """The file's first series, their last rows before the last `drop_windows` horizons, and its horizon."""
+def load(name: str, max_series: int, max_length: int, windows: int, step: float,
+         validation: bool) -> tuple[pd.DataFrame, int, int]:
+    """The file's first series and their last rows (with `validation`: before the test windows' rows),
+    its horizon, and the step between origins."""
     reader, h = FILES[name]
     frame = reader()[["unique_id", "ds", "y"]]
     if name == "M4-Weekly":  # many weekly series are too short for three origins and a network's windows
@@ -79,11 +82,12 @@ def load(name: str, max_series: int, max_length: int, drop_windows: int) -> tupl
     frame = frame[frame["unique_id"].isin(frame["unique_id"].drop_duplicates().head(max_series))]
     if h is None:
         h = fc.season_length(pd.infer_freq(frame.loc[frame["unique_id"] == frame["unique_id"].iloc[0], "ds"]))
+    step_size = max(1, round(step * h))
     groups = frame.groupby("unique_id", sort=False)
-    if drop_windows:
-        frame = frame.drop(groups.tail(drop_windows * h).index)
+    if validation:
+        frame = frame.drop(groups.tail(h + (windows - 1) * step_size).index)
         groups = frame.groupby("unique_id", sort=False)
-    return groups.tail(max_length).reset_index(drop=True), h
+    return groups.tail(max_length).reset_index(drop=True), h, step_size
 
 
 def build(name: str, epochs: int, steps: int, settings: dict) -> str | fc.NeuralModel:
@@ -109,13 +113,14 @@ def run(args: argparse.Namespace) -> dict:
         result["results"] = json.loads(args.out.read_text())["results"]
     done = {(row["file"], row["model"]) for row in result["results"]}
     for name in args.files:
-        frame, h = load(name, args.max_series, args.max_length, args.windows if args.validation else 0)
+        frame, h, step_size = load(name, args.max_series, args.max_length, args.windows, args.step, args.validation)
         for model in args.models:
             if (name, model) in done:
                 continue
             began = time.perf_counter()
             backtest = fc.run_backtest(frame, [build(model, args.epochs, args.steps, settings)], h=h,
-                                       n_windows=args.windows, level=[LEVEL], n_jobs=1, source=name)
+                                       n_windows=args.windows, step_size=step_size, refit=not args.no_refit,
+                                       level=[LEVEL], n_jobs=1, source=name)
             row = {"file": name, "model": model, "h": h, "series": int(frame["unique_id"].nunique()),
                    "rows": int(frame.groupby("unique_id").size().max()),
                    "seconds": round(time.perf_counter() - began, 1),
@@ -157,7 +162,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", nargs="+", default=list(FILES), choices=list(FILES))
     parser.add_argument("--models", nargs="+", default=NETWORKS + REFERENCES)
-    parser.add_argument("--windows", type=int, default=2, help="backtest origins, one horizon apart")
+    parser.add_argument("--windows", type=int, default=2, help="backtest origins")
+    parser.add_argument("--step", type=float, default=1.0, help="horizons between origins")
+    parser.add_argument("--no-refit", action="store_true", help="fit once, at the first origin")
     parser.add_argument("--max-series", type=int, default=7)
     parser.add_argument("--max-length", type=int, default=1200, help="each series' last rows kept")
     parser.add_argument("--epochs", type=int, default=10)
