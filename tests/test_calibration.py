@@ -121,27 +121,3 @@ def test_saved_calibration_gives_identical_forecasts_and_a_missing_one_a_clear_e
     with pytest.raises(fc.ModelFileError, match="the saved dlinear network lacks calibration_scores: it was saved by "
                                                 "an earlier version"):
         fc.Forecaster.load(tmp_path / "mse")
-
-
-@pytest.mark.parametrize("interval_scale, widening", [("window", (2.0, 4.0)), ("series", (1.0, 1.0))])
-def test_a_window_scaled_band_widens_where_the_recent_past_moves_more(interval_scale, widening):
-    """Noise of deviation 1 for 352 hours, then 3: fitted once on the calm part, a conformal band
-    forecast from a window in the turbulent part is about three times as wide when scaled by its window."""
-    rng = np.random.default_rng(0)
-    ds = pd.date_range("2024-01-01", periods=400, freq="h")
-    panel = pd.concat([pd.DataFrame({"unique_id": f"s{i}", "ds": ds,
-                                     "y": rng.normal(0, np.where(np.arange(400) < 352, 1.0, 3.0))})
-                       for i in range(10)], ignore_index=True)
-    model = fc.model("dlinear", loss="mse", lookback=16, epochs=2, steps_per_epoch=5, interval_scale=interval_scale)
-    cv = fc.Forecaster([model], h=8, level=[80]).cross_validation(panel, n_windows=2, step_size=40, refit=False)
-    width = (cv["dlinear-hi-80"] - cv["dlinear-lo-80"]).groupby(cv["cutoff"]).mean()
-    calm, turbulent = width.iloc[0], width.iloc[1]      # forecast from rows < 352, then from rows 376-391
-    assert widening[0] <= turbulent / calm <= widening[1] + 1e-9
-    if interval_scale == "window":
-        late = cv[cv["cutoff"] == cv["cutoff"].max()]
-        assert 0.6 <= ((late["y"] >= late["dlinear-lo-80"]) & (late["y"] <= late["dlinear-hi-80"])).mean() <= 0.95
-
-
-def test_interval_scale_is_checked():
-    with pytest.raises(ValueError, match="interval_scale must be one of"):
-        fc.model("dlinear", interval_scale="global")

@@ -11,12 +11,6 @@ when levels are asked for). Then the final network trains on every row for the c
 epochs, from the same seed, so it has seen the latest rows; it keeps the calibration of the first
 (`retrain_on_all_rows=False` keeps the first network instead).
 
-With `interval_scale="window"` every calibration score is divided by its window's scale (the mean
-absolute step of its lookback, normalised conformal prediction), and a forecast's margin is the
-conformal quantile times its own window's scale: bands widen where the recent past moves more, and
-series of a panel that move differently get bands of their own. "series" scales by each series'
-training deviation only.
-
 The trained network stays in memory from `fit` to `predict` (a `FittedNetwork`); it becomes
 arrays only when the Forecaster is saved.
 """
@@ -52,10 +46,6 @@ TRAINING_RECORD = ("epochs_run", "best_epoch", "best_val_loss", "final_epochs", 
 # The last rows of each series held out, as (horizons, share): max(horizons * h, share of the rows).
 VALIDATION_ROWS = (1, 0.1)
 CALIBRATION_ROWS = (1, 0.1)
-INTERVAL_SCALES = ("window", "series")
-# A window's scale is at least this share of the median scale of the calibration windows, so a
-# flat stretch (a run of zeros) neither blows its scores up nor shrinks its band to nothing.
-WINDOW_SCALE_FLOOR = 0.1
 
 
 @dataclass
@@ -73,8 +63,6 @@ class NeuralModel(GlobalModel):
     retrain_on_all_rows: once early stopping has chosen the number of epochs, train the final
         network again on every row, the held-out latest ones included. False keeps the early-stopped
         network (about half the training time, but it never learns from the latest rows).
-    interval_scale: "window" (a band's width follows the scale of the window it forecasts from) or
-        "series" (the series' training deviation only); see the module's docstring.
     The remaining fields are the training settings (see `TrainingConfig`).
     """
 
@@ -94,7 +82,6 @@ class NeuralModel(GlobalModel):
     checkpoint_dir: str | None = None
     resume: bool = False
     retrain_on_all_rows: bool = True
-    interval_scale: str = "window"
 
     def __post_init__(self) -> None:
         spec = self.spec
@@ -102,8 +89,6 @@ class NeuralModel(GlobalModel):
             raise ValueError(f"{self.name}: loss must be one of {LOSSES}, got {self.loss!r}")
         if self.loss == "quantile" and not spec.quantiles:
             raise ValueError(f"{self.name} gives point forecasts only: use loss='mse' (conformal intervals)")
-        if self.interval_scale not in INTERVAL_SCALES:
-            raise ValueError(f"{self.name}: interval_scale must be one of {INTERVAL_SCALES}, got {self.interval_scale!r}")
         unknown = set(self.network) - set(spec.settings)
         if unknown:
             raise ValueError(f"{self.name}: unknown network settings {sorted(unknown)}; "
@@ -147,8 +132,7 @@ class NeuralModel(GlobalModel):
         run = self._checkpoints(history)
         network, chosen = self._train(config, windows([s.train for s in splits]), windows([s.validation for s in splits]),
                                       self.epochs, run / "early-stopping" if run else None, progress)
-        calibration = _calibration_scores(network, windows([s.calibration for s in splits]), quantiles, levels,
-                                          self.interval_scale) if levels else None
+        scores = _calibration_scores(network, windows([s.calibration for s in splits]), quantiles, levels) if levels else None
         training = {"epochs_run": chosen.epochs_run, "best_epoch": chosen.best_epoch,
                     "best_val_loss": chosen.best_val_loss, "final_epochs": 0, "final_train_loss": None}
         if self.retrain_on_all_rows:  # it keeps the calibration of the early-stopped network
@@ -156,9 +140,7 @@ class NeuralModel(GlobalModel):
                                          chosen.best_epoch, run / "final" if run else None, progress)
             training.update(final_epochs=final.epochs_run, final_train_loss=final.history[-1]["train_loss"])
         return FittedNetwork(network=network, config=config, lookback=lookback, series=list(history.ids),
-                             scalers=scalers, calibration_levels=levels, training=training,
-                             calibration_scores=calibration[0] if levels else None,
-                             window_scale_floor=calibration[1] if levels else None)
+                             scalers=scalers, calibration_levels=levels, calibration_scores=scores, training=training)
 
     def forecast_panel(self, history: History, freq: str, h: int, levels: list[int],
                        fit: FittedNetwork) -> list[SeriesForecast]:
@@ -179,16 +161,14 @@ class NeuralModel(GlobalModel):
                                label_len=fit.config.get("label_len", 0), series=[trained.get(i, 0) for i in history.ids],
                                series_embedding=statistics)
         with torch.no_grad():
-            batches = [windows.batch(index)[0] for index in torch.arange(len(windows)).split(1024)]
-            output = torch.cat([fit.network(batch) for batch in batches]).numpy()
+            output = torch.cat([fit.network(windows.batch(index)[0])
+                                for index in torch.arange(len(windows)).split(1024)]).numpy()
         output = output[:, :, 0]                                                     # [S, h] or [S, h, Q]
-        # per level, in units of the window's scale: a quantile head's widening, or a point forecast's half-width
+        # per level, standardised: a quantile head's widening, or a point forecast's half-width
         margins = {level: conformal_quantile(fit.calibration(level), level) for level in levels}
-        scales = (np.maximum(_window_scale(torch.cat([batch.x for batch in batches])), fit.window_scale_floor)
-                  if fit.window_scale_floor is not None else np.ones(len(fit.scalers)))          # [S]
         forecasts = []
         for s, scaler in enumerate(fit.scalers):
-            margin = {level: scaled * scales[s] * scaler.std[0] for level, scaled in margins.items()}
+            margin = {level: standardised * scaler.std[0] for level, standardised in margins.items()}
             if quantiles:
                 paths = scaler.inverse(np.sort(output[s], axis=-1)[:, None, :], channel_axis=1)[:, 0, :]
                 forecast = _quantile_forecast(paths, quantiles, margin)
@@ -266,11 +246,9 @@ class FittedNetwork(PanelFit):
     scalers: list[Scaler]              # per training series, from its training rows
     calibration_levels: list[int]      # the interval levels calibrated (none: no intervals)
     # standardised scores on the calibration windows: absolute errors [N, h] of a point network, or
-    # per level (in calibration_levels' order) the CQR scores [L, N, h] of a quantile head; with
-    # interval_scale "window", each divided by its window's scale
+    # per level (in calibration_levels' order) the CQR scores [L, N, h] of a quantile head
     calibration_scores: np.ndarray | None
     training: dict                     # TRAINING_RECORD: both trainings' epochs and losses
-    window_scale_floor: float | None = None  # the least window scale (None: scores are not window-scaled)
 
     def calibration(self, level: int) -> np.ndarray:
         """The scores [N, h] that calibrate the `level`% interval."""
@@ -288,8 +266,7 @@ class FittedNetwork(PanelFit):
         if self.calibration_scores is not None:
             arrays["calibration_scores"] = self.calibration_scores
         return FitState(spec={"network": self.config, "lookback": self.lookback, "series": self.series,
-                              "calibration_levels": self.calibration_levels,
-                              "window_scale_floor": self.window_scale_floor, **self.training},
+                              "calibration_levels": self.calibration_levels, **self.training},
                         arrays=arrays)
 
     @classmethod
@@ -310,9 +287,7 @@ class FittedNetwork(PanelFit):
                    for m, s in zip(state.arrays["scaler_mean"], state.arrays["scaler_std"])]
         return cls(network=network, config=config, lookback=state.spec["lookback"], series=state.spec["series"],
                    scalers=scalers, calibration_levels=levels, calibration_scores=state.arrays.get("calibration_scores"),
-                   training={key: state.spec[key] for key in TRAINING_RECORD},
-                   # files from before window scales hold unscaled scores
-                   window_scale_floor=state.spec.get("window_scale_floor"))
+                   training={key: state.spec[key] for key in TRAINING_RECORD})
 
 
 @dataclass(frozen=True)
@@ -370,31 +345,18 @@ def _interval_ends(quantiles: tuple[float, ...], level: int) -> tuple[int, int]:
     return column[round(0.5 - level / 200, 6)], column[round(0.5 + level / 200, 6)]
 
 
-def _calibration_scores(network: nn.Module, windows, quantiles: tuple[float, ...], levels: list[int],
-                        interval_scale: str) -> tuple[np.ndarray, float | None]:
+def _calibration_scores(network: nn.Module, windows, quantiles: tuple[float, ...], levels: list[int]) -> np.ndarray:
     """Standardised scores of the network on the calibration windows: absolute errors [N, h] of a
-    point forecast, or per level the CQR scores [L, N, h] of a quantile head's interval. With
-    interval_scale "window", each is divided by its window's scale, and the floor of those scales is returned."""
+    point forecast, or per level the CQR scores [L, N, h] of a quantile head's interval."""
     with torch.no_grad():
-        outputs, targets, histories = zip(*[(network(batch)[:, :, 0], target[:, :, 0], batch.x) for batch, target in
-                                            (windows.batch(index) for index in torch.arange(len(windows)).split(1024))])
+        outputs, targets = zip(*[(network(batch)[:, :, 0], target[:, :, 0]) for batch, target in
+                                 (windows.batch(index) for index in torch.arange(len(windows)).split(1024))])
     output, target = torch.cat(outputs).numpy(), torch.cat(targets).numpy()
-    if quantiles:
-        output = np.sort(output, axis=-1)                       # as forecasts sort them
-        ends = [_interval_ends(quantiles, level) for level in levels]
-        scores = np.stack([quantile_interval_scores(output[..., low], output[..., high], target) for low, high in ends])
-    else:
-        scores = np.abs(output - target)
-    if interval_scale == "series":
-        return scores, None
-    scales = _window_scale(torch.cat(histories))                                  # [N]
-    floor = float(WINDOW_SCALE_FLOOR * np.median(scales)) or 1e-6
-    return scores / np.maximum(scales, floor)[:, None], floor
-
-
-def _window_scale(history: torch.Tensor) -> np.ndarray:
-    """Mean absolute step of each window's target channel over its lookback: x [N, L, C] -> [N]."""
-    return history[:, :, 0].diff(dim=1).abs().mean(dim=1).numpy()
+    if not quantiles:
+        return np.abs(output - target)
+    output = np.sort(output, axis=-1)                       # as forecasts sort them
+    ends = [_interval_ends(quantiles, level) for level in levels]
+    return np.stack([quantile_interval_scores(output[..., low], output[..., high], target) for low, high in ends])
 
 
 def _frequency_words(freq: str) -> str:
