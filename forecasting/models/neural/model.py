@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -144,7 +144,7 @@ class NeuralModel(GlobalModel):
             return make_windows(blocks, lookback, h, rows, label_len=config.get("label_len", 0),
                                 series_embedding=statistics)
 
-        run = self._checkpoints(history)
+        run = self._checkpoints(history, freq, config)
         network, chosen = self._train(config, windows([s.train for s in splits]), windows([s.validation for s in splits]),
                                       self.epochs, run / "early-stopping" if run else None, progress)
         calibration = _calibration_scores(network, windows([s.calibration for s in splits]), quantiles, levels,
@@ -242,14 +242,16 @@ class NeuralModel(GlobalModel):
         return np.stack([statistics(torch.from_numpy(np.ascontiguousarray(y, np.float32))[None, :, None])[0, 0].numpy()
                          for y in histories])
 
-    def _checkpoints(self, history: History) -> Path | None:
-        """A folder per training set under checkpoint_dir, so resuming never continues a run
-        that trained on other data (e.g. another backtest cutoff); each of the two trainings
-        checkpoints in its own sub-folder."""
+    def _checkpoints(self, history: History, freq: str, config: dict) -> Path | None:
+        """A folder per training set and settings under checkpoint_dir, so resuming never continues a
+        run that trained on other data (e.g. another backtest cutoff) or with other settings (the
+        network's config, which holds lookback, horizon and quantiles, and the training settings, which
+        hold the seed); each of the two trainings checkpoints in its own sub-folder."""
         if self.checkpoint_dir is None:
             return None
         digest = hashlib.sha256(json.dumps([history.ids, [len(y) for y in history.values],
-                                            [str(ds) for ds in history.last_ds]]).encode())
+                                            [str(ds) for ds in history.last_ds], freq, config,
+                                            asdict(self.training_config())], sort_keys=True).encode())
         for y in history.values:
             digest.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
         return Path(self.checkpoint_dir) / f"{self.name}-{digest.hexdigest()[:16]}"
