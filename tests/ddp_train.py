@@ -2,7 +2,6 @@
 import sys
 
 import numpy as np
-import torch
 from accelerate import PartialState
 from accelerate.utils import set_seed
 from safetensors.torch import save_file

@@ -117,7 +117,7 @@ def test_saved_calibration_gives_identical_forecasts_and_a_missing_one_a_clear_e
     save_file({key: value for key, value in load_file(weights).items() if not key.endswith("/calibration_scores")},
               weights)
     settings = json.loads(config.read_text())
-    config.write_text(json.dumps({**settings, "weights_sha256": persistence._sha256(weights)}))
+    config.write_text(json.dumps({**settings, persistence.DIGEST: persistence.content_digest(settings, weights)}))
     with pytest.raises(fc.ModelFileError, match="the saved dlinear network lacks calibration_scores: it was saved by "
                                                 "an earlier version"):
         fc.Forecaster.load(tmp_path / "mse")

@@ -1,9 +1,14 @@
 """Language models by family: tiny random configs saved to disk and reloaded offline, and the real MiniLM."""
+import os
+import pickle
+import shutil
+
 import pytest
 import torch
 
-from backbones.language import (apply_tuning, load_adapters, load_language_model, merge_adapters,
+from backbones.language import (apply_tuning, load_adapters, load_language_model, loader, merge_adapters,
                                 save_adapters, trainable_parameters)
+from backbones.sources import local_sources_only
 
 from tests.conftest import TINY_WIDTH as WIDTH
 
@@ -64,6 +69,39 @@ def test_the_bundled_minilm_is_a_real_pretrained_encoder():
 def test_a_hub_name_offline_says_how_to_use_a_local_copy():
     with pytest.raises(OSError, match=r"could not load the language model 'gpt2'.*pass that directory instead"):
         load_language_model("gpt2")
+
+
+class _MakesADirectory:
+    """Unpickling this creates a directory: proof that a file was unpickled."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return os.mkdir, (self.path,)
+
+
+def test_pickled_weights_are_never_loaded(tiny_language_models, tmp_path):
+    pickled, marker = tmp_path / "pickled", tmp_path / "unpickled"
+    shutil.copytree(tiny_language_models["gpt2"], pickled)
+    (pickled / "model.safetensors").unlink()
+    (pickled / "pytorch_model.bin").write_bytes(pickle.dumps(_MakesADirectory(marker)))
+    with pytest.raises(OSError, match="holds no safetensors weights, and pickled ones .* are never loaded"):
+        load_language_model(str(pickled))
+    assert not marker.exists()
+
+
+def test_where_only_local_sources_are_allowed_a_hub_name_is_refused_before_any_fetch(tiny_language_models,
+                                                                                      monkeypatch):
+    fetched, load = [], loader._load
+    monkeypatch.setattr(loader, "_load", lambda *args: fetched.append(args) or load(*args))
+    monkeypatch.setattr(loader, "_LOADED", {})
+    with local_sources_only(), pytest.raises(OSError, match="'gpt2' is not a local directory.*hf download gpt2"):
+        load_language_model("gpt2")
+    assert fetched == []
+    with local_sources_only():
+        load_language_model(tiny_language_models["gpt2"], layers=1)     # a directory loads
+    assert len(fetched) == 1
 
 
 def test_bad_layer_counts_and_unsupported_families_are_named(tiny_language_models, tmp_path):

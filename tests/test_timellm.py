@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from backbones import Batch
-from backbones.timellm import Prompt, TimeLLM, TimeLLMConfig, _top_lags
+from backbones.timellm import TimeLLM, TimeLLMConfig, _top_lags
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

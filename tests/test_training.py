@@ -1,4 +1,3 @@
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,6 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
 
-from backbones.batch import Batch
 from backbones.patchtst import PatchTST, PatchTSTConfig
 from forecasting.models.neural.training import (TrainingConfig, TrainingError, build_optimizer, forecast_loss, train,
                                                 use_stable_embeddings)
@@ -89,16 +87,53 @@ def test_checkpoint_weights_reload_bit_exactly_and_only_the_last_epoch_is_kept(t
     assert state["scheduler"]["last_epoch"] == 2 * CONFIG["steps_per_epoch"]
 
 
+class Stopped(Exception):
+    """Raised from the progress callback: the run stops after that epoch's checkpoint, as a killed one would."""
+
+
+def stop_after_epoch(last: int):
+    def progress(epoch: int, epochs: int) -> None:
+        if epoch == last:
+            raise Stopped
+    return progress
+
+
 def test_a_partial_checkpoint_is_ignored_on_resume(tmp_path):
     network, train_windows, val_windows = setup()
-    train(network, train_windows, val_windows, TrainingConfig(**{**CONFIG, "epochs": 1}), checkpoint_dir=tmp_path,
-          show_bar=False)
+    with pytest.raises(Stopped):
+        train(network, train_windows, val_windows, TrainingConfig(**{**CONFIG, "epochs": 2}), checkpoint_dir=tmp_path,
+              progress=stop_after_epoch(1), show_bar=False)
     (tmp_path / ".epoch-0002.partial").mkdir()  # what a kill in the middle of writing leaves behind
     resumed_network, _, _ = setup()
     result = train(resumed_network, train_windows, val_windows, TrainingConfig(**{**CONFIG, "epochs": 2}),
                    checkpoint_dir=tmp_path, resume=True, show_bar=False)
     assert [row["epoch"] for row in result.history] == [1, 2]
     assert (tmp_path / "latest").read_text() == "epoch-0002"
+
+
+@pytest.mark.parametrize("changed, named", [({"learning_rate": 1e-2}, "learning_rate 0.003 there, 0.01 now"),
+                                            ({"seed": 4}, "seed 3 there, 4 now"),
+                                            ({"epochs": 3}, "epochs 2 there, 3 now")])
+def test_resuming_with_other_settings_is_refused_and_names_them(tmp_path, changed, named):
+    network, train_windows, val_windows = setup()
+    with pytest.raises(Stopped):
+        train(network, train_windows, val_windows, TrainingConfig(**{**CONFIG, "epochs": 2}), checkpoint_dir=tmp_path,
+              progress=stop_after_epoch(1), show_bar=False)
+    resumed_network, _, _ = setup()
+    with pytest.raises(TrainingError, match=f"holds a run that differs from this one \\({named}\\).*resume=False"):
+        train(resumed_network, train_windows, val_windows, TrainingConfig(**{**CONFIG, "epochs": 2, **changed}),
+              checkpoint_dir=tmp_path, resume=True, show_bar=False)
+
+
+def test_resuming_with_other_quantiles_or_another_network_is_refused(tmp_path):
+    network, train_windows, val_windows = setup()
+    train(network, train_windows, val_windows, TrainingConfig(**{**CONFIG, "epochs": 1}), checkpoint_dir=tmp_path,
+          show_bar=False)
+    quantile_head = PatchTST(PatchTSTConfig(lookback=32, horizon=8, patch_len=8, stride=4, d_model=16, n_heads=2,
+                                            e_layers=1, d_ff=32, quantiles=(0.1, 0.5, 0.9)))
+    with pytest.raises(TrainingError, match=r"quantiles \[\] there, \[0.1, 0.5, 0.9\] now; network weights head"):
+        train(quantile_head, train_windows, val_windows, TrainingConfig(**{**CONFIG, "epochs": 1}),
+              quantiles=(0.1, 0.5, 0.9), checkpoint_dir=tmp_path, resume=True, show_bar=False)
 
 
 def test_training_is_seeded_and_deterministic_on_cpu():

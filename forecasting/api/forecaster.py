@@ -16,7 +16,7 @@ from forecasting.api.parallel import Progress, map_tasks
 from forecasting.data.frame import require_length, validate_frame
 from forecasting.data.frequency import season_length
 from forecasting.data.panel import Panel
-from forecasting.models import FitState, GlobalModel, History, Model, PanelFit, SeriesForecast, build, from_config
+from forecasting.models import FitState, GlobalModel, History, Model, PanelFit, SeriesForecast, build
 from forecasting.models.season_fallback import SeasonFallback, season_fallbacks
 from forecasting.models.statistical.fitting import SeriesTask, run_task
 
@@ -50,8 +50,9 @@ class Forecaster:
         names = [model.name for model in self.models]
         if not names or len(set(names)) != len(names):
             raise ValueError(f"give at least one model and each model once; got {names}")
-        if int(h) != h or h < 1:
-            raise ValueError(f"h must be a positive whole number of steps, got {h!r}")
+        if int(h) != h or not 1 <= h <= persistence.MAX_HORIZON:
+            raise ValueError(f"h must be a positive whole number of steps, at most {persistence.MAX_HORIZON}, "
+                             f"got {h!r}")
         levels = sorted({int(level_) for level_ in level or []})
         if any(not 0 < level_ < 100 for level_ in levels):
             raise ValueError(f"interval levels are percentages strictly between 0 and 100, got {list(level)}")
@@ -132,28 +133,24 @@ class Forecaster:
         """Write `config.json` and `model.safetensors` into directory `path`."""
         if self.history is None:
             raise RuntimeError("fit the Forecaster before saving it")
-        states = [[state.to_state() if isinstance(state, PanelFit) else state for state in model_states]
-                  for model_states in self.states]
-        settings = {"h": self.h, "freq": self.freq, "inferred_freq": self.freq_, "level": self.level,
-                    "fill": self.fill, "duplicates": self.duplicates, "nonnegative": self.nonnegative,
-                    "nonnegative_used": self.nonnegative_}
-        return persistence.write(Path(path), persistence.Saved(settings, [(m.name, m.config()) for m in self.models],
-                                                               self.history, states))
+        settings = persistence.Settings.model_validate(
+            {"h": self.h, "freq": self.freq, "inferred_freq": self.freq_, "level": self.level, "fill": self.fill,
+             "duplicates": self.duplicates, "nonnegative": self.nonnegative, "nonnegative_used": self.nonnegative_},
+            strict=False)
+        return persistence.write(Path(path), persistence.Saved(settings, self.models, self.history, self.states))
 
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
-        """A saved Forecaster, ready to predict (networks are rebuilt in memory once, here)."""
+        """A saved Forecaster, ready to predict (networks are rebuilt in memory once, here). Raises
+        ModelFileError where the files changed since they were saved, or do not hold what a save writes."""
         saved = persistence.read(Path(path))
-        with persistence.reading(Path(path)):
-            settings = saved.settings
-            forecaster = cls([from_config(name, config) for name, config in saved.models], h=settings["h"],
-                             freq=settings["freq"], level=settings["level"], fill=settings["fill"],
-                             duplicates=settings["duplicates"], nonnegative=settings["nonnegative"])
-            forecaster.freq_, forecaster.history = settings["inferred_freq"], saved.history
-            forecaster.nonnegative_ = settings["nonnegative_used"]
-            forecaster.states = [[model.restore_panel(states[0])] if isinstance(model, GlobalModel) else states
-                                 for model, states in zip(forecaster.models, saved.states)]
-            forecaster.fallbacks = forecaster._fallbacks(saved.history.ids, [forecaster.states])
+        settings = saved.settings
+        forecaster = cls(saved.models, h=settings.h, freq=settings.freq, level=settings.level, fill=settings.fill,
+                         duplicates=settings.duplicates, nonnegative=settings.nonnegative)
+        forecaster.freq_, forecaster.history = settings.inferred_freq, saved.history
+        forecaster.nonnegative_ = settings.nonnegative_used
+        forecaster.states = saved.states
+        forecaster.fallbacks = forecaster._fallbacks(saved.history.ids, [forecaster.states])
         return forecaster
 
     # ---- helpers ---------------------------------------------------------------------------

@@ -30,16 +30,17 @@ def model(name: str, **settings) -> AnyModel:
     return NeuralModel(name, **settings) if isinstance(entry, Network) else entry(**settings)
 
 
+def config_class(name: str) -> type[AnyModel]:
+    """The config dataclass of the registered model `name` (every network's is NeuralModel)."""
+    entry = entry_named(name)
+    return NeuralModel if isinstance(entry, Network) else entry
+
+
 def build(model_: str | AnyModel) -> AnyModel:
     """A model config from a registered name, or the config itself."""
     if isinstance(model_, (Model, GlobalModel)):
         return model_
     return model(model_)
-
-
-def from_config(name: str, config: dict) -> AnyModel:
-    """A model as `config()` wrote it."""
-    return model(name, **{key: value for key, value in config.items() if key != "name"})
 
 
 def description(name: str) -> str:
@@ -57,6 +58,6 @@ def uses_language_model(model_: str | AnyModel) -> bool:
     return isinstance(entry, Network) and entry.language_model
 
 
-__all__ = ["REGISTRY", "register", "model", "build", "description", "from_config", "uses_language_model",
+__all__ = ["REGISTRY", "register", "model", "build", "config_class", "description", "uses_language_model",
            "network_named", "Model", "GlobalModel", "NeuralModel", "FittedNetwork", "PanelFit", "History", "Fitted",
            "FitState", "SeriesForecast", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA", "Theta"]

@@ -2,16 +2,76 @@
 
 A fit is plain data (a JSON-able `spec` and named numpy arrays), so saving never pickles and
 `restore` on a longer history re-uses the estimated parameters (cross-validation without refit).
+
+What a model file holds is read back through schemas kept beside what they describe: a model's
+config dataclass (its field types and ranges) and its fit's spec (`Model.fit_spec`), each read
+with `read_saved`: exact JSON types, no unknown fields, finite numbers.
 """
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import ClassVar
+from functools import cache
+from typing import Annotated, ClassVar, TypeVar
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+# How every part of a model file is read: exact JSON types (no "12" for 12), no unknown fields, finite numbers.
+SAVED = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+Schema = TypeVar("Schema")
+Place = tuple[str | int, ...]         # keys and indices that lead to a value within a saved part
+
+
+class SavedError(ValueError):
+    """What is wrong in a saved part: (place within the part, problem) pairs."""
+
+    def __init__(self, problems: list[tuple[Place, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{place_text(place)}: {problem}" if place else problem
+                                   for place, problem in problems))
+
+
+def place_text(place: Place) -> str:
+    """("series", "lengths", 0) -> "series.lengths[0]"."""
+    return "".join(f"[{key}]" if isinstance(key, int) else f".{key}" for key in place).removeprefix(".")
+
+
+def read_saved(schema: type[Schema], value: object, at: Place = ()) -> Schema:
+    """`value`, as JSON holds it, read as `schema` (a pydantic model or a dataclass) under the SAVED rules.
+    Raises SavedError, placing each problem under `at` (where `value` sits within its part)."""
+    try:
+        return _saved_reader(schema).model_validate_json(json.dumps({"value": value})).value
+    except ValidationError as error:
+        raise SavedError([(at + tuple(problem["loc"][1:]), _problem_text(problem))
+                          for problem in error.errors()]) from None
+
+
+def _problem_text(problem: dict) -> str:
+    if problem["type"] == "missing":
+        return "missing"
+    found = repr(problem["input"])
+    return f"{problem['msg']} (found {found if len(found) <= 60 else found[:57] + '...'})"
+
+
+@cache
+def _saved_reader(schema: type) -> type[BaseModel]:
+    # a dataclass without a pydantic config of its own is read under the wrapper's
+    return create_model(f"saved_{schema.__name__}", __config__=SAVED, value=(schema, ...))
+
+
+class FitSpec(BaseModel):
+    """The schema of a local model's fit spec, which each model extends; as it is, a fit that estimates
+    nothing (its forecasts are recomputed from the history)."""
+
+    model_config = SAVED
+
+    def arrays(self) -> set[str]:
+        """The names of the arrays the fit needs beside its spec."""
+        return set()
 
 
 @dataclass
@@ -48,7 +108,9 @@ class Model(ABC):
 
     name: ClassVar[str]
     model_intervals: ClassVar[bool] = True
-    season_length: int | None = None
+    fit_spec: ClassVar[type[FitSpec]] = FitSpec          # the schema of `fit`'s spec, and its arrays
+    unsaved: ClassVar[frozenset[str]] = frozenset()      # see GlobalModel.unsaved
+    season_length: Annotated[int, Field(ge=1)] | None = None
 
     @abstractmethod
     def fit(self, y: np.ndarray, season_length: int) -> FitState:
@@ -65,7 +127,8 @@ class Model(ABC):
         return 0
 
     def config(self) -> dict:
-        return asdict(self)
+        """The settings a model file keeps."""
+        return {key: value for key, value in asdict(self).items() if key not in self.unsaved}
 
 
 @dataclass
@@ -92,6 +155,10 @@ class GlobalModel(ABC):
     same series re-uses it (cross-validation without refit). Its `name` is its registered name.
     """
 
+    # settings about the machine a fit ran on (where it wrote checkpoints), never written to or read
+    # from a model file: a path in a file is not trusted
+    unsaved: ClassVar[frozenset[str]] = frozenset()
+
     @abstractmethod
     def min_length(self, h: int) -> int:
         """Fewest observations every series needs for a fit with horizon h."""
@@ -105,11 +172,13 @@ class GlobalModel(ABC):
                        fit: PanelFit) -> list[SeriesForecast]: ...
 
     @abstractmethod
-    def restore_panel(self, state: FitState) -> PanelFit:
-        """The fit that `to_state` wrote, live again."""
+    def restore_panel(self, state: FitState, series: list[str], h: int, levels: list[int]) -> PanelFit:
+        """The fit that `to_state` wrote, live again, to forecast `series` h steps with intervals at `levels`.
+        Raises ValueError (a SavedError where it can place the problem in the spec) where `state` is not such a fit."""
 
     def config(self) -> dict:
-        return asdict(self)
+        """The settings a model file keeps."""
+        return {key: value for key, value in asdict(self).items() if key not in self.unsaved}
 
 
 def alpha_of(level: int) -> float:

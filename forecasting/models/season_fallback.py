@@ -8,9 +8,12 @@ say so. A season the user set explicitly is never dropped: a series too short fo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, NonNegativeInt, PositiveInt
 
 from forecasting.errors import DataError
-from forecasting.models.base import FitState, Model, PanelFit
+from forecasting.models.base import SAVED, FitState, Model, PanelFit
 
 SPEC_KEY = "season_fallback"
 NO_SEASON = 1
@@ -27,6 +30,16 @@ class SeasonFallback:
     observations: int   # values the fit had (in a backtest, the first window that fell back)
     needed: int         # values the model needs to fit that season
     used: int           # the season it fitted instead (1: none)
+
+
+class RecordedFallback(BaseModel):
+    """What a fit's spec records of its fallback (see `SeasonFallback`), and its schema in a model file."""
+
+    model_config = SAVED
+    season_length: Annotated[int, Field(gt=NO_SEASON)]
+    observations: NonNegativeInt
+    needed: PositiveInt
+    used: Literal[NO_SEASON]
 
 
 def usable_season(model: Model, observations: int, season_length: int) -> int:
@@ -52,8 +65,8 @@ def season_to_fit(model: Model, series_id: str, observations: int, season_length
 
 def record(state: FitState, model: Model, observations: int, season_length: int, used: int) -> None:
     """Write the fallback into the fit's spec (JSON, saved with the model)."""
-    state.spec[SPEC_KEY] = {"season_length": season_length, "observations": observations,
-                            "needed": model.observations_for_season(season_length), "used": used}
+    state.spec[SPEC_KEY] = RecordedFallback(season_length=season_length, observations=observations,
+                                            needed=model.observations_for_season(season_length), used=used).model_dump()
 
 
 def fitted_season(state: FitState, season_length: int) -> int:

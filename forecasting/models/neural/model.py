@@ -19,19 +19,23 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 import torch
 from accelerate.utils import set_seed
+from pydantic import AllowInfNan, BaseModel, Field, NonNegativeInt, PositiveFloat, PositiveInt
 from torch import nn
 
 from backbones.network import DataShape, Network
+from backbones.sources import local_sources_only
 from backbones.state import load_trained_state, trained_state
-from forecasting.errors import DataError, ModelFileError
-from forecasting.models.base import FitState, GlobalModel, History, PanelFit, SeriesForecast
+from forecasting.errors import DataError
+from forecasting.models.base import (SAVED, FitState, GlobalModel, History, PanelFit, SavedError, SeriesForecast,
+                                     read_saved)
 from forecasting.models.intervals import conformal_quantile, quantile_interval_scores
 from forecasting.models.neural.training import TrainingConfig, TrainingResult, train
 from forecasting.models.neural.windows import Scaler, Windows, calendar_features, make_windows, n_calendar_features
@@ -40,9 +44,6 @@ from forecasting.models.registry import network_named
 LOSSES = ("quantile", "mse")
 MIN_LOOKBACK = 4
 STEPS_PER_EPOCH = 100
-# FittedNetwork.training: the early-stopped training (epochs run, the best epoch and its validation
-# loss) and the final one on every row (its epochs and last training loss)
-TRAINING_RECORD = ("epochs_run", "best_epoch", "best_val_loss", "final_epochs", "final_train_loss")
 # The last rows of each series held out, as (horizons, share): max(horizons * h, share of the rows).
 VALIDATION_ROWS = (1, 0.1)
 CALIBRATION_ROWS = (1, 0.1)
@@ -63,19 +64,23 @@ class NeuralModel(GlobalModel):
     retrain_on_all_rows: once early stopping has chosen the number of epochs, train the final
         network again on every row, the held-out latest ones included. False keeps the early-stopped
         network (about half the training time, but it never learns from the latest rows).
+    checkpoint_dir, resume: where training checkpoints each epoch, and whether it continues the run
+        found there (one folder per training set and settings). They concern this machine, so a model
+        file keeps neither.
     The remaining fields are the training settings (see `TrainingConfig`).
     """
 
+    unsaved = frozenset({"checkpoint_dir", "resume"})
     name: str
-    lookback: int | None = None
+    lookback: Annotated[int, Field(ge=MIN_LOOKBACK)] | None = None
     epochs: int = 10
     batch_size: int = 32
-    learning_rate: float = 1e-3
+    learning_rate: PositiveFloat = 1e-3
     optimizer: str = "adamw"
     loss: str | None = None
-    patience: int = 3
-    steps_per_epoch: int | None = None
-    seed: int = 0
+    patience: PositiveInt = 3
+    steps_per_epoch: PositiveInt | None = None
+    seed: NonNegativeInt = 0
     precision: str = "no"
     network: dict = field(default_factory=dict)
     description: str | None = None
@@ -129,7 +134,7 @@ class NeuralModel(GlobalModel):
             return make_windows(blocks, lookback, h, rows, label_len=config.get("label_len", 0),
                                 series_embedding=statistics)
 
-        run = self._checkpoints(history)
+        run = self._checkpoints(history, freq, config)
         network, chosen = self._train(config, windows([s.train for s in splits]), windows([s.validation for s in splits]),
                                       self.epochs, run / "early-stopping" if run else None, progress)
         scores = _calibration_scores(network, windows([s.calibration for s in splits]), quantiles, levels) if levels else None
@@ -179,8 +184,8 @@ class NeuralModel(GlobalModel):
             forecasts.append(forecast)
         return forecasts
 
-    def restore_panel(self, state: FitState) -> FittedNetwork:
-        return FittedNetwork.from_state(self.spec, state)
+    def restore_panel(self, state: FitState, series: list[str], h: int, levels: list[int]) -> FittedNetwork:
+        return FittedNetwork.from_state(self.spec, state, series, h, levels)
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -222,17 +227,40 @@ class NeuralModel(GlobalModel):
         return np.stack([statistics(torch.from_numpy(np.ascontiguousarray(y, np.float32))[None, :, None])[0, 0].numpy()
                          for y in histories])
 
-    def _checkpoints(self, history: History) -> Path | None:
-        """A folder per training set under checkpoint_dir, so resuming never continues a run
-        that trained on other data (e.g. another backtest cutoff); each of the two trainings
-        checkpoints in its own sub-folder."""
+    def _checkpoints(self, history: History, freq: str, config: dict) -> Path | None:
+        """A folder per training set and settings under checkpoint_dir, so resuming never continues a
+        run that trained on other data (e.g. another backtest cutoff) or with other settings (the
+        network's config, which holds lookback, horizon and quantiles, and the training settings, which
+        hold the seed); each of the two trainings checkpoints in its own sub-folder."""
         if self.checkpoint_dir is None:
             return None
         digest = hashlib.sha256(json.dumps([history.ids, [len(y) for y in history.values],
-                                            [str(ds) for ds in history.last_ds]]).encode())
+                                            [str(ds) for ds in history.last_ds], freq, config,
+                                            asdict(self.training_config())], sort_keys=True).encode())
         for y in history.values:
             digest.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
         return Path(self.checkpoint_dir) / f"{self.name}-{digest.hexdigest()[:16]}"
+
+
+class TrainingRecord(BaseModel):
+    """FittedNetwork.training: the early-stopped training (epochs run, the best epoch and its validation
+    loss) and the final one on every row (its epochs and last training loss)."""
+
+    model_config = SAVED
+    epochs_run: NonNegativeInt
+    best_epoch: NonNegativeInt
+    best_val_loss: Annotated[float, AllowInfNan(True)]    # NaN without validation windows
+    final_epochs: NonNegativeInt
+    final_train_loss: float | None                      # None: no final training
+
+
+class SavedNetwork(TrainingRecord):
+    """A FittedNetwork's spec in a model file (`to_state` writes it, `from_state` reads it)."""
+
+    network: dict                                       # the network's config, read with its config class
+    lookback: PositiveInt
+    series: list[str]
+    calibration_levels: list[int]
 
 
 @dataclass
@@ -248,7 +276,7 @@ class FittedNetwork(PanelFit):
     # standardised scores on the calibration windows: absolute errors [N, h] of a point network, or
     # per level (in calibration_levels' order) the CQR scores [L, N, h] of a quantile head
     calibration_scores: np.ndarray | None
-    training: dict                     # TRAINING_RECORD: both trainings' epochs and losses
+    training: dict                     # a TrainingRecord's fields
 
     def calibration(self, level: int) -> np.ndarray:
         """The scores [N, h] that calibrate the `level`% interval."""
@@ -270,24 +298,63 @@ class FittedNetwork(PanelFit):
                         arrays=arrays)
 
     @classmethod
-    def from_state(cls, spec: Network, state: FitState) -> FittedNetwork:
-        levels = state.spec.get("calibration_levels")
-        needed = ["scaler_mean", "scaler_std"] + (["calibration_scores"] if levels else [])
-        missing = [key for key in needed if key not in state.arrays]
-        missing += [key for key in ("calibration_levels", *TRAINING_RECORD) if key not in state.spec]
-        if missing:
-            raise ModelFileError(f"the saved {spec.name} network lacks {', '.join(missing)}: it was saved by an "
-                                 "earlier version of Almanac (before calibration windows). Fit it and save it again.")
-        config = state.spec["network"]
-        network = spec.build(config)
-        load_trained_state(network, {key.removeprefix("network."): torch.from_numpy(np.asarray(value))
-                                     for key, value in state.arrays.items() if key.startswith("network.")})
+    def from_state(cls, spec: Network, state: FitState, series: list[str], h: int, levels: list[int]) -> FittedNetwork:
+        """The network `to_state` wrote, rebuilt (its pretrained parts from local files only) to forecast
+        `series` h steps at `levels`. Raises ValueError (a SavedError that places the problem) where it is not
+        such a fit."""
+        saved = read_saved(SavedNetwork, state.spec)
+        read_saved(spec.config, saved.network, at=("network",))
+        _check_saved_network(spec.name, saved, state.arrays, series, h, levels)
+        try:
+            with local_sources_only():
+                network = spec.build(saved.network)
+            load_trained_state(network, {key.removeprefix("network."): torch.from_numpy(np.asarray(value))
+                                         for key, value in state.arrays.items() if key.startswith("network.")})
+        except (OSError, RuntimeError, TypeError, ValueError) as error:
+            raise SavedError([(("network",), f"the saved {spec.name} network cannot be rebuilt from it: {error}")]) \
+                from None
         network.eval()
         scalers = [Scaler(mean=np.array([m]), std=np.array([s]))
                    for m, s in zip(state.arrays["scaler_mean"], state.arrays["scaler_std"])]
-        return cls(network=network, config=config, lookback=state.spec["lookback"], series=state.spec["series"],
-                   scalers=scalers, calibration_levels=levels, calibration_scores=state.arrays.get("calibration_scores"),
-                   training={key: state.spec[key] for key in TRAINING_RECORD})
+        return cls(network=network, config=saved.network, lookback=saved.lookback, series=saved.series,
+                   scalers=scalers, calibration_levels=saved.calibration_levels,
+                   calibration_scores=state.arrays.get("calibration_scores"),
+                   training={key: getattr(saved, key) for key in TrainingRecord.model_fields})
+
+
+def _check_saved_network(name: str, saved: SavedNetwork, arrays: dict[str, np.ndarray], series: list[str], h: int,
+                         levels: list[int]) -> None:
+    """Raise where a saved network does not forecast `series` h steps at `levels` as it says."""
+    needed = ["scaler_mean", "scaler_std"] + (["calibration_scores"] if saved.calibration_levels else [])
+    missing = [key for key in needed if key not in arrays]
+    if missing:
+        raise ValueError(f"the saved {name} network lacks {', '.join(missing)}: it was saved by an earlier version "
+                         "of Almanac (before calibration windows)")
+    config, problems = saved.network, []
+    if config.get("horizon") != h:
+        problems.append((("network", "horizon"), f"is {config.get('horizon')!r}, but the forecaster's h is {h}"))
+    if config.get("lookback") != saved.lookback:
+        problems.append((("network", "lookback"), f"is {config.get('lookback')!r}, but lookback is {saved.lookback}"))
+    if saved.series != series:
+        problems.append((("series",), f"are {saved.series[:5]}, but the saved history's are {series[:5]}"))
+    if saved.calibration_levels != levels:
+        problems.append((("calibration_levels",), f"are {saved.calibration_levels}, but the forecaster's levels are "
+                                                  f"{levels}"))
+    quantiles = list(config.get("quantiles", []))
+    if quantiles and quantiles != _quantiles(levels):
+        problems.append((("network", "quantiles"), f"are {quantiles}, not {_quantiles(levels)} (levels {levels})"))
+    mean, std = arrays["scaler_mean"], arrays["scaler_std"]
+    if mean.shape != (len(series),) or std.shape != mean.shape or not np.isfinite([mean, std]).all() \
+            or (std <= 0).any():
+        problems.append(((), "scaler_mean and scaler_std are not a finite mean and a positive deviation per series"))
+    if saved.calibration_levels:
+        scores = arrays["calibration_scores"]
+        if (scores.ndim != (3 if quantiles else 2) or scores.shape[-1] != h or scores.shape[-2] == 0
+                or (quantiles and len(scores) != len(levels))):
+            problems.append(((), f"calibration_scores have the shape {list(scores.shape)}, not "
+                                 f"{'[levels, windows, h]' if quantiles else '[windows, h]'} with h = {h}"))
+    if problems:
+        raise SavedError(problems)
 
 
 @dataclass(frozen=True)

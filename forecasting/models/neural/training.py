@@ -4,7 +4,9 @@ Hugging Face `accelerate` places the network (CPU, one GPU, several, or several 
 `accelerate launch`) and, when `precision` asks for it, runs bf16 or fp16 autocast; the loop itself
 stays short: shuffled windows, loss, clipping, the warm-up + cosine schedule of `transformers`,
 validation, early stopping, a checkpoint per epoch. Resuming a killed run restores weights,
-optimizer, schedule, early-stopping state and RNG, so it ends where an uninterrupted run would.
+optimizer, schedule, early-stopping state and RNG, so it ends where an uninterrupted run would; a
+checkpoint records the training settings and quantiles, and resuming with other ones (or another
+network) is refused rather than continued.
 
 Weight decay, as in the reference implementations, applies to weight matrices only: not to biases,
 norms, or parameters a backbone marks `_no_weight_decay` (Mamba's A_log and D).
@@ -15,7 +17,7 @@ import math
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -81,7 +83,8 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
     """Train `network` in place; it ends holding the weights of its best validation epoch, or, without
     validation windows, those of its last epoch (a fixed number of epochs, no early stopping).
 
-    With `checkpoint_dir`, every epoch is saved there; `resume=True` continues from the last one.
+    With `checkpoint_dir`, every epoch is saved there; `resume=True` continues from the last one, which
+    must come from a run with the same settings, quantiles and network shapes (else a TrainingError).
     `progress(epoch, epochs)` is called after each epoch's checkpoint is written; `show_bar` shows a
     bar on terminals.
     """
@@ -104,8 +107,9 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
     state = {"epoch": 0, "best_epoch": 0, "best_val_loss": math.inf, "bad_epochs": 0, "history": []}
     best_weights = _cpu_state(raw)
     checkpoints = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    settings = {**asdict(config), "quantiles": list(quantiles)}
     if resume and checkpoints is not None and (checkpoints / "latest").is_file():
-        state, best_weights = _load_checkpoint(checkpoints, raw, optimizer, scheduler)
+        state, best_weights = _load_checkpoint(checkpoints, raw, optimizer, scheduler, settings)
 
     validating = bool(val_windows)
     bar = tqdm(total=config.epochs, initial=state["epoch"], desc="training", unit="epoch",
@@ -145,7 +149,7 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
         state["epoch"] = epoch
         state["history"].append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
         if checkpoints is not None and accelerator.is_main_process:
-            _save_checkpoint(checkpoints, raw, best_weights, optimizer, scheduler, state)
+            _save_checkpoint(checkpoints, raw, best_weights, optimizer, scheduler, state, settings)
         accelerator.wait_for_everyone()
         bar.update(1)
         bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
@@ -257,7 +261,8 @@ def _rng_state() -> dict[str, torch.Tensor]:
     return state
 
 
-def _save_checkpoint(directory: Path, network: nn.Module, best_weights: dict, optimizer, scheduler, state: dict) -> None:
+def _save_checkpoint(directory: Path, network: nn.Module, best_weights: dict, optimizer, scheduler, state: dict,
+                     settings: dict) -> None:
     """Write `epoch-N/` completely under a temporary name, rename it, then move the `latest`
     pointer: a run killed at any moment leaves the previous checkpoint intact."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -268,7 +273,7 @@ def _save_checkpoint(directory: Path, network: nn.Module, best_weights: dict, op
     save_file(_cpu_state(network), partial / "model.safetensors")
     save_file(best_weights, partial / "best.safetensors")
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "rng": _rng_state(), "state": state}, partial / "trainer_state.pt")
+                "rng": _rng_state(), "state": state, "settings": settings}, partial / "trainer_state.pt")
     shutil.rmtree(directory / name, ignore_errors=True)
     os.replace(partial, directory / name)
     pointer = directory / ".latest.partial"
@@ -279,10 +284,16 @@ def _save_checkpoint(directory: Path, network: nn.Module, best_weights: dict, op
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _load_checkpoint(directory: Path, network: nn.Module, optimizer, scheduler) -> tuple[dict, dict]:
+def _load_checkpoint(directory: Path, network: nn.Module, optimizer, scheduler, settings: dict) -> tuple[dict, dict]:
     folder = directory / (directory / "latest").read_text().strip()
-    load_trained_state(network, load_file(folder / "model.safetensors"))
+    weights = load_file(folder / "model.safetensors")
     trainer = torch.load(folder / "trainer_state.pt", weights_only=True)
+    changes = _changed_settings(trainer.get("settings"), settings) + _changed_shapes(weights, trained_state(network))
+    if changes:
+        raise TrainingError(f"{directory} holds a run that differs from this one ({'; '.join(changes)}), and resuming "
+                            "continues the same run only. Pass another checkpoint_dir, or resume=False to train from "
+                            "the start.")
+    load_trained_state(network, weights)
     optimizer.load_state_dict(trainer["optimizer"])
     scheduler.load_state_dict(trainer["scheduler"])
     torch.set_rng_state(trainer["rng"]["cpu"])
@@ -290,3 +301,18 @@ def _load_checkpoint(directory: Path, network: nn.Module, optimizer, scheduler) 
         torch.cuda.set_rng_state_all([trainer["rng"][f"cuda{i}"] for i in range(torch.cuda.device_count())])
     return trainer["state"], load_file(folder / "best.safetensors")
 
+
+
+def _changed_settings(saved: dict | None, settings: dict) -> list[str]:
+    if saved is None:
+        return ["its settings are not recorded: an earlier version wrote it"]
+    return [f"{key} {saved.get(key)!r} there, {settings.get(key)!r} now"
+            for key in sorted(saved.keys() | settings.keys()) if saved.get(key) != settings.get(key)]
+
+
+def _changed_shapes(saved: dict[str, torch.Tensor], network: dict[str, torch.Tensor]) -> list[str]:
+    changed = [f"{key} {list(saved[key].shape) if key in saved else 'absent'} there, "
+               f"{list(network[key].shape) if key in network else 'absent'} now"
+               for key in sorted(saved.keys() | network.keys())
+               if key not in saved or key not in network or saved[key].shape != network[key].shape]
+    return [f"network weights {', '.join(changed[:3])}"] if changed else []

@@ -10,15 +10,26 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from itertools import product
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import Field, NonNegativeInt
 from statsmodels.tsa.arima.model import ARIMA as StatsmodelsARIMA
 from statsmodels.tsa.stattools import kpss
 
-from forecasting.models.base import FitState, Fitted, Model, SeriesForecast, alpha_of
+from forecasting.models.base import FitSpec, FitState, Fitted, Model, SeriesForecast, alpha_of
 from forecasting.models.statistical.seasonality import SEASONS_TESTED, deseasonalize, reseasonalize, seasonal_indices
 
 MAX_DIFFERENCES = 2
+
+
+class ARIMAFit(FitSpec):
+    order: tuple[NonNegativeInt, Annotated[int, Field(ge=0, le=MAX_DIFFERENCES)], NonNegativeInt]   # p, d, q
+    trend: Literal["c", "n", "t"]
+    multiplicative: bool | None        # how the season was removed; None: the series was not seasonal
+
+    def arrays(self) -> set[str]:
+        return {"params"} | ({"season"} if self.multiplicative is not None else set())
 
 
 @dataclass
@@ -26,7 +37,8 @@ class ARIMA(Model):
     """Auto ARIMA(p, d, q) with p, q <= max_order on the seasonally adjusted series."""
 
     name = "arima"
-    max_order: int = 2
+    fit_spec = ARIMAFit
+    max_order: NonNegativeInt = 2
 
     def observations_for_season(self, season_length: int) -> int:
         return SEASONS_TESTED * season_length

@@ -11,14 +11,23 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from itertools import product
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
-from forecasting.models.base import FitState, Fitted, Model, SeriesForecast, alpha_of
+from forecasting.models.base import FitSpec, FitState, Fitted, Model, SeriesForecast, alpha_of
 
 MAX_SEASON_LENGTH = 24
+
+
+class ETSFit(FitSpec):
+    form: Annotated[str, Field(pattern=r"^[AM](N|A|Ad)[NAM]$")]   # error, trend, season, e.g. "MAdM"
+
+    def arrays(self) -> set[str]:
+        return {"params"}
 
 
 @dataclass
@@ -29,6 +38,7 @@ class ETS(Model):
     trend in {N, A, Ad} and season in {N, A, M}, e.g. "MAdM" or "ANN"."""
 
     name = "ets"
+    fit_spec = ETSFit
     model: str = "auto"
 
     def observations_for_season(self, season_length: int) -> int:

@@ -4,17 +4,31 @@ Series are divided by their largest absolute value before fitting, so huge or ti
 fit like order-one data; the scale is part of the fit, so a restored fit applies it unchanged.
 A series too short for the model's season is fitted without one, and the fit records it
 (see forecasting.models.season_fallback); a restored fit uses the season its fit used.
+`check_fit` reads a saved fit back against what `fit` writes.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from forecasting.errors import DataError
-from forecasting.models.base import FitState, Model, SeriesForecast
+from forecasting.models.base import SAVED, FitState, Model, SeriesForecast, read_saved
 from forecasting.models.intervals import add_conformal_bounds, conformal_scores
-from forecasting.models.season_fallback import fitted_season, record, season_to_fit
+from forecasting.models.season_fallback import RecordedFallback, fitted_season, record, season_to_fit
+
+SCORES = "conformal_scores"
+
+
+class LocalFit(BaseModel):
+    """What `fit` writes into every model's spec, beside the model's own (`Model.fit_spec`)."""
+
+    model_config = SAVED
+    scale: Annotated[float, Field(gt=0)]               # the series' largest absolute value (1 if all zero)
+    constant: Literal[True] | None = None              # a constant series: its fit is its last value
+    season_fallback: RecordedFallback | None = None
 
 
 @dataclass
@@ -56,7 +70,7 @@ def fit(task: SeriesTask) -> FitState:
     else:
         state = task.model.fit(scaled, season)
         if not task.model.model_intervals and task.interval_horizon:
-            state.arrays["conformal_scores"] = conformal_scores(task.model, scaled, season, task.interval_horizon)
+            state.arrays[SCORES] = conformal_scores(task.model, scaled, season, task.interval_horizon)
     state.spec["scale"] = scale
     if season != task.season_length:
         record(state, task.model, len(y), task.season_length, season)
@@ -73,9 +87,30 @@ def forecast(model: Model, y: np.ndarray, season_length: int, state: FitState, h
     else:
         scaled = model.restore(y / scale, season, state).forecast(h, levels)
         if not model.model_intervals and levels:
-            add_conformal_bounds(scaled, state.arrays["conformal_scores"], levels)
+            add_conformal_bounds(scaled, state.arrays[SCORES], levels)
     return SeriesForecast(
         mean=scaled.mean * scale,
         lower={level: bound * scale for level, bound in scaled.lower.items()},
         upper={level: bound * scale for level, bound in scaled.upper.items()},
     )
+
+
+def check_fit(model: Model, state: FitState, h: int, levels: list[int]) -> None:
+    """Raise where `state` is not a fit that `fit` writes for `model` at horizon h with interval `levels`:
+    a SavedError for its spec, a ValueError for its arrays."""
+    own = {key: value for key, value in state.spec.items() if key not in LocalFit.model_fields}
+    common = read_saved(LocalFit, {key: value for key, value in state.spec.items() if key in LocalFit.model_fields})
+    if common.constant:
+        if own:
+            raise ValueError(f"the fit of a constant series has no {', '.join(sorted(own))}")
+        needed = set()
+    else:
+        needed = read_saved(model.fit_spec, own).arrays()
+        if not model.model_intervals and levels:
+            needed.add(SCORES)
+    missing = needed - state.arrays.keys()
+    if missing:
+        raise ValueError(f"the fit lacks its arrays {', '.join(sorted(missing))}")
+    scores = state.arrays.get(SCORES)
+    if scores is not None and (scores.ndim != 2 or len(scores) == 0 or scores.shape[1] != h):
+        raise ValueError(f"its conformal scores have the shape {list(scores.shape)}, not [windows, h = {h}]")
