@@ -76,8 +76,13 @@ def find_date_column(table: pd.DataFrame, time_col: str | None, dayfirst: bool |
 
 def read_dates(raw: pd.Series, date_format: str) -> pd.Series:
     """Cells as naive timestamps (those with a UTC offset at UTC); NaT where a cell is not in the format."""
-    times = pd.to_datetime(raw.str.strip(), format=date_format, errors="coerce", utc=True)
-    return times.dt.tz_localize(None)
+    times = _to_datetime(raw.str.strip(), date_format)
+    return times.dt.tz_localize(None) if date_format == ISO else times
+
+
+def _to_datetime(text: pd.Series, date_format: str) -> pd.Series:
+    """Only ISO 8601 dates can carry UTC offsets (Z, +02:00): read at UTC, so that mixed offsets parse."""
+    return pd.to_datetime(text, format=date_format, errors="coerce", utc=date_format == ISO)
 
 
 def is_dotted(date_format: str) -> bool:
@@ -128,7 +133,7 @@ def parse_dates(
     Values in another format, and offsets on some dates but not others, are errors naming their lines.
     """
     raw = table[column].str.strip()
-    times = pd.to_datetime(raw, format=date_format, errors="coerce", utc=True)
+    times = _to_datetime(raw, date_format)
     bad = times.isna() & raw.notna()
     if bad.any():
         example = "2024-01-31" if date_format == ISO else pd.Timestamp("2024-01-31 13:45").strftime(date_format)
@@ -137,7 +142,9 @@ def parse_dates(
             f"({date_format}, e.g. {example}), first at {at_lines(raw[bad])}. Write all dates in one format"
             f"{', or pass dayfirst=' if date_format in _DAY_MONTH else ''}."
         )
-    offsets = _offsets(raw) if date_format == ISO else pd.Series(np.nan, index=raw.index, dtype=object)
+    if date_format != ISO:
+        return times, None, None
+    offsets = _offsets(raw)
     aware = offsets.notna()
     if not aware.any():
         return times.dt.tz_localize(None), None, None
@@ -195,9 +202,12 @@ def _date_format(values: pd.Series, dayfirst: bool | None) -> tuple[str | None, 
     if dayfirst is not False:
         formats += [date + time for date in _DAY_FIRST for time in _TIMES]
     formats += _NAMED_MONTHS
+    present = set("".join(sample.head(50)))
     best, best_count = None, 0
     for date_format in formats:
-        count = int(read_dates(sample, date_format).notna().sum())
+        if date_format != ISO and not set(re.sub("%.", "", date_format)) <= present:
+            continue  # a separator no value holds: the format reads none of them
+        count = int(_to_datetime(sample, date_format).notna().sum())
         if count > best_count:
             best, best_count = date_format, count
         if date_format == ISO and count == len(sample):
