@@ -294,6 +294,17 @@ def test_line_with_extra_fields(tmp_path):
     assert "sep=" in str(error.value)
 
 
+def test_a_first_line_with_one_field_more_than_the_header(tmp_path):
+    # pandas drops the last field of every line here (index_col=False); a value there must not vanish.
+    path = write(tmp_path, "extra.csv", "ds,y\n2024-01-01,1,5\n2024-01-02,2\n2024-01-03,3\n")
+    with pytest.raises(DataError, match=r"extra.csv: line 2 has 3 fields but the header has 2 \(line 2: '5' has no "
+                                        r"column name\)") as error:
+        read_table(path)
+    assert "Add the column's name to the header" in str(error.value)
+    panel = read_table(write(tmp_path, "trailing.csv", "ds,y\n2024-01-01,1,\n2024-01-02,2\n2024-01-03,3\n"))
+    assert panel.frame["y"].tolist() == [1.0, 2.0, 3.0]
+
+
 def test_duplicate_dates_in_a_file_name_their_lines(tmp_path):
     path = write(tmp_path, "dups.csv", "ds,y\n2024-01-01,1\n2024-01-02,2\n2024-01-02,3\n2024-01-03,4\n")
     with pytest.raises(DataError, match="dups.csv: column 'ds' repeats timestamps") as error:

@@ -13,6 +13,7 @@ import io
 import os
 import re
 import unicodedata
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
@@ -35,6 +36,7 @@ _SEPARATORS = ",;\t|"
 PARQUET_MAGIC = b"PAR1"
 _SNIFF_LINES = 50
 _SNIFF_WIDTH = 100_000  # characters of a line the sniffer looks at: the csv module refuses fields over 131,072
+_EXTRA = "Unnamed: extra"  # the headless last field of lines that hold one more field than the header
 _SEP_LINE = re.compile(r'"?sep=(.)"?', re.IGNORECASE)  # Excel's first line naming the delimiter
 _NUMBER_STYLES = {  # (decimal, thousands), most likely first: where styles read alike the earlier one is taken
     ",": [(".", None), (".", ","), (",", None), (",", ".")],
@@ -305,8 +307,15 @@ def _parse_parquet(content: bytes, name: str) -> pd.DataFrame:
 def _parse_table(text: str, sep: str, name: str, header_line: int) -> pd.DataFrame:
     """All cells as text (empty cells NaN), index = the file line numbers, the header on header_line."""
     try:
-        table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, skip_blank_lines=False, index_col=False,
-                            keep_default_na=False, na_values=[""])
+        table = _read_csv(text, sep)
+        if table is None:  # a line holds one field more than the header: read it as a headless column
+            header = _read_csv(text, sep, nrows=0)
+            table = None if header is None else _read_csv(text, sep, header=0, names=[*header.columns, _EXTRA])
+        if table is None:
+            raise DataError(
+                f"{name}: line {header_line + 1} has more fields than the header (line {header_line}). Check that "
+                f"line, or pass sep= if the delimiter {sep!r} is wrong."
+            )
     except pd.errors.ParserError as error:
         found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
         if found:
@@ -323,7 +332,25 @@ def _parse_table(text: str, sep: str, name: str, header_line: int) -> pd.DataFra
         ) from error
     table.columns = [str(column).strip() for column in table.columns]
     table.index = pd.RangeIndex(header_line + 1, len(table) + header_line + 1, name=LINE)
+    if _EXTRA in table.columns:
+        extra = table[_EXTRA].dropna()
+        extra = extra[extra.str.strip() != ""]
+        if len(extra):
+            raise DataError(
+                f"{name}: line {extra.index[0]} has {len(table.columns)} fields but the header has "
+                f"{len(table.columns) - 1} ({at_lines(extra.head(3))} has no column name). Add the column's name "
+                f"to the header, or pass sep= if the delimiter {sep!r} is wrong."
+            )
     return table
+
+
+def _read_csv(text: str, sep: str, **options: object) -> pd.DataFrame | None:
+    """The cells as text, or None where pandas would drop the last field of lines longer than the header."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, skip_blank_lines=False, index_col=False,
+                            keep_default_na=False, na_values=[""], **options)
+    return None if any(issubclass(warning.category, pd.errors.ParserWarning) for warning in caught) else table
 
 
 def _clean_cells(table: pd.DataFrame, sep: str, name: str) -> tuple[pd.DataFrame, list[Note]]:
