@@ -146,7 +146,13 @@ def _parse_times(frame: pd.DataFrame, ctx: _Context) -> pd.Series:
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "could not infer format": the NaTs are reported below
-            times = pd.to_datetime(raw, errors="coerce")
+            warnings.simplefilter("ignore", FutureWarning)  # offsets that differ: read at UTC below
+            try:
+                times = pd.to_datetime(raw, errors="coerce")
+            except ValueError:
+                times = raw
+            if not is_datetime64_any_dtype(times):  # UTC offsets that differ, as across summer time
+                times = pd.to_datetime(raw, errors="coerce", utc=True)
     bad = times.isna()
     if bad.any():
         rows = frame[bad]
