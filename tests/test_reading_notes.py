@@ -232,6 +232,11 @@ def test_excel_sep_line_names_the_delimiter(tmp_path):
     assert "'sep=;'" in detail and "line 1" in detail
 
 
+def test_excel_sep_line_naming_a_tab(tmp_path):
+    panel = read_table(write(tmp_path, "tabs.txt", "sep=\t\r\nds\ty\r\n2024-01-01\t1\r\n2024-01-02\t2\r\n"))
+    assert panel.format.sep == "\t" and panel.frame["y"].tolist() == [1.0, 2.0]
+
+
 def test_lines_after_a_sep_line_keep_their_numbers(tmp_path):
     path = write(tmp_path, "excel.csv", '"sep=,"\nds,y\n2024-01-01,1\n2024-01-02,oops\n2024-01-03,3\n')
     with pytest.raises(DataError, match=r"column 'y' has 1 value\(s\) that are not numbers, first at line 4: 'oops'"):

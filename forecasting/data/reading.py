@@ -230,9 +230,9 @@ def _find_header(text: str, name: str) -> _Header:
     while start < len(text):
         end = text.find("\n", start)
         end = len(text) if end < 0 else end + 1
-        content = text[start:end].strip()
-        hint = _SEP_LINE.fullmatch(content) if sep is None else None
-        if content and hint is None:
+        content = text[start:end].rstrip("\r\n")
+        hint = _SEP_LINE.fullmatch(content.strip(" ")) if sep is None else None  # the delimiter may be a tab
+        if content.strip() and hint is None:
             return _Header(line, sep, text[start:])
         if hint is not None:
             sep = hint.group(1)
