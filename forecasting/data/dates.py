@@ -113,15 +113,19 @@ def settle_order(
         return DateOrder(chosen, _is_dayfirst(chosen), other_reads=True)
     chosen, reason = _guess_order(readings, day_first, month_first, conventions)
     other = month_first if chosen == day_first else day_first
-    differ = raw[(readings[chosen] != readings[other]) & raw.notna()]
-    example = differ.iloc[0].strip()
-    words = {day_first: "day-first", month_first: "month-first"}
-    note = Note("date_order", dates.name, (
-        f"column '{dates.name}': dates like '{example}' read both day-first and month-first "
-        f"({_when(readings[chosen][differ.index[0]])} or {_when(readings[other][differ.index[0]])}); "
-        f"read {words[chosen]}, {reason}. Pass dayfirst={not _is_dayfirst(chosen)} to read them {words[other]}."
-    ))
+    note = _order_note(dates.name, raw, readings[chosen], readings[other], _is_dayfirst(chosen), reason)
     return DateOrder(chosen, _is_dayfirst(chosen), other_reads=True, ambiguous=True, note=note)
+
+
+def _order_note(column: str, raw: pd.Series, chosen: pd.Series, other: pd.Series, dayfirst: bool, reason: str) -> Note:
+    """The note on a guessed day order: a date the two orders read differently, both readings, and the switch."""
+    line = raw.index[((chosen != other) & raw.notna()).to_numpy()][0]
+    words = ("month-first", "day-first") if dayfirst else ("day-first", "month-first")
+    return Note("date_order", column, (
+        f"column '{column}': dates like '{raw[line].strip()}' read both day-first and month-first "
+        f"({_when(chosen[line])} or {_when(other[line])}); read {words[1]}, {reason}. "
+        f"Pass dayfirst={not dayfirst} to read them {words[0]}."
+    ))
 
 
 def parse_dates(
