@@ -453,8 +453,8 @@ def _number_style(
     reason = (f"as the file uses {joined(conventions)}" if conventions
               else "the default when nothing in the file tells which is meant")
     note = Note("number_style", column, (
-        f"column '{column}': numbers like '{cell}' (line {line}) read as {value:g} with {_style_words(*chosen)}, "
-        f"{reason}; with {_style_words(*other)} they would be {other_value:g}. Pass decimal='{other[0]}' if that "
+        f"column '{column}': numbers like '{cell}' (line {line}) read as {value:.15g} with {_style_words(*chosen)}, "
+        f"{reason}; with {_style_words(*other)} they would be {other_value:.15g}. Pass decimal='{other[0]}' if that "
         "is meant."
     ))
     return _NumberStyle(*chosen, ambiguous=True), note
