@@ -157,7 +157,7 @@ def write(directory, content: bytes) -> str:
     return path
 
 
-@settings(max_examples=120, **SEEDED)
+@settings(max_examples=100, **SEEDED)
 @given(table=tables())
 def test_generated_tables_read_back_the_values_written(table, tmp_path):
     panel = read_table(write(tmp_path, table.content))
@@ -218,13 +218,13 @@ def damaged(draw: st.DrawFn) -> bytes:
     return bytes(content)
 
 
-@settings(max_examples=150, **SEEDED)
+@settings(max_examples=120, **SEEDED)
 @given(content=damaged())
 def test_damaged_tables_read_into_the_contract_or_raise_data_error(content, tmp_path):
     check_read_or_data_error(content, tmp_path)
 
 
-@settings(max_examples=60, **SEEDED)
+@settings(max_examples=50, **SEEDED)
 @given(content=st.binary(max_size=300))
 def test_random_bytes_read_into_the_contract_or_raise_data_error(content, tmp_path):
     check_read_or_data_error(content, tmp_path)
@@ -265,7 +265,7 @@ def frames(draw: st.DrawFn) -> pd.DataFrame:
     return frame
 
 
-@settings(max_examples=150, **SEEDED)
+@settings(max_examples=120, **SEEDED)
 @given(frame=frames(), fill=st.sampled_from(FILLS), duplicates=st.sampled_from(DUPLICATES))
 def test_validate_frame_keeps_the_contract_or_raises_data_error(frame, fill, duplicates):
     try:
