@@ -14,7 +14,7 @@ from forecasting.api.forecaster import Forecaster
 from forecasting.data import datasets
 from forecasting.data.frame import validate_frame
 from forecasting.data.frequency import season_length
-from forecasting.data.panel import FrameReport, Panel, Repair, TableFormat
+from forecasting.data.panel import FrameReport, Note, Panel, Repair, TableFormat
 from forecasting.data.reading import read_table
 from forecasting.data.summary import series_summary
 from forecasting.errors import DataError, ModelFileError
@@ -28,9 +28,9 @@ from forecasting.models import (ARIMA, ETS, REGISTRY, Drift, Naive, Naive2, Neur
 from forecasting.models.neural.training import TrainingError
 from forecasting.models.season_fallback import SeasonFallback, describe_fallbacks
 
-__all__ = ["Forecaster", "read_table", "validate_frame", "Panel", "FrameReport", "Repair", "TableFormat", "DataError",
-           "ModelFileError", "TrainingError", "run_backtest", "backtest_report", "render_report", "Backtest",
-           "REFERENCE", "datasets", "metrics", "series_summary", "season_length", "to_csv_bytes", "forecast_figure",
-           "backtest_figure", "ranking_figure", "REGISTRY", "register", "model", "description",
+__all__ = ["Forecaster", "read_table", "validate_frame", "Panel", "FrameReport", "Repair", "Note", "TableFormat",
+           "DataError", "ModelFileError", "TrainingError", "run_backtest", "backtest_report", "render_report",
+           "Backtest", "REFERENCE", "datasets", "metrics", "series_summary", "season_length", "to_csv_bytes",
+           "forecast_figure", "backtest_figure", "ranking_figure", "REGISTRY", "register", "model", "description",
            "uses_language_model", "NeuralModel", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA",
            "Theta", "SeasonFallback", "describe_fallbacks"]

@@ -83,6 +83,15 @@ def test_constant_and_huge_series_pass_unchanged(values):
 # ---- repairs -------------------------------------------------------------------------------------
 
 
+def test_text_dates_with_offsets_that_differ_are_read_at_utc():
+    # Hourly text stamps across the change to summer time: +01:00, then +02:00.
+    frame = pd.DataFrame({"ds": ["2024-03-31T00:00:00+01:00", "2024-03-31T01:00:00+01:00",
+                                 "2024-03-31T03:00:00+02:00"], "y": [1.0, 2.0, 3.0]})
+    panel = validate_frame(frame)
+    assert panel.frame["ds"].tolist() == list(pd.date_range("2024-03-30 23:00", periods=3, freq="h", tz="UTC"))
+    assert panel.freq == "h" and panel.report.repairs == ()
+
+
 def test_unsorted_rows_are_sorted_and_reported():
     panel = validate_frame(two_daily().sample(frac=1, random_state=1))
     frame, report = panel.frame, panel.report

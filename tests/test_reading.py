@@ -294,6 +294,17 @@ def test_line_with_extra_fields(tmp_path):
     assert "sep=" in str(error.value)
 
 
+def test_a_first_line_with_one_field_more_than_the_header(tmp_path):
+    # pandas drops the last field of every line here (index_col=False); a value there must not vanish.
+    path = write(tmp_path, "extra.csv", "ds,y\n2024-01-01,1,5\n2024-01-02,2\n2024-01-03,3\n")
+    with pytest.raises(DataError, match=r"extra.csv: line 2 has 3 fields but the header has 2 \(line 2: '5' has no "
+                                        r"column name\)") as error:
+        read_table(path)
+    assert "Add the column's name to the header" in str(error.value)
+    panel = read_table(write(tmp_path, "trailing.csv", "ds,y\n2024-01-01,1,\n2024-01-02,2\n2024-01-03,3\n"))
+    assert panel.frame["y"].tolist() == [1.0, 2.0, 3.0]
+
+
 def test_duplicate_dates_in_a_file_name_their_lines(tmp_path):
     path = write(tmp_path, "dups.csv", "ds,y\n2024-01-01,1\n2024-01-02,2\n2024-01-02,3\n2024-01-03,4\n")
     with pytest.raises(DataError, match="dups.csv: column 'ds' repeats timestamps") as error:
@@ -323,6 +334,43 @@ def test_wrong_encoding_given(tmp_path):
     assert "Leave encoding out" in str(error.value)
 
 
+def test_bom_followed_by_bytes_that_are_not_utf8(tmp_path):
+    path = write(tmp_path, "damaged.csv", b"\xef\xbb\xbf\x80")
+    with pytest.raises(DataError, match="damaged.csv starts with the UTF-8 byte-order mark but is not UTF-8: "
+                                        "line 1 holds the byte 0x80") as error:
+        read_table(path)
+    assert "Save the file again as UTF-8" in str(error.value)
+    path = write(tmp_path, "later.csv", b"\xef\xbb\xbfds,y\n2024-01-01,1\n2024-01-02,\xe9\n")
+    with pytest.raises(DataError, match="later.csv starts with the UTF-8 byte-order mark .* line 3 holds the byte"):
+        read_table(path)
+
+
+def test_a_line_longer_than_the_csv_modules_field_limit(tmp_path):
+    note = "x" * 150_000
+    path = write(tmp_path, "long.csv", f"ds,y,note\n2024-01-01,1,{note}\n2024-01-02,2,short\n2024-01-03,3,\n")
+    panel = read_table(path)
+    assert panel.format.sep == "," and panel.frame["y"].tolist() == [1.0, 2.0, 3.0]
+    assert panel.frame["note"].iloc[0] == note
+    path = write(tmp_path, "semicolons.csv", f"ds;y\n2024-01-01;{'1' * 140_000}\n2024-01-02;2\n")
+    with pytest.raises(DataError, match="semicolons.csv: column 'y'"):
+        read_table(path)
+
+
+def test_blank_lines_then_a_lone_delimiter(tmp_path):
+    path = write(tmp_path, "lone.csv", b"\n\n,")
+    with pytest.raises(DataError, match="lone.csv: the header line holds no column names") as error:
+        read_table(path)
+    assert "first line" in str(error.value)
+
+
+def test_blank_lines_before_the_header_are_skipped_and_lines_keep_their_numbers(tmp_path):
+    path = write(tmp_path, "late.csv", "\n\nds,y\n2024-01-01,1\n2024-01-02,2\n")
+    assert read_table(path).frame["y"].tolist() == [1.0, 2.0]
+    path = write(tmp_path, "late.csv", "\n\nds,y\n2024-01-01,1\n2024-01-02,2,3\n")
+    with pytest.raises(DataError, match="late.csv: line 5 has 3 fields but the header has 2"):
+        read_table(path)
+
+
 # ---- Parquet ---------------------------------------------------------------------------------------
 
 
@@ -340,7 +388,7 @@ def test_parquet_long_layout_takes_the_same_detection_path(tmp_path):
     assert frame["y"].iloc[3] == pytest.approx(3.0)  # the empty cell interpolated, and reported
     assert policies(panel) == {"missing:interpolate": 1}
     assert frame["ds"].iloc[-1] == pd.Timestamp("2024-01-10") and panel.report.freq == "D"
-    assert panel.format == TableFormat("parquet", "", ".", None, "day", "ISO8601", "long")
+    assert panel.format == TableFormat("parquet", "", ".", None, "day", "ISO8601", "long", id_col="store")
 
 
 def test_parquet_wide_layout_from_bytes_with_the_dates_in_the_index():

@@ -7,6 +7,7 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 from forecasting.api.forecaster import Forecaster
+from forecasting.data.reading import read_table
 from forecasting.evaluation.backtest import run_backtest
 from forecasting.evaluation.plotting import backtest_figure, forecast_figure
 from forecasting.evaluation.report import backtest_report, render_report
@@ -136,6 +137,16 @@ def test_many_series_show_the_fifty_worst_and_say_so(tmp_path):
     per_series = html[html.index('<table class="per-series">'):]
     assert re.findall(r"<tr><td>(s\d\d)</td>", per_series) == [f"s{i:02d}" for i in range(54, 4, -1)]
     assert html.count('class="plotly-graph-div"') == 1 + 6
+
+
+def test_what_reading_decided_is_in_the_report(tmp_path):
+    days = pd.date_range("2024-01-01", periods=28)
+    values = ["-" if day in (10, 17) else str(50 + day % 7) for day in range(28)]
+    path = tmp_path / "visits.csv"
+    path.write_text("ds,<b>visits</b>\n" + "".join(f"{d.date()},{v}\n" for d, v in zip(days, values)))
+    html = backtest_report(read_table(path), ["naive"], h=7, n_windows=1, n_jobs=1)
+    notes = html[html.index("How the file was read:"):html.index("Repairs made to the data:")]
+    assert "column &#39;&lt;b&gt;visits&lt;/b&gt;&#39;: 2 cell(s) written &#39;-&#39;" in notes
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")

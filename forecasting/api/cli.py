@@ -103,7 +103,7 @@ def _read(args: argparse.Namespace) -> Panel:
     else:
         panel = read_table(args.file, id_col=args.id_col, time_col=args.time_col, target_col=args.target_col,
                            freq=args.freq, fill=args.fill, duplicates=args.duplicates)
-    if panel.report.repairs:
+    if panel.report.repairs or panel.report.notes:
         print(panel.report.summary(), file=sys.stderr)
     return panel
 

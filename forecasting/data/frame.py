@@ -50,7 +50,7 @@ def validate_frame(
     source: str | None = None,
 ) -> Panel:
     """Check a long frame and return it as a Panel: a clean copy (unique_id, ds, y, covariates) with a
-    report of the repairs. Given a Panel (to resample it, say), its earlier repairs and format are kept.
+    report of the repairs. Given a Panel (to resample it, say), its earlier repairs, notes and format are kept.
 
     Raises DataError naming the source, column, first offending rows and the fix.
     """
@@ -81,7 +81,8 @@ def validate_frame(
     covariates = [column for column in frame.columns if column not in ("unique_id", "ds", "y", _ROW)]
     frame = frame[["unique_id", "ds", "y", *covariates]]
     frame = frame.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
-    report = FrameReport(source, int(frame["unique_id"].nunique()), len(frame), alias, tuple(repairs))
+    notes = earlier.report.notes if earlier is not None else ()
+    report = FrameReport(source, int(frame["unique_id"].nunique()), len(frame), alias, tuple(repairs), notes)
     return Panel(frame, report, earlier.format if earlier is not None else None)
 
 
@@ -145,7 +146,13 @@ def _parse_times(frame: pd.DataFrame, ctx: _Context) -> pd.Series:
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "could not infer format": the NaTs are reported below
-            times = pd.to_datetime(raw, errors="coerce")
+            warnings.simplefilter("ignore", FutureWarning)  # offsets that differ: read at UTC below
+            try:
+                times = pd.to_datetime(raw, errors="coerce")
+            except ValueError:
+                times = raw
+            if not is_datetime64_any_dtype(times):  # UTC offsets that differ, as across summer time
+                times = pd.to_datetime(raw, errors="coerce", utc=True)
     bad = times.isna()
     if bad.any():
         rows = frame[bad]

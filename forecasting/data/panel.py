@@ -37,14 +37,28 @@ class RepairSummary:
 
 
 @dataclass(frozen=True)
+class Note:
+    """Something decided while reading that the user should know: a guess between two readings that both
+    fit the file, a column's role, a conversion. Unlike a repair it changes no value the file holds."""
+
+    topic: str  # "date_order", "number_style", "timezone", "id_column", "column", "placeholders", "header"
+    column: str | None
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.topic}: {self.detail}"
+
+
+@dataclass(frozen=True)
 class FrameReport:
-    """What validation found and repaired."""
+    """What reading decided and validation found and repaired."""
 
     source: str
     n_series: int
     n_rows: int
     freq: str
     repairs: tuple[Repair, ...]
+    notes: tuple[Note, ...] = ()
 
     def by_policy(self) -> list[RepairSummary]:
         """One entry per repair policy, in the order the policies were first applied."""
@@ -56,8 +70,11 @@ class FrameReport:
                 for policy, group in groups.items()]
 
     def summary(self) -> str:
-        """Readable text: the frame's shape, then each repair policy with the rows it touched."""
+        """Readable text: the frame's shape, the notes on how it was read, then each repair policy with the
+        rows it touched."""
         lines = [f"{self.source}: {self.n_series} series, {self.n_rows} rows, frequency {self.freq}"]
+        if self.notes:
+            lines += ["notes:", *(f"- {note}" for note in self.notes)]
         if not self.repairs:
             return "\n".join([*lines, "no repairs needed"])
         return "\n".join([*lines, "repairs:", *(f"- {entry}" for entry in self.by_policy())])
@@ -74,6 +91,17 @@ class TableFormat:
     time_col: str
     date_format: str
     layout: str  # "long" (an id column) or "wide" (one series per numeric column)
+    id_col: str | None = None
+    # The day/month order used (None when the dates have none, e.g. ISO dates), whether the other order reads
+    # every date too (then read_table(dayfirst=not dayfirst) is the switch), and whether the data itself could
+    # not tell the two apart, so the order was a guess (the report's notes say from what).
+    dayfirst: bool | None = None
+    other_date_order_reads: bool = False
+    dayfirst_ambiguous: bool = False
+    # Whether some numbers read differently with the other decimal mark and nothing in the data told which is
+    # meant (the notes say what decided; read_table(decimal=...) is the switch).
+    decimal_ambiguous: bool = False
+    timezone: str | None = None  # the zone dates with UTC offsets were converted to; None when they had none
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ def render_report(backtest: Backtest, title: str = "Backtest report") -> str:
         plotly_js=Markup(get_plotlyjs()),
         settings=_settings(backtest.settings),
         data=_data_table(backtest.panel),
+        read_notes=[note.detail for note in backtest.panel.report.notes],
         repairs=[str(entry) for entry in backtest.panel.report.by_policy()],
         ranking=_ranking_table(backtest.ranking),
         coverage_gaps=coverage_gaps(backtest.summary),
