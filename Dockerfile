@@ -30,13 +30,27 @@
 #       --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' /tmp/rootfs.tar docker.io/library/python:3.11-slim-bookworm
 #   # behind a TLS-intercepting proxy, also copy its CA into /tmp/rootfs/usr/local/share/ca-certificates,
 #   # run `chroot /tmp/rootfs update-ca-certificates` and add --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt'
-#   # no --layers here: with vfs every cached layer is a full copy of the ~6 GB rootfs (>60 GB of disk)
+#   # no --layers here: with vfs every cached layer is a full copy of the rootfs (2.4 GB with the
+#   # CPU wheel, ~6 GB with PyPI's CUDA build): tens of GB of disk for the 18 steps
 #   buildah --storage-driver vfs bud --isolation chroot --pull=never -t almanac:latest .
+#   # torch from a local CPU wheel (e.g. in /opt/wheels) instead of a download: serve it as a package
+#   # index, with torch's own requirements beside it as PyTorch's CPU index has them, and pass that
+#   # index as TORCH_INDEX_URL (chroot isolation shares the host's network, so 127.0.0.1 reaches it):
+#   pip download --find-links /opt/wheels --only-binary=:all: --dest /tmp/torch-index/files torch==2.13.0
+#   cd /tmp/torch-index && for w in files/*.whl; do f=${w#files/}; n=$(echo "${f%%-*}" | tr 'A-Z_.' 'a-z--'); \
+#       mkdir -p "simple/$n"; echo "<a href=\"../../files/$f\">$f</a>" >> "simple/$n/index.html"; done; cd -
+#   python3 -m http.server --bind 127.0.0.1 8765 --directory /tmp/torch-index &   # kill it after the build
+#   buildah --storage-driver vfs bud --isolation chroot --pull=never \
+#       --build-arg TORCH_INDEX_URL=http://127.0.0.1:8765/simple -t almanac:latest .
 #   # run the CMD (podman run also works on hosts with cgroups/namespaces):
 #   ctr=$(buildah --storage-driver vfs from almanac:latest)
 #   buildah --storage-driver vfs run --isolation chroot --user app --workingdir /app "$ctr" -- \
 #       almanac forecast data/ETTh1.csv --h 48 --model seasonal_naive --model ets --model theta \
 #       --level 80 --level 95 --out out/forecast.csv --plot out/forecast.html
+#   # the app, in the background; the host reaches it on port 8501 (no network namespace):
+#   buildah --storage-driver vfs run --isolation chroot --user app --workingdir /app "$ctr" -- \
+#       streamlit run app/main.py --server.headless true --server.port 8501 --server.address 0.0.0.0 &
+#   curl http://localhost:8501/_stcore/health      # "ok"; stop the server with kill on streamlit's pid
 #   buildah --storage-driver vfs rm "$ctr"
 
 ARG BASE_IMAGE=python:3.11-slim-bookworm
@@ -85,10 +99,13 @@ COPY app/ app/
 COPY .streamlit/ .streamlit/
 COPY data/ data/
 # Editable, as `make run` installs it: the bundled samples in /app/data are found beside the code.
+# The build proves that a sample loads and that the language-model stack (transformers, peft and the
+# bundled MiniLM, which the networks import only when used) is installed.
 RUN pip install --no-deps -e . \
     && rm -rf build \
     && almanac --help > /dev/null \
-    && python -c "import forecasting; forecasting.datasets.load('air_passengers')"
+    && python -c "import forecasting; forecasting.datasets.load('air_passengers')" \
+    && python -c "import os, backbones.language as lm; assert os.path.isdir(lm.default_language_model())"
 
 # Non-root user; it owns only the output folder.
 RUN groupadd --system --gid 10001 app \

@@ -5,15 +5,25 @@ They keep the image in step with the Makefile's `run` job and pyproject.toml.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shlex
+import sys
 import tomllib
+from importlib.metadata import packages_distributions, requires
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+# Imported only where installed: the Triton scan runs on CUDA tensors, and PyTorch's CUDA wheels bring
+# triton (backbones/kernels/selective_scan.py checks for it first).
+OPTIONAL_IMPORTS = {"triton"}
 
 
 def _instructions() -> list[tuple[str, str]]:
@@ -69,13 +79,65 @@ def test_torch_pinned_and_installed_before_the_project():
     assert any(k == "ARG" and a.startswith("TORCH_INDEX_URL") for k, a in _instructions())
 
 
-def test_every_package_directory_is_copied():
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    top_level = {p.split(".")[0].rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
+def _packages() -> set[str]:
+    """The project's top-level packages, as pyproject.toml lists them."""
+    return {p.split(".")[0].rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]}
+
+
+def _is_copied(name: str) -> bool:
     copies = " ".join(a for k, a in _instructions() if k == "COPY")
-    for name in sorted(top_level | {"data"}):
-        assert re.search(rf"(^|\s){name}/?(\s|$)", copies), f"{name}/ is not copied"
-    assert "pyproject.toml" in copies
+    return re.search(rf"(^|\s){re.escape(name)}/?(\s|$)", copies) is not None
+
+
+def _imported_top_level_names() -> set[str]:
+    """Every top-level module that the project's packages import (absolute imports)."""
+    names = set()
+    for package in _packages():
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                    names.add(node.module.split(".")[0])
+    return names
+
+
+def _core_distributions() -> set[str]:
+    """pyproject.toml's core dependencies and, as installed here, everything they require."""
+    todo = [Requirement(line) for line in PYPROJECT["project"]["dependencies"]]
+    seen: set[str] = set()
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in requires(requirement.name) or []:
+            child = Requirement(line)
+            extras = ["", *requirement.extras]
+            if child.marker is None or any(child.marker.evaluate({"extra": extra}) for extra in extras):
+                todo.append(child)
+    return seen
+
+
+def test_every_package_directory_is_copied():
+    # .streamlit/ holds the app's server settings (upload limit, theme)
+    for name in sorted(_packages() | {"data", ".streamlit"}):
+        assert _is_copied(name), f"{name}/ is not copied"
+    assert _is_copied("pyproject.toml")
+
+
+def test_every_module_the_code_imports_is_in_the_image():
+    """The image copies the project's directories and installs only the core dependencies."""
+    installed_by = packages_distributions()
+    core = _core_distributions()
+    for name in sorted(_imported_top_level_names() - set(sys.stdlib_module_names) - OPTIONAL_IMPORTS):
+        if (ROOT / name).is_dir() or (ROOT / f"{name}.py").is_file():
+            assert _is_copied(name), f"the code imports {name}, which the Dockerfile does not copy"
+        else:
+            distributions = {canonicalize_name(d) for d in installed_by.get(name, [])}
+            assert distributions & core, (f"the code imports {name} (from {sorted(distributions) or 'nothing installed'}), "
+                                          "which pyproject.toml's core dependencies do not install: the image lacks it")
 
 
 def test_runs_as_non_root_in_app():
