@@ -31,5 +31,14 @@ def render() -> None:
     else:
         st.caption("None needed: the data was regular and complete.")
 
+    st.subheader("Notes on how the file was read")
+    if report.notes:
+        st.caption("Decisions that change no value but that you should know: a guess between two readings "
+                   "that both fit the file, a column's role, a conversion.")
+        st.dataframe([{"topic": note.topic, "column": note.column, "detail": note.detail} for note in report.notes],
+                     hide_index=True)
+    else:
+        st.caption("None: nothing had to be guessed.")
+
     st.subheader("First rows")
     st.dataframe(dataset.frame.head(100), hide_index=True, height=260)

@@ -124,6 +124,8 @@ def sidebar() -> Dataset | None:
             st.info("Upload a file to start, or pick a sample dataset.", icon=":material/upload_file:")
         else:
             _status(dataset)
+            if uploaded is not None:
+                _guesses(dataset)
         if uploaded is not None or sample is not None:
             _format_controls(dataset, is_upload=uploaded is not None)
             _cleaning_controls()
@@ -205,6 +207,31 @@ def _status(dataset: Dataset) -> None:
                icon=":material/check_circle:")
     if report.repairs:
         st.caption(f"{len(report.repairs)} repair(s) applied: see the Data page.")
+    if report.notes:
+        st.caption(f"{len(report.notes)} note(s) on how the file was read: see the Data page.")
+
+
+def _guesses(dataset: Dataset) -> None:
+    """Readings the file alone could not decide between, each with a one-click switch to the other."""
+    fmt = dataset.format
+    if fmt is None:
+        return
+    if fmt.dayfirst_ambiguous:
+        used, other = ("day", "month") if fmt.dayfirst else ("month", "day")
+        st.warning(f"Dates were read {DAY_ORDER[used]}, but every date also reads {DAY_ORDER[other]}: "
+                   "check the frequency above.", icon=":material/help:")
+        st.button(f"Read dates {DAY_ORDER[other]}", key="switch_dayfirst", on_click=_choose, args=("ovr_dayfirst", other))
+    if fmt.decimal_ambiguous:
+        other = "," if fmt.decimal == "." else "."
+        st.warning(f"Numbers were read with the decimal {DECIMALS[fmt.decimal]}, but they also read with the "
+                   f"decimal {DECIMALS[other]} (e.g. 1.000 as one or as a thousand).", icon=":material/help:")
+        st.button(f"Read numbers with the decimal {DECIMALS[other]}", key="switch_decimal", on_click=_choose,
+                  args=("ovr_decimal", other))
+
+
+def _choose(key: str, value: str) -> None:
+    """Set an override widget's value (a button callback runs before the widgets are drawn again)."""
+    st.session_state[key] = value
 
 
 def describe_freq(freq: str) -> str:

@@ -218,3 +218,41 @@ def test_choosing_timellm_asks_what_the_data_is_and_the_model_carries_it():
     assert models[0].name == "timellm" and models[0].description == "Monthly airline passengers."
     assert models[1] == "seasonal_naive"
     assert build_models({"models": ["timellm"], "description": ""}) == ["timellm"]    # derived from the data
+
+
+GERMAN_MONTHLY = ("Datum;Umsatz\n" + "\n".join(f"01.{month:02d}.2024;{100 + month},5" for month in range(1, 13))).encode()
+
+
+def test_an_ambiguous_date_order_is_shown_with_a_one_click_switch():
+    """German monthly dates: both day orders read every date, so the sidebar says which was used, and
+    one click re-reads them month first (12 consecutive January days)."""
+    at = upload(started(), "umsatz.csv", GERMAN_MONTHLY)
+    assert "12 series" not in at.sidebar.success[0].value and "monthly" in at.sidebar.success[0].value
+    assert "Dates were read day first" in at.sidebar.warning[0].value
+    at.sidebar.button(key="switch_dayfirst").click().run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="ovr_dayfirst").value == "month"
+    assert "daily" in at.sidebar.success[0].value
+    assert at.session_state["dataset"].frame["ds"].iloc[1] == pd.Timestamp("2024-01-02")
+    assert not at.sidebar.warning  # chosen, no longer a guess
+
+
+def test_the_data_page_lists_the_notes_on_how_the_file_was_read():
+    at = upload(started(), "umsatz.csv", GERMAN_MONTHLY)
+    assert any("1 note(s) on how the file was read" in caption.value for caption in at.sidebar.caption)
+    at.switch_page("views/data.py").run()
+    assert not at.exception
+    notes = next(frame.value for frame in at.main.dataframe if "topic" in frame.value.columns)
+    assert list(notes["topic"]) == ["date_order"] and "Pass dayfirst=False" in notes["detail"].iloc[0]
+
+
+def test_an_ambiguous_number_style_is_shown_with_a_one_click_switch():
+    """'1.001' reads as one (decimal point) or as a thousand (thousands dot): the sidebar says so, and one
+    click reads it the other way."""
+    text = "ds,y\n" + "\n".join(f"2024-01-{day:02d},1.{day:03d}" for day in range(1, 29))
+    at = upload(started(), "thousands.csv", text.encode())
+    assert at.session_state["dataset"].frame["y"].iloc[0] == 1.001
+    assert "Numbers were read with the decimal point (.)" in at.sidebar.warning[0].value
+    at.sidebar.button(key="switch_decimal").click().run()
+    assert not at.exception and at.sidebar.selectbox(key="ovr_decimal").value == ","
+    assert at.session_state["dataset"].frame["y"].iloc[0] == 1001
