@@ -218,3 +218,21 @@ def test_choosing_timellm_asks_what_the_data_is_and_the_model_carries_it():
     assert models[0].name == "timellm" and models[0].description == "Monthly airline passengers."
     assert models[1] == "seasonal_naive"
     assert build_models({"models": ["timellm"], "description": ""}) == ["timellm"]    # derived from the data
+
+
+def test_backtest_on_data_that_repeats_exactly_says_why_mase_is_undefined():
+    week = [20, 25, 29, 24, 17, 12, 14]
+    days = pd.date_range("2024-01-01", periods=42, freq="D")
+    at = upload(started(), "visits.csv", ("date,visits\n" + "".join(
+        f"{day:%Y-%m-%d},{week[i % 7]}\n" for i, day in enumerate(days))).encode())
+    at.switch_page("views/backtest.py").run()
+    at.multiselect(key="bt_models").set_value(["naive"])
+    next(widget for widget in at.number_input if widget.key.startswith("bt_h_")).set_value(7)
+    at.number_input(key="bt_windows").set_value(2)
+    at.button[0].click().run()
+    assert not at.exception
+    verdict = at.main.warning[0].value
+    assert verdict.startswith(plain("MASE is undefined on this data: series visits repeats exactly every 7 steps"))
+    assert "nan" not in verdict and "inf" not in verdict
+    assert any(caption.value.startswith("Lowest sMAPE first: MASE is undefined on this data") for caption in at.caption)
+    assert at.dataframe[0].value["model"].tolist() == ["seasonal_naive", "naive"]
