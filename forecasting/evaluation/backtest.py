@@ -113,7 +113,8 @@ def verdict(ranking: pd.DataFrame, exact: Sequence[str] = (), season_length: int
     metric = comparison_metric(ranking)
     best, label = ranking.iloc[0], LABELS[metric]
     if best["model"] == REFERENCE:
-        parts = [f"{'S' if metric == 'mase' else 's'}easonal naive (the reference) has the lowest {label}"]
+        reference = "Seasonal naive" if metric == "mase" else "seasonal naive"  # else it follows a comma
+        parts = [f"{reference} (the reference) has the lowest {label}"]
     else:
         ratio = best[metric] / ranking.loc[ranking["model"] == REFERENCE, metric].iloc[0]
         parts = [f"{best['model']} has the lowest {label}" + (f", {ratio:.2f}x seasonal naive" if np.isfinite(ratio) else "")]
