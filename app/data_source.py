@@ -14,7 +14,6 @@ import streamlit as st
 import forecasting as fc
 from app.common import plain
 
-MAX_UPLOAD_MB = 200  # keep in step with server.maxUploadSize in .streamlit/config.toml
 UPLOAD_TYPES = ["csv", "tsv", "txt", "gz", "parquet"]
 DEFAULT_SAMPLE = "air_passengers"
 SAMPLE_LABELS = {
@@ -111,9 +110,9 @@ def sidebar() -> Dataset | None:
             sample = None
             uploaded = st.file_uploader(
                 "CSV, TSV or Parquet file", type=UPLOAD_TYPES, key="upload",
-                help=f"Up to {MAX_UPLOAD_MB} MB. A long table (id, date, value columns) or a wide one "
+                help=f"Up to {upload_limit()}. A long table (id, date, value columns) or a wide one "
                      "(a date column and one numeric column per series). Gzipped CSV works too.")
-            st.caption(f"Files up to {MAX_UPLOAD_MB} MB: CSV/TSV (any delimiter, UTF-8 or Latin-1), "
+            st.caption(f"Files up to {upload_limit()}: CSV/TSV (any delimiter, UTF-8 or Latin-1), "
                        "gzipped CSV, Parquet.")
         overrides = _pending_overrides(uploaded is not None)
         dataset, error = _load(sample, uploaded, overrides)
@@ -128,6 +127,15 @@ def sidebar() -> Dataset | None:
             _format_controls(dataset, is_upload=uploaded is not None)
             _cleaning_controls()
     return dataset
+
+
+def upload_limit() -> str:
+    """The largest upload, e.g. '200 MB (200,000,000 bytes)'.
+
+    Streamlit's server.maxUploadSize is in megabytes that its server counts as MiB (1024² bytes) and its
+    upload box as MB (1000² bytes, except in browsers on Windows): the MB count is the limit every browser keeps."""
+    megabytes = st.get_option("server.maxUploadSize")
+    return f"{megabytes} MB ({megabytes * 1000**2:,} bytes)"
 
 
 # ---- loading ----------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -11,8 +12,9 @@ from streamlit.testing.v1 import AppTest
 import forecasting as fc
 from app.common import plain
 
-MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
-AIR = Path(__file__).resolve().parents[1] / "data" / "AirPassengers.csv"
+REPO = Path(__file__).resolve().parents[1]
+MAIN = str(REPO / "app" / "main.py")
+AIR = REPO / "data" / "AirPassengers.csv"
 TIMEOUT = 120
 FAST = ["seasonal_naive", "naive"]
 XSS = "<script>alert(1)</script>"
@@ -236,3 +238,17 @@ def test_backtest_on_data_that_repeats_exactly_says_why_mase_is_undefined():
     assert "nan" not in verdict and "inf" not in verdict
     assert any(caption.value.startswith("Lowest sMAPE first: MASE is undefined on this data") for caption in at.caption)
     assert at.dataframe[0].value["model"].tolist() == ["seasonal_naive", "naive"]
+
+
+def test_the_upload_limit_is_stated_as_configured_in_one_unit():
+    configured = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"]
+    stated = f"{configured} MB ({configured * 1000**2:,} bytes)"  # browsers count 1000² bytes to Streamlit's MB
+    at = started()
+    at.sidebar.radio(key="source_kind").set_value("Upload a file").run()
+    uploader = at.sidebar.file_uploader(key="upload")
+    assert uploader.proto.max_upload_size_mb == configured  # the limit Streamlit enforces, as this app runs it
+    assert uploader.help.startswith(f"Up to {stated}.")
+    assert [caption.value for caption in at.sidebar.caption if caption.value.startswith("Files up to")] == [
+        f"Files up to {stated}: CSV/TSV (any delimiter, UTF-8 or Latin-1), gzipped CSV, Parquet."]
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert f"of up to {stated}" in readme and "MiB" not in readme
