@@ -252,3 +252,36 @@ def test_the_upload_limit_is_stated_as_configured_in_one_unit():
         f"Files up to {stated}: CSV/TSV (any delimiter, UTF-8 or Latin-1), gzipped CSV, Parquet."]
     readme = " ".join((REPO / "README.md").read_text().split())
     assert f"of up to {stated}" in readme and "MiB" not in readme
+
+
+def test_timestamps_with_changing_utc_offsets_read_or_fail_with_a_message_about_the_file():
+    """Local time across a daylight-saving change: pandas' own complaint about it never reaches the page."""
+    stamps = pd.date_range("2024-03-25", periods=14, freq="D", tz="Europe/Paris")
+    rows = [f"{stamp.isoformat()},{10 + i}" for i, stamp in enumerate(stamps)]  # +01:00, then +02:00
+    at = upload(started(), "meter.csv", ("ds,y\n" + "\n".join(rows)).encode())
+    assert not at.exception
+    messages = [element.value for element in at.main.error]
+    assert all(message.startswith("meter") for message in messages)
+    assert not any("Tz-aware" in message or "utc=True" in message or "cannot be used" in message
+                   for message in messages)
+
+
+@pytest.mark.parametrize("failure", [OSError("[Errno 5] Input/output error"),
+                                     pd.errors.ParserError("Error tokenizing data. C error: Expected 2 fields")])
+def test_a_read_failure_the_reader_does_not_describe_names_the_file_and_the_fix(monkeypatch, failure):
+    def read_table(source, **settings):
+        raise failure
+
+    monkeypatch.setattr(fc, "read_table", read_table)
+    at = upload(started(), "sales.csv", b"ds;y\n2024-01-01;1\n")
+    assert not at.exception
+    assert at.main.error[0].value.startswith(plain("sales.csv could not be read with the settings detected."))
+    at.sidebar.selectbox(key="ovr_sep").set_value(";").run()
+    assert not at.exception
+    assert at.sidebar.error
+    message = at.main.error[0].value
+    assert message == plain(
+        "sales.csv could not be read with delimiter semicolon (;). Check that it is a table with a header row, a date "
+        "column and numeric value columns; set the delimiter, decimal mark, encoding and date order under 'How the "
+        "file was read' to match it, or save it again as a UTF-8 CSV and upload that.")
+    assert str(failure) not in message
