@@ -87,8 +87,7 @@ def _show(result: BacktestResult) -> None:
                        mime="text/html", icon=":material/download:", on_click="ignore", key="bt_download")
 
     st.subheader("Ranking")
-    st.caption(f"Lowest MASE first. mase_vs_reference below 1 means better than {fc.REFERENCE}; "
-               "coverage-L is the share of actuals inside the L% interval (ideal: L%).")
+    st.caption(f"{_ranking_key(backtest)} coverage-L is the share of actuals inside the L% interval (ideal: L%).")
     st.dataframe(backtest.ranking, hide_index=True, column_order=_coverage_beside_mase(list(backtest.ranking.columns)),
                  column_config=common.number_columns(backtest.ranking))
     gaps = fc.metrics.coverage_gaps(backtest.summary)
@@ -110,6 +109,15 @@ def _show(result: BacktestResult) -> None:
     st.subheader("Per series and window")
     st.dataframe(backtest.per_series, hide_index=True, height=320,
                  column_config=common.number_columns(backtest.per_series))
+
+
+def _ranking_key(backtest: fc.Backtest) -> str:
+    """How the ranking is ordered and what says a model beats the reference."""
+    if backtest.ranked_by == "mase":
+        return f"Lowest MASE first. mase_vs_reference below 1 means better than {fc.REFERENCE};"
+    label = fc.metrics.LABELS[backtest.ranked_by]
+    return (f"Lowest {label} first: MASE is undefined on this data (see the verdict). beats_reference means a "
+            f"lower {label} than {fc.REFERENCE};")
 
 
 def _coverage_beside_mase(columns: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ The result is a `Dataset` kept in st.session_state, which every page reads throu
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,6 @@ import streamlit as st
 import forecasting as fc
 from app.common import plain
 
-MAX_UPLOAD_MB = 200  # keep in step with server.maxUploadSize in .streamlit/config.toml
 UPLOAD_TYPES = ["csv", "tsv", "txt", "gz", "parquet"]
 DEFAULT_SAMPLE = "air_passengers"
 SAMPLE_LABELS = {
@@ -36,8 +36,22 @@ FILLS = {"interpolate": "interpolate linearly", "ffill": "carry last value forwa
 DUPLICATES = {"error": "stop with an error", "mean": "average them", "sum": "add them up",
               "first": "keep the first", "last": "keep the last"}
 
+_LOG = logging.getLogger(__name__)
+_OVERRIDE_TEXT = {  # read_table argument -> its value in words
+    "sep": lambda sep: f"delimiter {SEPARATORS.get(sep, repr(sep))}",
+    "decimal": lambda decimal: f"decimal mark {DECIMALS.get(decimal, repr(decimal))}",
+    "encoding": lambda encoding: f"encoding {encoding}",
+    "dayfirst": lambda dayfirst: f"dates {DAY_ORDER['day' if dayfirst else 'month']}",
+    "time_col": lambda column: f"date column {column!r}",
+    "id_col": lambda column: f"series id column {column!r}",
+    "target_col": lambda columns: f"value column(s) {columns!r}",
+    "freq": lambda freq: f"frequency {freq}",
+    "fill": lambda fill: f"gaps: {FILLS.get(fill, fill)}",
+    "duplicates": lambda duplicates: f"repeated timestamps: {DUPLICATES.get(duplicates, duplicates)}",
+}
+_DEFAULT_POLICIES = {"fill": "interpolate", "duplicates": "error"}  # the cleaning choices every read starts with
 _STATE = "dataset"          # the current Dataset, or None
-_ERROR = "dataset_error"    # the DataError message of the last failed read, or None
+_ERROR = "dataset_error"    # why the last read failed (a DataError message, or `unreadable`), or None
 _LOADED = "dataset_loaded"  # (read key, Dataset | None, error | None): re-read only when the key changes
 
 
@@ -111,9 +125,9 @@ def sidebar() -> Dataset | None:
             sample = None
             uploaded = st.file_uploader(
                 "CSV, TSV or Parquet file", type=UPLOAD_TYPES, key="upload",
-                help=f"Up to {MAX_UPLOAD_MB} MB. A long table (id, date, value columns) or a wide one "
+                help=f"Up to {upload_limit()}. A long table (id, date, value columns) or a wide one "
                      "(a date column and one numeric column per series). Gzipped CSV works too.")
-            st.caption(f"Files up to {MAX_UPLOAD_MB} MB: CSV/TSV (any delimiter, UTF-8 or Latin-1), "
+            st.caption(f"Files up to {upload_limit()}: CSV/TSV (any delimiter, UTF-8 or Latin-1), "
                        "gzipped CSV, Parquet.")
         overrides = _pending_overrides(uploaded is not None)
         dataset, error = _load(sample, uploaded, overrides)
@@ -132,6 +146,15 @@ def sidebar() -> Dataset | None:
     return dataset
 
 
+def upload_limit() -> str:
+    """The largest upload, e.g. '200 MB (200,000,000 bytes)'.
+
+    Streamlit's server.maxUploadSize is in megabytes that its server counts as MiB (1024² bytes) and its
+    upload box as MB (1000² bytes, except in browsers on Windows): the MB count is the limit every browser keeps."""
+    megabytes = st.get_option("server.maxUploadSize")
+    return f"{megabytes} MB ({megabytes * 1000**2:,} bytes)"
+
+
 # ---- loading ----------------------------------------------------------------------------------------
 
 
@@ -145,8 +168,8 @@ def _pending_overrides(is_upload: bool) -> dict:
 
     overrides = {
         "freq": chosen("ovr_freq"),
-        "fill": state.get("ovr_fill", "interpolate"),
-        "duplicates": state.get("ovr_duplicates", "error"),
+        "fill": state.get("ovr_fill", _DEFAULT_POLICIES["fill"]),
+        "duplicates": state.get("ovr_duplicates", _DEFAULT_POLICIES["duplicates"]),
     }
     if is_upload:
         targets = [name.strip() for name in (state.get("ovr_target") or "").split(",") if name.strip()]
@@ -169,21 +192,37 @@ def _load(sample: str | None, uploaded, overrides: dict) -> tuple[Dataset | None
     cached = st.session_state.get(_LOADED)
     if cached is not None and cached[0] == key:
         return cached[1], cached[2]
+    name = SAMPLE_LABELS.get(sample, sample) if sample is not None else uploaded.name
     try:
         dataset = _read_sample(sample, overrides, key) if sample is not None else _read_upload(uploaded, overrides, key)
         result = (dataset, None)
     except fc.DataError as error:
         result = (None, str(error))
-    except ValueError as error:  # e.g. a frequency alias pandas does not know
-        result = (None, f"These settings cannot be used: {error}")
+    except Exception:  # one the reader does not describe: its own text would mean nothing to the user
+        _LOG.exception("reading %s with %s failed", name, overrides)
+        result = (None, unreadable(name, overrides, is_upload=uploaded is not None))
     st.session_state[_LOADED] = (key, *result)
     return result
+
+
+def unreadable(name: str, overrides: dict, is_upload: bool) -> str:
+    """The message for data that could not be read for a reason the reader does not name: which file, with which
+    settings, and what to change."""
+    chosen = [text(overrides[key]) for key, text in _OVERRIDE_TEXT.items()
+              if overrides.get(key) is not None and overrides[key] != _DEFAULT_POLICIES.get(key)]
+    settings = f"with {', '.join(chosen)}" if chosen else "with the settings detected"
+    if not is_upload:
+        return (f"The sample {name} could not be prepared {settings}. Choose another frequency, or the default "
+                "cleaning (sidebar: 'How the file was read', 'Cleaning').")
+    return (f"{name} could not be read {settings}. Check that it is a table with a header row, a date column and "
+            "numeric value columns; set the delimiter, decimal mark, encoding and date order under 'How the file "
+            "was read' to match it, or save it again as a UTF-8 CSV and upload that.")
 
 
 def _read_sample(name: str, overrides: dict, key: str) -> Dataset:
     """A bundled sample; resampling and the cleaning policies go through validate_frame."""
     panel = fc.datasets.load(name)
-    if overrides["freq"] or overrides["fill"] != "interpolate" or overrides["duplicates"] != "error":
+    if overrides["freq"] or any(overrides[key] != default for key, default in _DEFAULT_POLICIES.items()):
         panel = fc.validate_frame(panel, freq=overrides["freq"], fill=overrides["fill"],
                                   duplicates=overrides["duplicates"])
     return Dataset(panel, Path(panel.source).name, key, overrides)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -11,8 +12,9 @@ from streamlit.testing.v1 import AppTest
 import forecasting as fc
 from app.common import plain
 
-MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
-AIR = Path(__file__).resolve().parents[1] / "data" / "AirPassengers.csv"
+REPO = Path(__file__).resolve().parents[1]
+MAIN = str(REPO / "app" / "main.py")
+AIR = REPO / "data" / "AirPassengers.csv"
 TIMEOUT = 120
 FAST = ["seasonal_naive", "naive"]
 XSS = "<script>alert(1)</script>"
@@ -256,3 +258,68 @@ def test_an_ambiguous_number_style_is_shown_with_a_one_click_switch():
     at.sidebar.button(key="switch_decimal").click().run()
     assert not at.exception and at.sidebar.selectbox(key="ovr_decimal").value == ","
     assert at.session_state["dataset"].frame["y"].iloc[0] == 1001
+
+
+def test_backtest_on_data_that_repeats_exactly_says_why_mase_is_undefined():
+    week = [20, 25, 29, 24, 17, 12, 14]
+    days = pd.date_range("2024-01-01", periods=42, freq="D")
+    at = upload(started(), "visits.csv", ("date,visits\n" + "".join(
+        f"{day:%Y-%m-%d},{week[i % 7]}\n" for i, day in enumerate(days))).encode())
+    at.switch_page("views/backtest.py").run()
+    at.multiselect(key="bt_models").set_value(["naive"])
+    next(widget for widget in at.number_input if widget.key.startswith("bt_h_")).set_value(7)
+    at.number_input(key="bt_windows").set_value(2)
+    at.button[0].click().run()
+    assert not at.exception
+    verdict = at.main.warning[0].value
+    assert verdict.startswith(plain("MASE is undefined on this data: series visits repeats exactly every 7 steps"))
+    assert "nan" not in verdict and "inf" not in verdict
+    assert any(caption.value.startswith("Lowest sMAPE first: MASE is undefined on this data") for caption in at.caption)
+    assert at.dataframe[0].value["model"].tolist() == ["seasonal_naive", "naive"]
+
+
+def test_the_upload_limit_is_stated_as_configured_in_one_unit():
+    configured = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"]
+    stated = f"{configured} MB ({configured * 1000**2:,} bytes)"  # browsers count 1000² bytes to Streamlit's MB
+    at = started()
+    at.sidebar.radio(key="source_kind").set_value("Upload a file").run()
+    uploader = at.sidebar.file_uploader(key="upload")
+    assert uploader.proto.max_upload_size_mb == configured  # the limit Streamlit enforces, as this app runs it
+    assert uploader.help.startswith(f"Up to {stated}.")
+    assert [caption.value for caption in at.sidebar.caption if caption.value.startswith("Files up to")] == [
+        f"Files up to {stated}: CSV/TSV (any delimiter, UTF-8 or Latin-1), gzipped CSV, Parquet."]
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert f"of up to {stated}" in readme and "MiB" not in readme
+
+
+def test_timestamps_with_changing_utc_offsets_read_or_fail_with_a_message_about_the_file():
+    """Local time across a daylight-saving change: pandas' own complaint about it never reaches the page."""
+    stamps = pd.date_range("2024-03-25", periods=14, freq="D", tz="Europe/Paris")
+    rows = [f"{stamp.isoformat()},{10 + i}" for i, stamp in enumerate(stamps)]  # +01:00, then +02:00
+    at = upload(started(), "meter.csv", ("ds,y\n" + "\n".join(rows)).encode())
+    assert not at.exception
+    messages = [element.value for element in at.main.error]
+    assert all(message.startswith("meter") for message in messages)
+    assert not any("Tz-aware" in message or "utc=True" in message or "cannot be used" in message
+                   for message in messages)
+
+
+@pytest.mark.parametrize("failure", [OSError("[Errno 5] Input/output error"),
+                                     pd.errors.ParserError("Error tokenizing data. C error: Expected 2 fields")])
+def test_a_read_failure_the_reader_does_not_describe_names_the_file_and_the_fix(monkeypatch, failure):
+    def read_table(source, **settings):
+        raise failure
+
+    monkeypatch.setattr(fc, "read_table", read_table)
+    at = upload(started(), "sales.csv", b"ds;y\n2024-01-01;1\n")
+    assert not at.exception
+    assert at.main.error[0].value.startswith(plain("sales.csv could not be read with the settings detected."))
+    at.sidebar.selectbox(key="ovr_sep").set_value(";").run()
+    assert not at.exception
+    assert at.sidebar.error
+    message = at.main.error[0].value
+    assert message == plain(
+        "sales.csv could not be read with delimiter semicolon (;). Check that it is a table with a header row, a date "
+        "column and numeric value columns; set the delimiter, decimal mark, encoding and date order under 'How the "
+        "file was read' to match it, or save it again as a UTF-8 CSV and upload that.")
+    assert str(failure) not in message

@@ -26,6 +26,15 @@ def trending_frame(days: int = 70) -> pd.DataFrame:
     return pd.DataFrame({"unique_id": "trend", "ds": ds, "y": 2.0 * np.arange(days) + rng.normal(0, 0.1, days)})
 
 
+def exact_weekly_frame(trends: int = 0) -> pd.DataFrame:
+    """A daily series that repeats exactly every week (seasonal naive's in-sample error is 0, so MASE is undefined),
+    and `trends` steady trends without a weekly cycle."""
+    ds = pd.date_range("2024-01-01", periods=56, freq="D")
+    exact = pd.DataFrame({"unique_id": "exact", "ds": ds, "y": np.tile([20.0, 25, 29, 24, 17, 12, 14], 8)})
+    return pd.concat([exact, *[pd.DataFrame({"unique_id": f"trend{i}", "ds": ds, "y": 20 + (5.0 + i) * np.arange(56)})
+                               for i in range(trends)]], ignore_index=True)
+
+
 @pytest.fixture(scope="module")
 def seasonal_backtest():
     calls = []
@@ -103,3 +112,29 @@ def test_too_short_series_and_bad_settings_are_clear_errors():
         run_backtest(seasonal_frame(days=20), ["naive"], h=7, n_windows=3, n_jobs=1)
     with pytest.raises(ValueError, match="unknown model 'prophet'"):
         run_backtest(seasonal_frame(), ["prophet"], h=7)
+
+
+def test_where_seasonal_naive_is_exact_the_verdict_says_why_mase_is_undefined_and_compares_on_smape():
+    backtest = run_backtest(exact_weekly_frame(), ["naive", "drift"], h=7, n_windows=2, n_jobs=1)
+    ranking = backtest.ranking
+    assert backtest.ranked_by == "smape"
+    assert not np.isfinite(ranking["mase"]).any() and ranking["mase_vs_reference"].isna().all()
+    assert ranking["model"].tolist()[0] == REFERENCE and ranking["smape"].is_monotonic_increasing
+    assert not ranking["beats_reference"].any()
+    assert backtest.verdict == (
+        "MASE is undefined on this data: series exact repeats exactly every 7 steps, so seasonal naive's "
+        "in-sample error, which MASE divides by, is 0. Compared on sMAPE instead, seasonal naive (the reference) "
+        f"has the lowest sMAPE; {ranking['model'][1]} and {ranking['model'][2]} do not beat seasonal naive.")
+    assert "nan" not in backtest.verdict and "inf" not in backtest.verdict
+
+
+def test_one_exact_series_among_others_ranks_every_model_on_smape_with_its_ratio():
+    backtest = run_backtest(exact_weekly_frame(trends=4), ["drift"], h=7, n_windows=2, n_jobs=1)
+    ranking = backtest.ranking.set_index("model")
+    assert backtest.ranked_by == "smape"
+    assert ranking.loc["drift", "beats_reference"]  # drift is exact on the four trends, seasonal naive on one series
+    ratio = ranking.loc["drift", "smape"] / ranking.loc[REFERENCE, "smape"]
+    assert backtest.verdict == (
+        "MASE is undefined on this data: series exact repeats exactly every 7 steps, so seasonal naive's in-sample "
+        f"error, which MASE divides by, is 0. Compared on sMAPE instead, drift has the lowest sMAPE, {ratio:.2f}x "
+        "seasonal naive.")

@@ -139,3 +139,19 @@ def test_bad_model_settings_are_one_line_errors():
         run = almanac("forecast", "air_passengers", "--h", "12", "--model", "dlinear", "--set", setting)
         assert run.returncode == 2 and message in run.stderr, (setting, run.stderr)
         assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_backtest_on_data_that_repeats_exactly_says_why_mase_is_undefined(tmp_path):
+    days = pd.date_range("2024-01-01", periods=42, freq="D")
+    week = [20, 25, 29, 24, 17, 12, 14]
+    (tmp_path / "visits.csv").write_text("date,visits\n" + "".join(
+        f"{day:%Y-%m-%d},{week[i % 7]}\n" for i, day in enumerate(days)))
+    run = almanac("backtest", "visits.csv", "--model", "naive", "--windows", "2", "--h", "7", "--report", "r.html",
+                  cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    verdict = run.stdout.strip().splitlines()[-1]
+    assert verdict == (
+        "MASE is undefined on this data: series visits repeats exactly every 7 steps, so seasonal naive's in-sample "
+        "error, which MASE divides by, is 0. Compared on sMAPE instead, seasonal naive (the reference) has the lowest "
+        "sMAPE; naive does not beat seasonal naive.")
+    assert "nanx" not in (tmp_path / "r.html").read_text(encoding="utf-8")

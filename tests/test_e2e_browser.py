@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -241,3 +242,21 @@ def test_series_ids_with_markup_show_as_text(server, tmp_path):
         assert page.locator("main script").count() == 0
         assert page.locator("img[src='x']").count() == 0
     assert dialogs == []
+
+
+def test_a_file_one_byte_over_the_stated_upload_limit_is_refused(server, tmp_path):
+    """The sidebar's limit is the one the browser keeps: a file one byte larger never reaches the app."""
+    with chromium_page() as page:
+        page.set_default_timeout(STEP_MS)
+        page.goto(server)
+        page.get_by_role("button", name="Forecast", exact=True).wait_for(state="visible")
+        page.get_by_text("Upload a file", exact=True).click()
+        caption = page.locator('[data-testid="stSidebar"]').get_by_text("Files up to")
+        stated = int(re.search(r"\(([\d,]+) bytes\)", caption.inner_text()).group(1).replace(",", ""))
+        big = tmp_path / "big.csv"
+        with open(big, "wb") as sparse:  # no data written: the browser looks at the size only
+            sparse.truncate(stated + 1)
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(big))
+        page.get_by_text(f"File must be {stated / 1000**2:.1f}MB or smaller.").wait_for(state="visible")
+        wait_idle(page, STEP_MS)
+        page.get_by_text("Upload a file to start, or pick a sample dataset.").wait_for(state="visible")

@@ -188,3 +188,20 @@ def test_the_report_renders_offline_in_chromium_without_running_the_script_id(re
     assert requests == [] and dialogs == [] and errors == []
     assert id_cells == 2  # the id shows as text in the data and per-series tables
     assert f"Backtest: {XSS} (2 cutoffs, dotted)" in titles and "Backtest: a&b (2 cutoffs, dotted)" in titles
+
+
+def test_where_seasonal_naive_is_exact_the_report_ranks_on_smape_and_shows_no_undefined_numbers():
+    ds = pd.date_range("2024-01-01", periods=42, freq="D")
+    frame = pd.DataFrame({"unique_id": "exact", "ds": ds, "y": np.tile([20.0, 25, 29, 24, 17, 12, 14], 6)})
+    backtest = run_backtest(frame, ["naive"], h=7, n_windows=2, n_jobs=1)
+    html = render_report(backtest)
+    page = outside_plotly_js(html)
+    assert f'<p class="verdict">{backtest.verdict}</p>' in page.replace("&#39;", "'")
+    assert backtest.verdict.startswith("MASE is undefined on this data: series exact repeats exactly every 7 steps")
+    assert "Models ordered by sMAPE (lower is better)" in page
+    ranking = page[page.index('<table class="ranking">'):]
+    ranking = ranking[:ranking.index("</table>")]
+    assert not re.search(r"\bnan|\binf", ranking, flags=re.I)
+    rows = re.findall(r'<tr class="[^"]*">(.*?)</tr>', ranking, flags=re.S)
+    assert [re.findall(r"<td[^>]*>([^<]*)", row)[1] for row in rows] == ["–", "–"]  # MASE, undefined
+    assert "sMAPE per model (lower is better" in page

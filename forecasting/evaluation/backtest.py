@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from forecasting.api.forecaster import Forecaster
@@ -11,12 +12,12 @@ from forecasting.api.parallel import Progress
 from forecasting.data.frame import validate_frame
 from forecasting.data.frequency import season_length
 from forecasting.data.panel import Panel
-from forecasting.evaluation.metrics import evaluate, summarize
+from forecasting.evaluation.metrics import COMPARED, LABELS, comparison_metric, evaluate, summarize
 from forecasting.models import GlobalModel, Model, SeasonalNaive, build
 from forecasting.models.season_fallback import SeasonFallback, describe_fallbacks
 
 REFERENCE = "seasonal_naive"  # a model earns trust only by beating it in the same run
-RANKED_METRICS = ["mase", "smape", "rmse"]
+NAMED_SERIES = 5  # a sentence names at most this many series
 
 
 @dataclass
@@ -35,7 +36,12 @@ class Backtest:
     @property
     def verdict(self) -> str:
         """Which model to trust, in one sentence (see `verdict`)."""
-        return verdict(self.ranking)
+        return verdict(self.ranking, exact_series(self.per_series), self.settings["season_length"])
+
+    @property
+    def ranked_by(self) -> str:
+        """The metric the ranking is ordered by: "mase", or "smape" or "rmse" where MASE is undefined."""
+        return comparison_metric(self.ranking)
 
     @property
     def fallback_notes(self) -> list[str]:
@@ -77,33 +83,63 @@ def run_backtest(data: pd.DataFrame | Panel, models: Sequence[str | Model | Glob
 
 def rank(summary: pd.DataFrame) -> pd.DataFrame:
     """Columns model, mase, smape, rmse, coverage-<level>..., mase_vs_reference (the model's MASE over
-    seasonal naive's) and beats_reference (a strictly lower MASE); lowest MASE first."""
+    seasonal naive's; NaN where undefined) and beats_reference (strictly lower than seasonal naive on the
+    ranking metric); best first. The ranking metric is MASE, or where MASE is undefined sMAPE or RMSE
+    (see `metrics.comparison_metric`)."""
     coverage = [metric for metric in summary.index if metric.startswith("coverage-")]
-    ranking = summary.loc[RANKED_METRICS + coverage].T.rename_axis("model").reset_index()
+    ranking = summary.loc[list(COMPARED) + coverage].T.rename_axis("model").reset_index()
     ranking.columns.name = None
-    reference_mase = summary.loc["mase", REFERENCE]
-    ranking["mase_vs_reference"] = ranking["mase"] / reference_mase
-    ranking["beats_reference"] = ranking["mase"] < reference_mase
-    return ranking.sort_values("mase", kind="stable", na_position="last").reset_index(drop=True)
+    metric = comparison_metric(ranking)
+    mase_ratio = ranking["mase"] / summary.loc["mase", REFERENCE]
+    ranking["mase_vs_reference"] = mase_ratio.where(np.isfinite(mase_ratio))
+    ranking["beats_reference"] = ranking[metric] < summary.loc[metric, REFERENCE]
+    return ranking.sort_values(metric, kind="stable", na_position="last").reset_index(drop=True)
 
 
-def verdict(ranking: pd.DataFrame) -> str:
-    """E.g. "ets has the lowest MASE, 0.71x seasonal naive; theta does not beat seasonal naive."."""
-    best = ranking.iloc[0]
+def exact_series(per_series: pd.DataFrame) -> list[str]:
+    """The series whose history seasonal naive repeats exactly at some cutoff, from `evaluate`'s output: its
+    in-sample error is 0 there, so every model's MASE is undefined (NaN or infinite)."""
+    mase = per_series[per_series["metric"] == "mase"]
+    return list(dict.fromkeys(mase.loc[~np.isfinite(mase[REFERENCE].to_numpy(dtype=float)), "unique_id"].astype(str)))
+
+
+def verdict(ranking: pd.DataFrame, exact: Sequence[str] = (), season_length: int | None = None) -> str:
+    """E.g. "ets has the lowest MASE, 0.71x seasonal naive; theta does not beat seasonal naive."; where MASE is
+    undefined, it first says why (`exact`: the series seasonal naive repeats exactly, see `exact_series`) and
+    which metric the models are compared on instead."""
     challengers = ranking[ranking["model"] != REFERENCE]
     if challengers.empty:
         return "Seasonal naive (the reference) was the only model backtested."
+    metric = comparison_metric(ranking)
+    best, label = ranking.iloc[0], LABELS[metric]
     if best["model"] == REFERENCE:
-        parts = ["Seasonal naive (the reference) has the lowest MASE"]
+        reference = "Seasonal naive" if metric == "mase" else "seasonal naive"  # else it follows a comma
+        parts = [f"{reference} (the reference) has the lowest {label}"]
     else:
-        parts = [f"{best['model']} has the lowest MASE, {best['mase_vs_reference']:.2f}x seasonal naive"]
+        ratio = best[metric] / ranking.loc[ranking["model"] == REFERENCE, metric].iloc[0]
+        parts = [f"{best['model']} has the lowest {label}" + (f", {ratio:.2f}x seasonal naive" if np.isfinite(ratio) else "")]
     also = challengers[challengers["beats_reference"] & (challengers["model"] != best["model"])]["model"].tolist()
     losers = challengers[~challengers["beats_reference"]]["model"].tolist()
     if also:
         parts.append(f"{_joined(also)} also {'beats' if len(also) == 1 else 'beat'} seasonal naive")
     if losers:
         parts.append(f"{_joined(losers)} {'does' if len(losers) == 1 else 'do'} not beat seasonal naive")
-    return "; ".join(parts) + "."
+    sentence = "; ".join(parts) + "."
+    if metric == "mase":
+        return sentence
+    return f"{_why_not_mase(ranking, exact, season_length)} Compared on {label} instead, {sentence}"
+
+
+def _why_not_mase(ranking: pd.DataFrame, exact: Sequence[str], season_length: int | None) -> str:
+    """Why the models are not compared on MASE, in one sentence."""
+    if exact:
+        named = ", ".join(exact[:NAMED_SERIES]) + (", …" if len(exact) > NAMED_SERIES else "")
+        which = f"series {named} repeats" if len(exact) == 1 else f"{len(exact)} series ({named}) repeat"
+        every = f"every {season_length} steps" if season_length else "every season"
+        return (f"MASE is undefined on this data: {which} exactly {every}, so seasonal naive's in-sample error, "
+                "which MASE divides by, is 0.")
+    undefined = ranking[~np.isfinite(ranking["mase"].to_numpy(dtype=float))]["model"].tolist()
+    return f"MASE is undefined for {_joined(undefined)}."
 
 
 def _joined(names: list[str]) -> str:

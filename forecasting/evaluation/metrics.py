@@ -27,6 +27,8 @@ from forecasting.models.statistical.naive import Naive2
 KEYS = ("unique_id", "ds", "cutoff", "y")
 PERCENT = {"mape": 100.0, "smape": 200.0}  # utilsforecast gives fractions; M4's sMAPE is 200 * mean ratio
 COVERAGE_TOLERANCE = 0.05  # interval coverage further than this from its nominal level is called off
+COMPARED = ("mase", "smape", "rmse")  # what models are compared on, in order of preference
+LABELS = {"mase": "MASE", "smape": "sMAPE", "rmse": "RMSE"}
 
 
 def model_columns(forecasts: pd.DataFrame) -> list[str]:
@@ -77,6 +79,17 @@ def summarize(forecasts: pd.DataFrame, train: pd.DataFrame, season_length: int |
                                 + summary.loc["mase"] / summary.loc["mase", reference])
     summary.loc["wql"] = [weighted_quantile_loss(forecasts, model) for model in summary.columns]
     return summary[models]
+
+
+def comparison_metric(scores: pd.DataFrame) -> str:
+    """The metric of COMPARED to compare models on, given one row per model and a column per metric (a backtest
+    ranking): MASE, unless it is undefined (NaN or infinite) for some model, then the first of sMAPE and RMSE
+    defined for every model. MASE divides by seasonal naive's in-sample error, which is 0 on a series that
+    repeats exactly every season."""
+    for metric in COMPARED:
+        if np.isfinite(scores[metric].to_numpy(dtype=float)).all():
+            return metric
+    return COMPARED[0]
 
 
 def nominal_coverage(metric: str) -> float | None:

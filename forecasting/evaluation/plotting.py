@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from forecasting.evaluation.metrics import interval_levels, model_columns
+from forecasting.evaluation.metrics import LABELS, comparison_metric, interval_levels, model_columns
 
 ACTUALS_COLOR = "#444"
 REFERENCE_COLOR = "#999"
@@ -92,16 +92,19 @@ def backtest_figure(data: pd.DataFrame, forecasts: pd.DataFrame, series_id: str,
 
 
 def ranking_figure(ranking: pd.DataFrame, reference: str) -> go.Figure:
-    """MASE per model as bars, best first, the reference grey with a dashed line at its level."""
+    """The ranking metric (MASE, or where it is undefined sMAPE or RMSE) per model as bars, best first, the
+    reference grey with a dashed line at its level."""
+    metric = comparison_metric(ranking)
+    label = LABELS[metric]
     colors = [REFERENCE_COLOR if model == reference else qualitative.Plotly[0] for model in ranking["model"]]
-    figure = go.Figure(go.Bar(x=[escape(model) for model in ranking["model"]], y=ranking["mase"],
-                              marker_color=colors, text=[f"{v:.3g}" for v in ranking["mase"]],
+    figure = go.Figure(go.Bar(x=[escape(model) for model in ranking["model"]], y=ranking[metric],
+                              marker_color=colors, text=[f"{v:.3g}" for v in ranking[metric]],
                               textposition="outside"))
-    reference_mase = ranking.loc[ranking["model"] == reference, "mase"]
-    if len(reference_mase):
-        figure.add_hline(y=float(reference_mase.iloc[0]), line={"color": REFERENCE_COLOR, "dash": "dash"})
-    figure.update_layout(title=f"MASE per model (lower is better; dashed: {escape(reference)})",
-                         xaxis_title="model", yaxis_title="MASE", template="plotly_white", showlegend=False)
+    reference_score = ranking.loc[ranking["model"] == reference, metric]
+    if len(reference_score):
+        figure.add_hline(y=float(reference_score.iloc[0]), line={"color": REFERENCE_COLOR, "dash": "dash"})
+    figure.update_layout(title=f"{label} per model (lower is better; dashed: {escape(reference)})",
+                         xaxis_title="model", yaxis_title=label, template="plotly_white", showlegend=False)
     return figure
 
 

@@ -18,7 +18,7 @@ from plotly.offline import get_plotlyjs
 from forecasting.data.panel import Panel
 from forecasting.data.summary import series_summary
 from forecasting.evaluation.backtest import REFERENCE, Backtest, run_backtest
-from forecasting.evaluation.metrics import COVERAGE_TOLERANCE, coverage_gaps, coverage_off, nominal_coverage
+from forecasting.evaluation.metrics import COVERAGE_TOLERANCE, LABELS, coverage_gaps, coverage_off, nominal_coverage
 from forecasting.evaluation.plotting import backtest_figure, ranking_figure
 from forecasting.models.base import GlobalModel, Model
 
@@ -46,6 +46,7 @@ def render_report(backtest: Backtest, title: str = "Backtest report") -> str:
         read_notes=[note.detail for note in backtest.panel.report.notes],
         repairs=[str(entry) for entry in backtest.panel.report.by_policy()],
         ranking=_ranking_table(backtest.ranking),
+        ranked_by=LABELS[backtest.ranked_by],
         coverage_gaps=coverage_gaps(backtest.summary),
         coverage_tolerance=round(100 * COVERAGE_TOLERANCE),
         summary=_summary_table(backtest.summary),
@@ -106,7 +107,8 @@ def _ranking_table(ranking: pd.DataFrame) -> dict:
             nominal = nominal_coverage(metric)
             off = nominal is not None and coverage_off(record[metric], nominal)
             cells.append({"text": _number(record[metric]), "off": off})
-        cells += [{"text": f"{record['mase_vs_reference']:.2f}x", "off": False}, {"text": beats, "off": False}]
+        ratio = record["mase_vs_reference"]
+        cells += [{"text": "–" if math.isnan(ratio) else f"{ratio:.2f}x", "off": False}, {"text": beats, "off": False}]
         rows.append({"cells": cells, "reference": is_reference, "best": position == 0})
     headers = [metric if nominal_coverage(metric) is None else f"{metric} (nominal {nominal_coverage(metric):.2f})"
                for metric in metrics]
@@ -137,7 +139,7 @@ def _per_series_table(backtest: Backtest) -> dict:
 
 
 def _number(value: float) -> str:
-    if math.isnan(value):
+    if not math.isfinite(value):  # an undefined score, e.g. MASE where seasonal naive's in-sample error is 0
         return "–"
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
