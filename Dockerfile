@@ -61,7 +61,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VIRTUAL_ENV=/opt/venv \
-    PATH=/opt/venv/bin:$PATH
+    PATH=/opt/venv/bin:$PATH \
+    MALLOC_ARENA_MAX=2
+# MALLOC_ARENA_MAX: memory a closed app session frees goes back to the system (see app/session.py).
 
 # Python in a venv at /opt/venv: the same on the official python image, on
 # Debian/Ubuntu bases (no PEP 668 "externally-managed" error) and on CUDA bases

@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e '.[dev]'
 	touch $(STAMP)
 
+# two malloc arenas: memory a closed app session frees goes back to the system (see app/session.py)
+run: export MALLOC_ARENA_MAX := 2
 run: $(STAMP)
 	@echo "Almanac: open http://localhost:8501 (bundled sample data is preloaded; Ctrl-C stops the server)"
 	$(VENV)/bin/streamlit run app/main.py --server.headless true --server.port 8501

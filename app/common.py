@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import streamlit as st
 
 import forecasting as fc
+from app import session
 
 # Fast and good on hourly and monthly data alike; ETS and ARIMA are one click away (and slower).
 DEFAULT_MODELS = ["seasonal_naive", "theta"]
@@ -72,17 +73,24 @@ def default_horizon(freq: str) -> int:
 
 @contextmanager
 def running(label: str) -> Iterator[Callable[[str, int, int], None]]:
-    """A st.progress bar while the block runs; yields the callback for Forecaster's progress(stage, done, total).
+    """A st.progress bar while the block runs; yields the callback for Forecaster's progress(stage, done, total),
+    which also stops the work when the browser session has ended (see app/session.py).
 
     A DataError or a ValueError (settings the models cannot use) ends the block as an st.error callout."""
     bar = st.progress(0.0, text=f"{label}…")
+    shown = None  # the last (value, text) sent: progress repeats itself between steps, the browser needs it once
 
     def report(stage: str, done: int, total: int) -> None:
+        nonlocal shown
+        session.stop_if_ended()
         if stage.startswith("train "):  # a network trains once across all series, epoch by epoch
-            text = f"Training {stage.removeprefix('train ')}: epoch {done} of at most {total}"
+            text = f"Training {stage.removeprefix('train ')}: {done} of at most {total} epochs done"
         else:
             text = f"{STAGES.get(stage, stage)}: {done} of {total} model × series task(s)"
-        bar.progress(done / total if total else 1.0, text=text)
+        update = (done / total if total else 1.0, text)
+        if update != shown:
+            bar.progress(*update)
+            shown = update
 
     try:
         yield report

@@ -5,6 +5,7 @@ The sidebar chooses and reads the data (app/data_source.py); the pages look at i
 """
 import streamlit as st
 
+from app import session
 from app.data_source import sidebar
 
 st.set_page_config(page_title="Almanac", page_icon=":material/query_stats:", layout="wide")
@@ -15,6 +16,7 @@ PAGES = [
     st.Page("views/backtest.py", title="Backtest", icon=":material/fact_check:", url_path="backtest"),
 ]
 
+session.keep_track()
 page = st.navigation(PAGES, position="top")
 st.sidebar.title("Almanac")
 sidebar()

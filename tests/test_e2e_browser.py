@@ -28,6 +28,9 @@ START_TIMEOUT_S = 90
 STEP_MS = 60_000       # one rerun of the app (reading a file, drawing a page)
 COMPUTE_MS = 240_000   # a fit or backtest on ETTh1 (17k rows x 7 series) on a small machine
 ETTH1_SERIES = 7
+RECONNECT_WINDOW_S = 10  # server.disconnectedSessionTTL for the session-end test: a closed tab's session is closed sooner
+SETTLE_S = 60            # generous: how long a closed tab's work and memory may take to go
+RSS_MARGIN_MB = 50       # the server's memory returns within this of its size before the session's upload
 
 
 def free_port() -> int:
@@ -37,17 +40,25 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server() -> Iterator[str]:
-    """`streamlit run app/main.py` on a free local port; yields its URL, and always stops it."""
+def streamlit_server(*options: str) -> Iterator[str]:
+    """`streamlit run app/main.py [options]` on a free local port; yields its URL, and always stops it."""
+    with streamlit_process(*options) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def streamlit_process(*options: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`streamlit run app/main.py [options]` on a free local port; yields its URL and process, and always stops it."""
     port = free_port()
     command = [str(Path(sys.executable).parent / "streamlit"), "run", "app/main.py",
                "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--browser.gatherUsageStats", "false"]
+               "--browser.gatherUsageStats", "false", *options]
     log = (REPO / "out" / f"streamlit-{port}.log")
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as sink:
         server = subprocess.Popen(command, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT,
-                                  env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"})
+                                  env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+                                       "MALLOC_ARENA_MAX": "2"})  # as `make run` and the Docker image
         try:
             url = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + START_TIMEOUT_S
@@ -61,7 +72,7 @@ def streamlit_server() -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"streamlit did not answer within {START_TIMEOUT_S}s: {log.read_text()[-2000:]}")
                 time.sleep(0.25)
-            yield url
+            yield url, server
         finally:
             server.terminate()
             try:
@@ -260,3 +271,71 @@ def test_a_file_one_byte_over_the_stated_upload_limit_is_refused(server, tmp_pat
         page.get_by_text(f"File must be {stated / 1000**2:.1f}MB or smaller.").wait_for(state="visible")
         wait_idle(page, STEP_MS)
         page.get_by_text("Upload a file to start, or pick a sample dataset.").wait_for(state="visible")
+
+
+def long_table(path: Path, n_series: int = 20, hours: int = 40_000) -> Path:
+    """A long CSV of hourly series with a daily cycle (25 MB): a session that reads it holds ~200 MB."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    ds = pd.date_range("2020-01-01", periods=hours, freq="h")
+    cycle = 100 + 10 * np.sin(2 * np.pi * np.arange(hours) / 24)
+    pd.concat([pd.DataFrame({"unique_id": f"shop{i:02d}", "ds": ds, "y": np.round(cycle + rng.normal(0, 1, hours), 3)})
+               for i in range(n_series)]).to_csv(path, index=False)
+    return path
+
+
+def settle(condition, what: str) -> None:
+    """Until `condition()` holds, for at most SETTLE_S seconds."""
+    deadline = time.monotonic() + SETTLE_S
+    while not condition():
+        assert time.monotonic() < deadline, f"after {SETTLE_S}s, still not: {what}"
+        time.sleep(0.5)
+
+
+def test_closing_the_tab_mid_forecast_stops_the_work_and_returns_the_memory(tmp_path):
+    """A forecast left running when its tab closes: the workers stop, the server goes idle, and once the
+    reconnect window has passed the server's memory is back near what it was before the upload."""
+    psutil = pytest.importorskip("psutil")
+    pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    shops = long_table(tmp_path / "shops.csv")
+    with streamlit_process("--server.disconnectedSessionTTL", str(RECONNECT_WINDOW_S)) as (url, server):
+        process = psutil.Process(server.pid)
+
+        def rss_mb() -> float:
+            return process.memory_info().rss / 2**20
+
+        def cpu_s() -> float:  # the server's and its live workers'
+            return sum(p.cpu_times().user + p.cpu_times().system for p in [process, *process.children(recursive=True)])
+
+        with chromium_page() as page:
+            page.set_default_timeout(STEP_MS)
+            page.goto(url)
+            page.get_by_role("button", name="Forecast", exact=True).wait_for(state="visible")
+            wait_idle(page, STEP_MS)
+            baseline = rss_mb()
+            upload(page, shops)
+            page.get_by_text("20 series, 800,000 rows, hourly (h)").wait_for(state="visible")
+            wait_idle(page, STEP_MS)
+            keep_models(page, "Models", ["arima", "ets"])  # 40 fits of a minute or so: work for many minutes
+            page.get_by_role("button", name="Forecast", exact=True).click()
+            page.locator('[data-testid="stProgress"]').wait_for(state="visible")
+            settle(lambda: process.children(recursive=True), "workers started")
+            workers = process.children(recursive=True)
+            held = rss_mb()
+        # the tab is closed
+        settle(lambda: not any(worker.is_running() and worker.status() != psutil.STATUS_ZOMBIE for worker in workers),
+               "the forecast's workers ended")
+
+        def idle() -> bool:
+            before = cpu_s()
+            time.sleep(2)
+            return cpu_s() - before < 0.5
+
+        settle(idle, "the server idle")
+        settle(lambda: rss_mb() < baseline + RSS_MARGIN_MB,
+               f"memory back within {RSS_MARGIN_MB} MB of {baseline:.0f} MB (it held {held:.0f} MB, now {rss_mb():.0f} MB)")
+        assert held > baseline + 3 * RSS_MARGIN_MB  # the session did hold memory worth returning

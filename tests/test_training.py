@@ -74,6 +74,26 @@ def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_pa
         assert torch.equal(value, resumed_network.state_dict()[key]), key
 
 
+def test_progress_hears_of_every_step_and_an_exception_from_it_stops_training_within_the_epoch(tmp_path):
+    class Leave(Exception):
+        pass
+
+    calls = []
+
+    def progress(epochs_done: int, epochs: int) -> None:
+        calls.append((epochs_done, epochs))
+        if len(calls) == CONFIG["steps_per_epoch"] + 3:  # three steps into the second epoch
+            raise Leave
+
+    network, train_windows, val_windows = setup()
+    with pytest.raises(Leave):
+        train(network, train_windows, val_windows, TrainingConfig(**CONFIG), checkpoint_dir=tmp_path,
+              progress=progress, show_bar=False)
+    steps = CONFIG["steps_per_epoch"]
+    assert calls == [(0, 4)] * steps + [(1, 4)] + [(1, 4)] * 2  # each step of epoch 1, its end, two steps of epoch 2
+    assert (tmp_path / "latest").read_text() == "epoch-0001"
+
+
 def test_checkpoint_weights_reload_bit_exactly_and_only_the_last_epoch_is_kept(tmp_path):
     network, train_windows, val_windows = setup()
     train(network, train_windows, val_windows, TrainingConfig(**{**CONFIG, "epochs": 2}), checkpoint_dir=tmp_path,

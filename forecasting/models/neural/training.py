@@ -85,8 +85,8 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
 
     With `checkpoint_dir`, every epoch is saved there; `resume=True` continues from the last one, which
     must come from a run with the same settings, quantiles and network shapes (else a TrainingError).
-    `progress(epoch, epochs)` is called after each epoch's checkpoint is written; `show_bar` shows a
-    bar on terminals.
+    `progress(epochs done, epochs)` is called after each step and after each epoch's checkpoint is written;
+    an exception it raises stops training there. `show_bar` shows a bar on terminals.
     """
     if len(train_windows) == 0:
         raise ValueError("no training windows: the series are shorter than lookback + horizon")
@@ -133,6 +133,8 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
             scheduler.step()
             total += loss.detach() * len(index)
             count += len(index)
+            if progress is not None:  # between epochs too: a progress that raises stops training within a step
+                progress(state["epoch"], config.epochs)
         train_loss = float(accelerator.reduce(total, "sum")) / max(int(accelerator.reduce(torch.tensor(count, device=accelerator.device), "sum")), 1)
         val_loss = evaluate_loss(model, val_windows, quantiles, config.batch_size * 4, accelerator) if validating else math.nan
         if not (math.isfinite(train_loss) and (math.isfinite(val_loss) or not validating)):
