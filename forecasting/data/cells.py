@@ -1,18 +1,44 @@
-"""Helpers over a table's text cells: an even sample of a column, and cells named by their file line in messages."""
+"""Helpers over a table's text cells: an even sample of a column, the cells as Python strings, a reading done
+once per distinct cell, and cells named by their file line in messages."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import take
 
 SAMPLE = 1000  # values tried per format or number style; evenly spread over the column
 
 
 def spread(values: pd.Series) -> pd.Series:
-    """Up to SAMPLE values evenly spread over the column, first and last included."""
-    if len(values) <= SAMPLE:
-        return values
-    return values.iloc[np.linspace(0, len(values) - 1, SAMPLE).astype(int)]
+    """Up to SAMPLE of the column's filled cells, evenly spread over them, first and last included (taken
+    without copying the column)."""
+    filled = values.notna().to_numpy()
+    count = int(filled.sum())
+    if count <= SAMPLE:
+        return values[filled]
+    picks = np.linspace(0, count - 1, SAMPLE).astype(int)
+    return values.iloc[picks if count == len(values) else np.flatnonzero(filled)[picks]]
+
+
+def text(values: pd.Series) -> pd.Series:
+    """The cells as Python strings (NaN where empty), so that pandas' string methods work as Python's do.
+    A table's cells are held as Arrow strings, a fraction of the memory; convert only what is read this way."""
+    return pd.Series(values.to_numpy(dtype=object, na_value=np.nan), index=values.index, name=values.name)
+
+
+def per_distinct(values: pd.Series, read: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """read(cells) for a column of text cells, run once per distinct cell (given as Python strings) and spread
+    over the rows: what reading every cell gives, since a reading takes each cell alone, without a Python string
+    per cell. Dates repeat across a long table's series, and most numbers have a few decimals."""
+    codes, distinct = pd.factorize(values)
+    if not len(distinct):  # every cell empty: the type of an empty reading may differ
+        return read(pd.Series(np.nan, index=values.index, dtype=object))
+    read_once = read(pd.Series(np.asarray(distinct, dtype=object), dtype=object))
+    kept = read_once.to_numpy() if isinstance(read_once.dtype, np.dtype) else read_once.array
+    return pd.Series(take(kept, codes, allow_fill=True), index=values.index, name=values.name)
 
 
 def at_lines(values: pd.Series) -> str:

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forecasting.data.cells import at_lines, joined, listed, spread
+from forecasting.data.cells import at_lines, joined, listed, per_distinct, spread, text
 from forecasting.data.frequency import infer_freq
 from forecasting.data.panel import Note
 from forecasting.errors import DataError
@@ -58,14 +58,13 @@ def find_date_column(table: pd.DataFrame, time_col: str | None, dayfirst: bool |
         candidates = hinted + [c for c in table.columns if c not in hinted and not _looks_numeric(table[c])]
     for column in candidates:
         least = 0.0 if column == time_col else 0.5 if column in hinted else 0.8
-        values = table[column].dropna().str.strip()
-        date_format, share = _date_format(values, dayfirst)
+        date_format, share = _date_format(table[column], dayfirst)
         if date_format is not None and share >= least and share > 0:
-            return DateColumn(column, _best_orders(values, date_format, dayfirst))
+            return DateColumn(column, _best_orders(table[column], date_format, dayfirst))
     if time_col is not None:
         raise DataError(
             f"{name}: column '{time_col}' holds no dates that can be read, first at "
-            f"{at_lines(table[time_col].dropna())}. Write the dates like 2024-01-31 (or 31/01/2024), "
+            f"{at_lines(text(table[time_col].dropna()))}. Write the dates like 2024-01-31 (or 31/01/2024), "
             "or pass time_col= to name the date column."
         )
     raise DataError(
@@ -76,8 +75,13 @@ def find_date_column(table: pd.DataFrame, time_col: str | None, dayfirst: bool |
 
 def read_dates(raw: pd.Series, date_format: str) -> pd.Series:
     """Cells as naive timestamps (those with a UTC offset at UTC); NaT where a cell is not in the format."""
-    times = _to_datetime(raw.str.strip(), date_format)
+    times = _times(raw, date_format)
     return times.dt.tz_localize(None) if date_format == ISO else times
+
+
+def _times(raw: pd.Series, date_format: str) -> pd.Series:
+    """The cells, stripped, read in the format (each distinct cell once)."""
+    return per_distinct(raw, lambda cells: _to_datetime(cells.str.strip(), date_format))
 
 
 def _to_datetime(text: pd.Series, date_format: str) -> pd.Series:
@@ -100,7 +104,7 @@ def settle_order(
     if first not in _DAY_MONTH:
         return DateOrder(first)
     if len(dates.formats) == 1:
-        other_reads = dayfirst is not None and _misses(raw.dropna(), _swapped(first)) == 0
+        other_reads = dayfirst is not None and _misses(raw, _swapped(first)) == 0
         return DateOrder(first, _is_dayfirst(first), other_reads)
     readings = {fmt: read_dates(raw, fmt) for fmt in dates.formats}
     day_first, month_first = sorted(dates.formats, key=_is_dayfirst, reverse=True)
@@ -136,27 +140,27 @@ def parse_dates(
     Returns the times, the zone they were converted to (None when they had no offsets) and a note saying so.
     Values in another format, and offsets on some dates but not others, are errors naming their lines.
     """
-    raw = table[column].str.strip()
-    times = _to_datetime(raw, date_format)
+    raw = table[column]
+    times = _times(raw, date_format)
     bad = times.isna() & raw.notna()
     if bad.any():
         example = "2024-01-31" if date_format == ISO else pd.Timestamp("2024-01-31 13:45").strftime(date_format)
         raise DataError(
             f"{name}: column '{column}' has {bad.sum()} date(s) not in the format of the others "
-            f"({date_format}, e.g. {example}), first at {at_lines(raw[bad])}. Write all dates in one format"
-            f"{', or pass dayfirst=' if date_format in _DAY_MONTH else ''}."
+            f"({date_format}, e.g. {example}), first at {at_lines(_stripped(raw[bad]))}. Write all dates in one "
+            f"format{', or pass dayfirst=' if date_format in _DAY_MONTH else ''}."
         )
     if date_format != ISO:
         return times, None, None
-    offsets = _offsets(raw)
+    offsets = per_distinct(raw, lambda cells: _offsets(cells.str.strip()))
     aware = offsets.notna()
     if not aware.any():
         return times.dt.tz_localize(None), None, None
     naive = raw.notna() & ~aware
     if naive.any():
         raise DataError(
-            f"{name}: column '{column}' mixes dates with a UTC offset ({at_lines(raw[aware].head(3))}) and dates "
-            f"without one ({at_lines(raw[naive].head(3))}). Write every date with its offset "
+            f"{name}: column '{column}' mixes dates with a UTC offset ({at_lines(_stripped(raw[aware].head(3)))}) "
+            f"and dates without one ({at_lines(_stripped(raw[naive].head(3)))}). Write every date with its offset "
             "(e.g. 2024-01-31T13:45:00+01:00), or none."
         )
     shown = ", ".join(f"'{offset}'" for offset in offsets.unique()[:3])
@@ -165,6 +169,10 @@ def parse_dates(
         f"converted to {timezone} and kept as {timezone} clock times. Pass timezone= to choose another zone."
     ))
     return times.dt.tz_convert(timezone).dt.tz_localize(None), timezone, note
+
+
+def _stripped(cells: pd.Series) -> pd.Series:
+    return text(cells).str.strip()
 
 
 def _offsets(raw: pd.Series) -> pd.Series:
@@ -191,13 +199,13 @@ def check_timezone(timezone: str, name: str) -> str:
 
 def _looks_numeric(values: pd.Series) -> bool:
     """Whether nearly all of a sample of the cells are plain numbers (such a column is not a date candidate)."""
-    sample = spread(values.dropna())
+    sample = text(spread(values))
     return len(sample) > 0 and pd.to_numeric(sample, errors="coerce").notna().mean() > 0.9
 
 
 def _date_format(values: pd.Series, dayfirst: bool | None) -> tuple[str | None, float]:
     """The format parsing most of a sample (the first listed on a tie), and the share it parses."""
-    sample = spread(values)
+    sample = _stripped(spread(values))
     if sample.empty:
         return None, 0.0
     formats = [ISO] + [date + time for date in _YEAR_FIRST for time in _TIMES]
@@ -229,7 +237,8 @@ def _best_orders(values: pd.Series, date_format: str, dayfirst: bool | None) -> 
 
 
 def _misses(values: pd.Series, date_format: str) -> int:
-    return int(read_dates(values, date_format).isna().sum())
+    """The filled cells the format does not read."""
+    return int((read_dates(values, date_format).isna() & values.notna()).sum())
 
 
 def _swapped(date_format: str) -> str:

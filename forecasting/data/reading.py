@@ -3,10 +3,16 @@
 Whatever was decided rather than read plainly from the file (a day order or decimal mark that the data
 alone could not settle, the id column, a column not read as numbers, converted time zones) is a Note in
 the report and, where the app offers a switch, a field of the TableFormat.
+
+Memory: the file's text is checked and sniffed a chunk at a time, never decoded whole; its cells are held
+as Arrow strings (about the size of the file, where Python strings take several times it) and read into
+numbers and dates once per distinct cell; the long frame is built and validated as arrays handed over to
+validate_columns, so that a large file needs a few times its size, not tens.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -14,6 +20,7 @@ import os
 import re
 import unicodedata
 import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
@@ -24,16 +31,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import ArrowException
 
-from forecasting.data.cells import at_lines, joined, listed, spread
+from forecasting.data.cells import at_lines, joined, listed, per_distinct, spread, text
 from forecasting.data.dates import (
     TIME_WORDS, DateColumn, check_timezone, find_date_column, is_dotted, parse_dates, read_dates, settle_order,
 )
-from forecasting.data.frame import LINE, validate_frame
+from forecasting.data.frame import LINE, validate_columns
 from forecasting.data.panel import Note, Panel, TableFormat
 from forecasting.errors import DataError
 
 _SEPARATORS = ",;\t|"
 PARQUET_MAGIC = b"PAR1"
+_BOM = b"\xef\xbb\xbf"
+_CHUNK = 1 << 20  # bytes decoded at a time where the text is only checked
+_HEAD = 65_536  # characters (and bytes) looked at for binary content
+_TEXT = pd.ArrowDtype(pa.string())  # the cells' type while the table is sniffed
 _SNIFF_LINES = 50
 _SNIFF_WIDTH = 100_000  # characters of a line the sniffer looks at: the csv module refuses fields over 131,072
 _EXTRA = "Unnamed: extra"  # the headless last field of lines that hold one more field than the header
@@ -49,12 +60,26 @@ _NOT_IDS = TIME_WORDS | {"hour", "minute", "second", "year", "quarter", "weekday
 
 
 @dataclass(frozen=True)
+class _Encoded:
+    """A text table's bytes, the encoding to report, the codec that decodes them and where the text starts
+    (past byte-order marks)."""
+
+    content: bytes
+    encoding: str
+    codec: str
+    start: int
+
+    def text(self, start: int, end: int) -> str:
+        return self.content[start:end].decode(self.codec)
+
+
+@dataclass(frozen=True)
 class _Header:
-    """Where the header row is: its file line, the delimiter an Excel 'sep=' line named, and the text from it on."""
+    """Where the header row is: its file line, the delimiter an Excel 'sep=' line named, and its first byte."""
 
     line: int
     sep: str | None
-    text: str
+    start: int
 
 
 @dataclass(frozen=True)
@@ -89,11 +114,7 @@ def read_table(
     """
     name = _source_name(source)
     timezone = check_timezone(timezone, name)
-    content = _read_bytes(source, name)
-    if _is_parquet(content, name):
-        table, used_encoding, sep, decimal, notes = _parse_parquet(content, name), "parquet", "", ".", []
-    else:
-        table, used_encoding, sep, notes = _read_text(content, encoding, sep, name)
+    table, used_encoding, sep, decimal, notes = _read_cells(source, encoding, sep, decimal, name)
     table, cell_notes = _clean_cells(table, sep, name)
     dates = find_date_column(table, time_col, dayfirst, name)
     time_col = dates.name
@@ -102,8 +123,8 @@ def read_table(
     if id_col is None and "unique_id" in table.columns:
         id_col = "unique_id"  # the contract's own name needs no guessing
     others = [column for column in table.columns if column not in (time_col, id_col)]
-    style, style_note = _number_style(table[others], sep, decimal, _number_conventions(sep, dates))
-    numbers, column_notes = _numeric_columns(table[others], style, name)
+    style, style_note = _number_style(table, others, sep, decimal, _number_conventions(sep, dates))
+    numbers, column_notes = _numeric_columns(table, others, style, name)
     id_note = None
     if id_col is None:
         id_note = _find_id_column(table, others, numbers, read_dates(table[time_col], dates.formats[0]), target_col)
@@ -118,11 +139,15 @@ def read_table(
     times, zone, zone_note = parse_dates(table, time_col, order.date_format, timezone, name)
     notes += [*cell_notes, id_note, *(note for note in column_notes if note.column != id_col), style_note,
               order.note, zone_note]
-    columns = {column: numbers.get(column, table[column]) for column in others}
+    columns = {column: numbers.pop(column) if column in numbers else _labels(table[column]) for column in others}
     columns[time_col] = times
-    frame, id_name, target = _long_frame(columns, table[id_col] if id_col else None, targets)
-    panel = validate_frame(
-        frame.rename_axis(LINE),  # validate_frame then names offending rows by their line in the file
+    ids = _series_ids(table[id_col]) if id_col else None
+    lines = _line_numbers(table.index)
+    del table, times  # the cells are read: free them before the long frame is built,
+    pa.default_memory_pool().release_unused()  # and give their memory back: Arrow's allocator would keep it
+    columns, lines, id_name, target = _long_frame(columns, lines, id_col, ids, targets)
+    panel = validate_columns(
+        columns, lines,  # handed over: validate_columns reuses the arrays and names rows by their file line
         id_col=id_name, time_col=time_col, target_col=target, freq=freq, min_length=min_length,
         fill=fill, duplicates=duplicates, source=name,
     )
@@ -134,20 +159,33 @@ def read_table(
     return Panel(panel.frame, report, table_format)
 
 
+def _read_cells(
+    source: str | os.PathLike | IO[bytes] | IO[str], encoding: str | None, sep: str | None, decimal: str | None,
+    name: str,
+) -> tuple[pd.DataFrame, str, str, str | None, list[Note]]:
+    """The file's cells as text: the table, the encoding, delimiter and decimal mark used (Parquet: none given
+    and '.') and notes. The file's bytes are freed once it returns."""
+    content = _read_bytes(source, name)
+    if _is_parquet(content, name):
+        return _parse_parquet(content, name), "parquet", "", ".", []
+    table, used_encoding, sep, notes = _read_text(content, encoding, sep, name)
+    return table, used_encoding, sep, decimal, notes
+
+
 def _read_text(
     content: bytes | str, encoding: str | None, sep: str | None, name: str
 ) -> tuple[pd.DataFrame, str, str, list[Note]]:
     """A text table as cells: the table, the encoding and delimiter used, and a note if Excel's 'sep=' line named it."""
-    text, used_encoding = _decode(content, encoding, name)
-    header = _find_header(text, name)
+    encoded = _decode(content, encoding, name)
+    header = _find_header(encoded, name)
     notes = []
     if header.sep is not None:
         notes.append(Note("header", None, (
             f"line {header.line - 1} ('sep={header.sep}', written by Excel) names the delimiter {header.sep!r}; "
             f"{'it was used and ' if sep in (None, header.sep) else ''}the line skipped."
         )))
-    sep = sep or header.sep or _sniff_separator(header.text)
-    return _parse_table(header.text, sep, name, header.line), used_encoding, sep, notes
+    sep = sep or header.sep or _sniff_separator(_first_lines(encoded, header.start))
+    return _parse_table(encoded, header, sep, name), encoded.encoding, sep, notes
 
 
 def _source_name(source: str | os.PathLike | IO[bytes] | IO[str]) -> str:
@@ -170,50 +208,87 @@ def _read_bytes(source: str | os.PathLike | IO[bytes] | IO[str], name: str) -> b
     return content
 
 
-def _decode(content: bytes | str, encoding: str | None, name: str) -> tuple[str, str]:
-    """The text and the encoding used: the one given, else UTF-8 (with or without BOM), else cp1252/Latin-1."""
+def _decode(content: bytes | str, encoding: str | None, name: str) -> _Encoded:
+    """The bytes and their encoding: the one given, else UTF-8 (with or without BOM), else cp1252/Latin-1.
+    The text is checked a chunk at a time; it is never decoded whole."""
+    swallowed = 0  # the byte-order mark that the encoding reads as no character
     if isinstance(content, str):
-        text, used = content, "text"
-    elif b"\x00" in content[:65536]:
+        try:
+            content, used, codec = content.encode("utf-8"), "text", "utf-8"
+        except UnicodeEncodeError as error:
+            raise DataError(
+                f"{name} holds characters that no file can hold ({error}). Save the file as UTF-8 CSV and read "
+                "that, or open it in binary mode."
+            ) from error
+    elif b"\x00" in content[:_HEAD]:
         raise _not_text(name)
     elif encoding is not None:
         try:
-            text, used = content.decode(encoding), encoding
+            b"".decode(encoding)  # a text encoding Python knows (not, say, 'base64')
+            if not _decodes(content, encoding):
+                content.decode(encoding)  # raises the error, with its place in the file
         except (UnicodeDecodeError, LookupError) as error:
             raise DataError(
                 f"{name} cannot be decoded as encoding='{encoding}' ({error}). Leave encoding out to have it detected, "
                 "or save the file as UTF-8 CSV."
             ) from error
-    elif content.startswith(b"\xef\xbb\xbf"):
-        body = content[3:]
-        try:
-            text, used = body.decode("utf-8"), "utf-8-sig"
-        except UnicodeDecodeError as error:
-            line = body[:error.start].count(b"\n") + 1
-            raise DataError(
-                f"{name} starts with the UTF-8 byte-order mark but is not UTF-8: line {line} holds the byte "
-                f"{body[error.start]:#04x}, which UTF-8 does not allow there. Save the file again as UTF-8 CSV, "
-                "or pass encoding= (e.g. encoding='cp1252') if that is how it was written."
-            ) from error
+        used, codec = encoding, encoding
+        if codecs.lookup(encoding).name == "utf-8-sig":
+            swallowed, codec = (len(_BOM) if content.startswith(_BOM) else 0), "utf-8"
+    elif content.startswith(_BOM):
+        if not _decodes(content, "utf-8", len(_BOM)):
+            _raise_not_utf8_after_bom(content, name)
+        used, codec, swallowed = "utf-8-sig", "utf-8", len(_BOM)
     else:
-        text, used = _decode_guess(content)
-    if not text.strip():
+        used = codec = _decode_guess(content)
+    if _blank(content, swallowed, codec):
         raise DataError(f"{name} is empty. Choose a CSV file with a header row and data rows.")
-    sample = text[:65536]
+    sample = codecs.getincrementaldecoder(codec)().decode(content[swallowed:swallowed + 4 * _HEAD])[:_HEAD]
     controls = sum(unicodedata.category(char) == "Cc" and char not in "\t\r\n\f" for char in sample)
     if "\x00" in sample or controls > 0.01 * len(sample):
         raise _not_text(name)
-    return text.lstrip("\ufeff"), used
+    marks = sample[:len(sample) - len(sample.lstrip("\ufeff"))]  # byte-order marks the text starts with
+    return _Encoded(content, used, codec, swallowed + len(marks.encode(codec)))
 
 
-def _decode_guess(content: bytes) -> tuple[str, str]:
+def _decodes(content: bytes, codec: str, start: int = 0) -> bool:
+    """Whether content[start:] decodes, checked a chunk at a time."""
+    decoder = codecs.getincrementaldecoder(codec)()
+    view = memoryview(content)[start:]
+    try:
+        for at in range(0, len(view), _CHUNK):
+            decoder.decode(view[at:at + _CHUNK])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _raise_not_utf8_after_bom(content: bytes, name: str) -> None:
+    """The error for a file that starts with the UTF-8 byte-order mark but is not UTF-8, naming the line."""
+    try:
+        codecs.utf_8_decode(memoryview(content)[len(_BOM):], "strict", True)
+    except UnicodeDecodeError as error:
+        at = len(_BOM) + error.start
+        line = content.count(b"\n", len(_BOM), at) + 1
+        raise DataError(
+            f"{name} starts with the UTF-8 byte-order mark but is not UTF-8: line {line} holds the byte "
+            f"{content[at]:#04x}, which UTF-8 does not allow there. Save the file again as UTF-8 CSV, or pass "
+            "encoding= (e.g. encoding='cp1252') if that is how it was written."
+        ) from error
+
+
+def _decode_guess(content: bytes) -> str:
     """UTF-8 if it decodes, else Windows-1252, else Latin-1 (which decodes any byte)."""
-    for candidate in ("utf-8", "cp1252"):
-        try:
-            return content.decode(candidate), candidate
-        except UnicodeDecodeError:
-            continue
-    return content.decode("latin-1"), "latin-1"
+    return next((candidate for candidate in ("utf-8", "cp1252") if _decodes(content, candidate)), "latin-1")
+
+
+def _blank(content: bytes, start: int, codec: str) -> bool:
+    """Whether the text from start holds only whitespace, decoded a chunk at a time."""
+    decoder = codecs.getincrementaldecoder(codec)()
+    view = memoryview(content)[start:]
+    return not any(decoder.decode(view[at:at + _CHUNK], final=at + _CHUNK >= len(view)).strip()
+                   for at in range(0, len(view), _CHUNK))
 
 
 def _not_text(name: str) -> DataError:
@@ -224,25 +299,26 @@ def _not_text(name: str) -> DataError:
     )
 
 
-def _find_header(text: str, name: str) -> _Header:
+def _find_header(encoded: _Encoded, name: str) -> _Header:
     """Skip blank lines before the header row, and an Excel 'sep=;' line naming the delimiter."""
-    start, line, sep = 0, 1, None
-    while start < len(text):
-        end = text.find("\n", start)
-        end = len(text) if end < 0 else end + 1
-        content = text[start:end].rstrip("\r\n")
-        hint = _SEP_LINE.fullmatch(content.strip(" ")) if sep is None else None  # the delimiter may be a tab
-        if content.strip() and hint is None:
-            return _Header(line, sep, text[start:])
+    content = encoded.content
+    start, line, sep = encoded.start, 1, None
+    while start < len(content):
+        end = content.find(b"\n", start)
+        end = len(content) if end < 0 else end + 1
+        cells = encoded.text(start, end).rstrip("\r\n")
+        hint = _SEP_LINE.fullmatch(cells.strip(" ")) if sep is None else None  # the delimiter may be a tab
+        if cells.strip() and hint is None:
+            return _Header(line, sep, start)
         if hint is not None:
             sep = hint.group(1)
         start, line = end, line + 1
     raise DataError(f"{name} has no header row: it holds no line with column names. Put them (e.g. ds,y) on line 1.")
 
 
-def _sniff_separator(text: str) -> str:
+def _sniff_separator(lines: list[str]) -> str:
     """The delimiter among , ; tab |: csv.Sniffer's guess if it splits all sampled lines alike, else the steadiest."""
-    lines = [line[:_SNIFF_WIDTH] for line in _first_lines(text) if line.strip()]
+    lines = [line[:_SNIFF_WIDTH] for line in lines if line.strip()]
     try:
         guess = csv.Sniffer().sniff("\n".join(lines), delimiters=_SEPARATORS).delimiter
     except csv.Error:
@@ -259,14 +335,14 @@ def _sniff_separator(text: str) -> str:
     return best if counts[best][0] > 1 else ","
 
 
-def _first_lines(text: str) -> list[str]:
-    """The first _SNIFF_LINES lines, without splitting the whole text."""
-    end = 0
+def _first_lines(encoded: _Encoded, start: int) -> list[str]:
+    """The first _SNIFF_LINES lines from start, decoding no more of the file."""
+    content, end = encoded.content, start
     for _ in range(_SNIFF_LINES):
-        end = text.find("\n", end) + 1
+        end = content.find(b"\n", end) + 1
         if end == 0:
-            return text.splitlines()
-    return text[:end].splitlines()
+            return encoded.text(start, len(content)).splitlines()
+    return encoded.text(start, end).splitlines()
 
 
 def _field_counts(lines: list[str], sep: str) -> list[int]:
@@ -296,21 +372,28 @@ def _parse_parquet(content: bytes, name: str) -> pd.DataFrame:
         ) from error
     if not isinstance(stored.index, pd.RangeIndex):
         stored = stored.reset_index()
-    table = stored.astype(str).where(stored.notna().to_numpy())
-    table.columns = [str(column).strip() for column in table.columns]
+    table = pd.DataFrame({position: _text_cells(stored.iloc[:, position]) for position in range(stored.shape[1])})
+    table.columns = [str(column).strip() for column in stored.columns]
     table.index = pd.RangeIndex(1, len(table) + 1, name=LINE)
     if table.empty:
         raise DataError(f"{name} has columns ({listed(table.columns)}) but no rows. Add the data rows.")
     return table
 
 
-def _parse_table(text: str, sep: str, name: str, header_line: int) -> pd.DataFrame:
-    """All cells as text (empty cells NaN), index = the file line numbers, the header on header_line."""
+def _text_cells(values: pd.Series) -> pd.Series:
+    """A Parquet column as text cells: numbers by their repr, empty cells missing."""
+    return pd.Series(values.astype(str).where(values.notna()), dtype=_TEXT)
+
+
+def _parse_table(encoded: _Encoded, header: _Header, sep: str, name: str) -> pd.DataFrame:
+    """All cells as text (empty cells missing), index = the file line numbers, the header on its line."""
+    header_line = header.line
     try:
-        table = _read_csv(text, sep)
+        table = _read_csv(encoded, header.start, sep)
         if table is None:  # a line holds one field more than the header: read it as a headless column
-            header = _read_csv(text, sep, nrows=0)
-            table = None if header is None else _read_csv(text, sep, header=0, names=[*header.columns, _EXTRA])
+            names = _read_csv(encoded, header.start, sep, nrows=0)
+            table = None if names is None else _read_csv(encoded, header.start, sep, header=0,
+                                                         names=[*names.columns, _EXTRA])
         if table is None:
             raise DataError(
                 f"{name}: line {header_line + 1} has more fields than the header (line {header_line}). Check that "
@@ -333,7 +416,7 @@ def _parse_table(text: str, sep: str, name: str, header_line: int) -> pd.DataFra
     table.columns = [str(column).strip() for column in table.columns]
     table.index = pd.RangeIndex(header_line + 1, len(table) + header_line + 1, name=LINE)
     if _EXTRA in table.columns:
-        extra = table[_EXTRA].dropna()
+        extra = text(table[_EXTRA].dropna())
         extra = extra[extra.str.strip() != ""]
         if len(extra):
             raise DataError(
@@ -344,12 +427,15 @@ def _parse_table(text: str, sep: str, name: str, header_line: int) -> pd.DataFra
     return table
 
 
-def _read_csv(text: str, sep: str, **options: object) -> pd.DataFrame | None:
-    """The cells as text, or None where pandas would drop the last field of lines longer than the header."""
+def _read_csv(encoded: _Encoded, start: int, sep: str, **options: object) -> pd.DataFrame | None:
+    """The cells from byte start on as text, or None where pandas would drop the last field of lines longer than
+    the header. pandas' parser decodes the bytes as it goes and keeps the cells as Arrow strings."""
+    stream = io.BytesIO(encoded.content)  # shares the bytes
+    stream.seek(start)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", pd.errors.ParserWarning)
-        table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, skip_blank_lines=False, index_col=False,
-                            keep_default_na=False, na_values=[""], **options)
+        table = pd.read_csv(stream, sep=sep, dtype=_TEXT, encoding=encoded.codec, skip_blank_lines=False,
+                            index_col=False, keep_default_na=False, na_values=[""], **options)
     return None if any(issubclass(warning.category, pd.errors.ParserWarning) for warning in caught) else table
 
 
@@ -372,30 +458,28 @@ def _blank_placeholders(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     notes = []
     for column in placeholder.columns[placeholder.any().to_numpy()]:
         written = table.loc[placeholder[column], column]
-        spellings = ", ".join(f"'{value}'" for value in written.str.strip().unique()[:3])
+        spellings = ", ".join(f"'{value}'" for value in text(written).str.strip().unique()[:3])
         notes.append(Note("placeholders", column, (
             f"column '{column}': {len(written)} cell(s) written {spellings} (first at line {written.index[0]}) "
             "are read as missing values."
         )))
     missing = (blank | placeholder) & table.notna()
-    changed = missing.columns[missing.any().to_numpy()]
-    if len(changed):
-        table = table.copy()
-        for column in changed:
-            table[column] = table[column].mask(missing[column])
+    for column in missing.columns[missing.any().to_numpy()]:
+        table[column] = table[column].mask(missing[column])  # the table is this reading's own: no copy
     return table, blank, notes
 
 
 def _missing_cells(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(blank, placeholder): which cells are empty or whitespace, and which hold a placeholder such as '-'.
-    Computed in Arrow: per-cell Python string calls would cost seconds on large files."""
+    Computed in Arrow, once per distinct cell: per-cell Python string calls would cost seconds on large files."""
     blank, placeholder = {}, {}
     for column in table.columns:
-        cells = pa.array(table[column].to_numpy(dtype=object), type=pa.string(), from_pandas=True)
-        text = pc.utf8_trim_whitespace(cells)
-        blank[column] = pc.fill_null(pc.equal(text, ""), True).to_numpy(zero_copy_only=False)
-        placeholder[column] = pc.fill_null(pc.is_in(pc.utf8_lower(text), value_set=_PLACEHOLDERS), False
-                                           ).to_numpy(zero_copy_only=False)
+        codes, distinct = pd.factorize(table[column])
+        trimmed = pc.utf8_trim_whitespace(pa.array(distinct.array))
+        empty = np.append(pc.equal(trimmed, "").to_numpy(zero_copy_only=False), True)  # last: a missing cell
+        written = pc.is_in(pc.utf8_lower(trimmed), value_set=_PLACEHOLDERS).to_numpy(zero_copy_only=False)
+        blank[column] = empty[codes]  # a missing cell's code, -1, takes the last
+        placeholder[column] = np.append(written, False)[codes]
     return pd.DataFrame(blank, index=table.index), pd.DataFrame(placeholder, index=table.index)
 
 
@@ -426,30 +510,32 @@ def _date_conventions(sep: str, style: _NumberStyle, dates: DateColumn) -> list[
 
 
 def _number_style(
-    table: pd.DataFrame, sep: str, decimal: str | None, conventions: list[str]
+    table: pd.DataFrame, columns: list[str], sep: str, decimal: str | None, conventions: list[str]
 ) -> tuple[_NumberStyle, Note | None]:
-    """(decimal, thousands) that reads the most cells as numbers. Styles that read as many but differently
-    ('1.000' is 1 or 1000) are settled by every cell of the columns, else by the file's conventions, noted."""
+    """(decimal, thousands) that reads the most cells of the columns as numbers. Styles that read as many but
+    differently ('1.000' is 1 or 1000) are settled by every cell of the columns, else by the file's conventions,
+    noted."""
     styles = _NUMBER_STYLES["," if sep == "," else "other"]
     if decimal is not None:
         styles = [style for style in styles if style[0] == decimal] or [(decimal, None)]
-    samples = {column: spread(table[column].dropna()).str.strip() for column in table.columns}
-    cells = pd.concat(samples) if samples else pd.Series(dtype=str)  # indexed by (column, line)
-    tied = _most_read(cells, styles)
-    differing = _differing(cells, tied)
-    if decimal is not None or differing.empty:
+    samples = {column: _stripped(spread(table[column])) for column in columns}
+    tied = _most_read(samples.values(), styles)
+    differing = _first_differing(samples.items(), tied)
+    if decimal is not None or differing is None:
         return _NumberStyle(*tied[0]), None
     if any(table[column].notna().sum() > len(sample) for column, sample in samples.items()):
-        cells = pd.concat({column: table[column].dropna().str.strip() for column in table.columns})
-        tied = _most_read(cells, tied)
-        differing = _differing(cells, tied)
-        if differing.empty:
+        def every_cell() -> Iterator[tuple[str, pd.Series]]:  # a column at a time: the cells as Python strings
+            return ((column, _stripped(table[column].dropna())) for column in columns)
+
+        tied = _most_read((cells for _, cells in every_cell()), tied)
+        differing = _first_differing(every_cell(), tied)
+        if differing is None:
             return _NumberStyle(*tied[0]), None
     wanted = "," if conventions else "."
     chosen = next(style for style in tied if style[0] == wanted)
     other = next(style for style in tied if style[0] != wanted)
-    (column, line), cell = differing.index[0], differing.iloc[0]
-    value, other_value = (_to_numbers(differing.head(1), *style).iloc[0] for style in (chosen, other))
+    column, line, cell = differing
+    value, other_value = (_to_numbers(pd.Series([cell]), *style).iloc[0] for style in (chosen, other))
     reason = (f"as the file uses {joined(conventions)}" if conventions
               else "the default when nothing in the file tells which is meant")
     note = Note("number_style", column, (
@@ -460,20 +546,33 @@ def _number_style(
     return _NumberStyle(*chosen, ambiguous=True), note
 
 
-def _most_read(cells: pd.Series, styles: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
-    """The styles reading the most cells as numbers, in the given order."""
-    counts = [int(cells.str.fullmatch(_number_pattern(*style), na=False).sum()) for style in styles]
+def _stripped(cells: pd.Series) -> pd.Series:
+    return text(cells).str.strip()
+
+
+def _most_read(columns: Iterable[pd.Series], styles: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    """The styles reading the most cells (of all the columns) as numbers, in the given order."""
+    counts = [0] * len(styles)
+    for cells in columns:
+        for position, style in enumerate(styles):
+            counts[position] += int(cells.str.fullmatch(_number_pattern(*style), na=False).sum())
     return [style for style, count in zip(styles, counts) if count == max(counts)]
 
 
-def _differing(cells: pd.Series, styles: list[tuple[str, str | None]]) -> pd.Series:
-    """The cells that the first style and another both read, as different numbers."""
-    first = _to_numbers(cells, *styles[0])
-    differ = np.zeros(len(cells), dtype=bool)
-    for style in styles[1:]:
-        reading = _to_numbers(cells, *style)
-        differ |= ((reading != first) & reading.notna() & first.notna()).to_numpy()
-    return cells[differ]
+def _first_differing(
+    columns: Iterable[tuple[str, pd.Series]], styles: list[tuple[str, str | None]]
+) -> tuple[str, int, str] | None:
+    """The first cell (column, line, cell) that the first style and another both read, as different numbers."""
+    for column, cells in columns:
+        first = _to_numbers(cells, *styles[0])
+        differ = np.zeros(len(cells), dtype=bool)
+        for style in styles[1:]:
+            reading = _to_numbers(cells, *style)
+            differ |= ((reading != first) & reading.notna() & first.notna()).to_numpy()
+        if differ.any():
+            at = int(np.argmax(differ))
+            return column, cells.index[at], cells.iloc[at]
+    return None
 
 
 def _style_words(decimal: str, thousands: str | None) -> str:
@@ -489,12 +588,12 @@ def _number_pattern(decimal: str, thousands: str | None) -> str:
 
 
 def _numeric_columns(
-    table: pd.DataFrame, style: _NumberStyle, name: str
+    table: pd.DataFrame, columns: list[str], style: _NumberStyle, name: str
 ) -> tuple[dict[str, pd.Series], list[Note]]:
-    """Columns whose cells are mostly numbers, parsed; a cell in them that is not a number is an error.
-    A column left as text though it holds some numbers, or holding no value at all, gets a note."""
+    """Those of the columns whose cells are mostly numbers, parsed; a cell in them that is not a number is an
+    error. A column left as text though it holds some numbers, or holding no value at all, gets a note."""
     numbers, notes = {}, []
-    for column in table.columns:
+    for column in columns:
         raw = table[column]
         parsed = _to_numbers(raw, style.decimal, style.thousands)
         filled, read = int(raw.notna().sum()), int(parsed.notna().sum())
@@ -506,17 +605,17 @@ def _numeric_columns(
             continue
         if read < 0.5 * filled:
             if read:
-                text = raw[raw.notna() & parsed.isna()]
+                words = text(raw[(raw.notna() & parsed.isna()).to_numpy()].head(3))
                 notes.append(Note("column", column, (
                     f"column '{column}' is read as text (a covariate), not as numbers: only {read} of its {filled} "
-                    f"filled cells are numbers; the others are text, first at {at_lines(text.head(3))}."
+                    f"filled cells are numbers; the others are text, first at {at_lines(words)}."
                 )))
             continue
-        bad = raw.notna() & parsed.isna()
+        bad = (raw.notna() & parsed.isna()).to_numpy()
         if bad.any():
             raise DataError(
                 f"{name}: column '{column}' has {bad.sum()} value(s) that are not numbers, first at "
-                f"{at_lines(raw[bad])}. Correct them, or empty those cells to have them filled"
+                f"{at_lines(text(raw[bad]))}. Correct them, or empty those cells to have them filled"
                 f" (numbers are read with {_style_words(style.decimal, style.thousands)};"
                 " pass decimal= if that is wrong)."
             )
@@ -526,11 +625,16 @@ def _numeric_columns(
 
 def _to_numbers(raw: pd.Series, decimal: str, thousands: str | None) -> pd.Series:
     """Cells as numbers in the given style; NaN where a cell is empty or not a number."""
+    return per_distinct(raw, lambda cells: _read_numbers(cells, decimal, thousands))
+
+
+def _read_numbers(cells: pd.Series, decimal: str, thousands: str | None) -> pd.Series:
+    """Python strings as numbers in the given style; NaN where a cell is not a number."""
     if decimal == "." and thousands is None:
-        return pd.to_numeric(raw, errors="coerce")  # the plain style: pandas' C parser is the fast path
-    text = raw.str.strip()
-    valid = text.str.fullmatch(_number_pattern(decimal, thousands), na=False)
-    cleaned = text.str.replace(thousands, "", regex=False) if thousands else text
+        return pd.to_numeric(cells, errors="coerce")  # the plain style: pandas' C parser is the fast path
+    stripped = cells.str.strip()
+    valid = stripped.str.fullmatch(_number_pattern(decimal, thousands), na=False)
+    cleaned = stripped.str.replace(thousands, "", regex=False) if thousands else stripped
     return pd.to_numeric(cleaned.str.replace(decimal, ".", regex=False).where(valid), errors="coerce")
 
 
@@ -622,20 +726,43 @@ def _targets(
     )
 
 
+def _labels(cells: pd.Series) -> pd.Series:
+    """A text covariate as Python strings (NaN where empty), one string object per distinct label."""
+    return per_distinct(cells, lambda labels: labels)
+
+
+def _series_ids(cells: pd.Series) -> pd.Categorical:
+    """The id column as categories: a code per row, a string per series."""
+    codes, names = pd.factorize(cells)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(np.asarray(names, dtype=object), dtype=object))
+
+
+def _line_numbers(index: pd.Index) -> np.ndarray:
+    """Each row's file line, in the smallest integers that hold them: a wide table's lines repeat per series."""
+    return index.to_numpy().astype(np.min_scalar_type(-max(index.max(), 1)), copy=False)
+
+
 def _long_frame(
-    columns: dict[str, pd.Series], ids: pd.Series | None, targets: list[str]
-) -> tuple[pd.DataFrame, str, str]:
-    """The frame for validate_frame, with its id and target column names: as it is when long (or one series),
-    else melted from wide."""
-    if ids is not None or len(targets) == 1:
+    columns: dict[str, pd.Series], lines: np.ndarray, id_col: str | None, ids: pd.Categorical | None,
+    targets: list[str],
+) -> tuple[dict[str, object], np.ndarray, str, str]:
+    """The columns for validate_columns, their file lines and the id and target column names: as they are when
+    long (or one series), else melted from wide."""
+    if id_col is not None:
         # Keep the user's column names, so messages speak of them.
-        frame = pd.DataFrame({ids.name: ids, **columns} if ids is not None else columns)
-        return frame, ids.name if ids is not None else "unique_id", targets[0]
-    return _melt(columns, targets), "unique_id", "y"
+        return {id_col: ids, **columns}, lines, id_col, targets[0]
+    if len(targets) == 1:
+        return columns, lines, "unique_id", targets[0]
+    return _melt(columns, targets), np.tile(lines, len(targets)), "unique_id", "y"
 
 
-def _melt(columns: dict[str, pd.Series], targets: list[str]) -> pd.DataFrame:
-    """Wide to long: one block of rows per target column, unique_id = its name, covariates repeated."""
-    shared = {column: values for column, values in columns.items() if column not in targets}
-    blocks = [pd.DataFrame({"unique_id": target, "y": columns[target], **shared}) for target in targets]
-    return pd.concat(blocks)
+def _melt(columns: dict[str, pd.Series], targets: list[str]) -> dict[str, object]:
+    """Wide to long: one block of rows per target column, unique_id = its name, covariates repeated.
+    Each target's numbers are moved into the long y column and freed, one at a time."""
+    rows = len(columns[targets[0]])
+    y = np.empty(rows * len(targets))
+    for block, target in enumerate(targets):
+        y[block * rows:(block + 1) * rows] = columns.pop(target).to_numpy()
+    codes = np.repeat(np.arange(len(targets), dtype=np.min_scalar_type(-len(targets))), rows)
+    return {"unique_id": pd.Categorical.from_codes(codes, categories=pd.Index(targets, dtype=object)), "y": y,
+            **{column: np.tile(values.to_numpy(), len(targets)) for column, values in columns.items()}}
