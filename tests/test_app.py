@@ -59,6 +59,15 @@ def forecast(at: AppTest, models: list[str], h: int) -> AppTest:
     return at.run()
 
 
+def backtest(at: AppTest, models: list[str], h: int, windows: int) -> AppTest:
+    at.switch_page("views/backtest.py").run()
+    at.multiselect(key="bt_models").set_value(models)
+    next(widget for widget in at.number_input if widget.key.startswith("bt_h_")).set_value(h)
+    at.number_input(key="bt_windows").set_value(windows)
+    at.button[0].click()
+    return at.run()
+
+
 def test_sample_dataset_loads_and_previews():
     at = started()
     assert "1 series, 144 rows, monthly (MS)" in at.sidebar.success[0].value
@@ -173,11 +182,7 @@ def test_series_shorter_than_a_season_are_named_on_both_pages():
     assert [info.value for info in at.info] == [note]
     short = at.dataframe[0].value.query("unique_id == 'short'")
     assert short["seasonal_naive"].tolist() == [20 + 9 // 3] * 3  # the last value, not a partial day repeated
-    at.switch_page("views/backtest.py").run()
-    at.multiselect(key="bt_models").set_value(["naive"])
-    next(widget for widget in at.number_input if widget.key.startswith("bt_h_")).set_value(3)
-    at.number_input(key="bt_windows").set_value(1)
-    at.button[0].click().run()
+    at = backtest(at, ["naive"], h=3, windows=1)
     assert not at.exception
     assert [info.value for info in at.info] == [note]
 
@@ -265,11 +270,7 @@ def test_backtest_on_data_that_repeats_exactly_says_why_mase_is_undefined():
     days = pd.date_range("2024-01-01", periods=42, freq="D")
     at = upload(started(), "visits.csv", ("date,visits\n" + "".join(
         f"{day:%Y-%m-%d},{week[i % 7]}\n" for i, day in enumerate(days))).encode())
-    at.switch_page("views/backtest.py").run()
-    at.multiselect(key="bt_models").set_value(["naive"])
-    next(widget for widget in at.number_input if widget.key.startswith("bt_h_")).set_value(7)
-    at.number_input(key="bt_windows").set_value(2)
-    at.button[0].click().run()
+    at = backtest(at, ["naive"], h=7, windows=2)
     assert not at.exception
     verdict = at.main.warning[0].value
     assert verdict.startswith(plain("MASE is undefined on this data: series visits repeats exactly every 7 steps"))
