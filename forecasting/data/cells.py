@@ -53,6 +53,7 @@ class Distinct:
 
 
 def distinct(values: pd.Series) -> Distinct:
+    """The column's distinct cells and each row's code (see Distinct)."""
     codes, cells = pd.factorize(values)
     return Distinct(pd.Series(np.asarray(cells, dtype=object), dtype=object), codes, values.index)
 

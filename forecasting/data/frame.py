@@ -414,8 +414,8 @@ def _reorder_blocks(blocks: np.ndarray, order: list[int]) -> None:
 
 def _merge_duplicates(rows: _Rows, policy: str, ctx: _Context, repairs: list[Repair]) -> _Rows:
     """Rows repeating a (series, time) pair: an error, or merged into one row by the policy."""
-    stamps = rows.stamps
-    same = (rows.codes[1:] == rows.codes[:-1]) & (stamps[1:] == stamps[:-1])  # the rows are sorted
+    times = rows.stamps
+    same = (rows.codes[1:] == rows.codes[:-1]) & (times[1:] == times[:-1])  # the rows are sorted
     if not same.any():
         return rows
     repeated = np.concatenate([same, [False]]) | np.concatenate([[False], same])

@@ -138,8 +138,9 @@ def read_table(
     numbers, column_notes = _numeric_columns(table, others, style, name)
     id_note = None
     if id_col is None:
-        written = read_dates(table[time_col], dates.formats[0])
-        id_note = _find_id_column(table, others, numbers.columns, written, target_col)
+        id_note = _find_id_column(
+            table, others, numbers.columns, read_dates(table[time_col], dates.formats[0]), target_col
+        )
         if id_note is not None:
             id_col = id_note.column
             numbers.columns.pop(id_col, None)
