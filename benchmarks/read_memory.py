@@ -8,8 +8,11 @@ Generates two seeded files into a temporary folder:
 
 Each file is read by `read_table` in a fresh process per checkout (PYTHONPATH=<checkout>, run from the
 temporary folder so that the current directory does not shadow it). The child reports its resident set
-after imports, its peak (`ru_maxrss`) after the read, and the read's wall time; `peak MB` is the peak
+after imports, its peak resident set after the read, and the read's wall time; `peak MB` is the peak
 less the RSS after imports, `peak/size` that growth over the file size, `raw peak MB` the peak itself.
+The peak is the kernel's high-water mark of the child's own memory (VmHWM, Linux): `ru_maxrss` would do
+but for one quirk, that Linux carries the parent's resident set at the spawn over into the child's
+`ru_maxrss`, so that a child of a large process reports the parent's size.
 
     .venv/bin/python benchmarks/read_memory.py [--code /path/to/before --code .] [--size-mb 100] [--seed 0]
 """
@@ -36,19 +39,19 @@ CHUNK_ROWS = 1000  # wide rows written at a time
 
 # Runs in the child: RSS after imports, then the read, then the peak.
 CHILD = """
-import gc, json, resource, sys, time
+import gc, json, sys, time
 from forecasting import read_table
 
-def rss_mb():
+def status_mb(field):
     with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":")) / 1024
 
 gc.collect()
-before = rss_mb()
+before = status_mb("VmRSS")
 started = time.perf_counter()
 panel = read_table(sys.argv[1])
 seconds = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = status_mb("VmHWM")
 print(json.dumps({"after_imports_mb": before, "raw_peak_mb": peak, "seconds": seconds,
                   "rows": len(panel.frame), "series": panel.report.n_series}))
 """

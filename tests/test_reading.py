@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from forecasting.data.frame import validate_frame
 from forecasting.data.panel import Panel, TableFormat
 from forecasting.data.reading import read_table
 from forecasting.errors import DataError
@@ -200,6 +201,23 @@ def test_unsorted_file_is_sorted_and_reported(tmp_path):
     frame = panel.frame
     assert frame["y"].tolist() == [1.0, 2.0, 3.0]
     assert policies(panel) == {"sort": 3}
+
+
+def test_wide_columns_out_of_name_order_read_as_validate_frame_reads_them_long(tmp_path):
+    # The reader melts the value columns into blocks and reorders the blocks in place (unsorted names,
+    # a text column between them, a leading gap, a missing hour); the frame must be validate_frame's.
+    hours = pd.date_range("2024-01-01", periods=8, freq="h").delete(5)
+    wide = pd.DataFrame({"ds": hours, "zeta": [1.5, 2, None, 4, 5, 6, 7], "note": list("abcdefg"),
+                         "alpha": [None, 2.25, 3, 4, 5, 6, 7], "mid": [7.0, 6, 5, 4, 3, 2, 1]})
+    path = tmp_path / "wide.csv"
+    wide.to_csv(path, index=False)
+    long = wide.melt(id_vars=["ds", "note"], value_vars=["zeta", "alpha", "mid"], var_name="unique_id",
+                     value_name="y")
+    expected = validate_frame(long)
+    panel = read_table(path)
+    pd.testing.assert_frame_equal(panel.frame, expected.frame[["unique_id", "ds", "y", "note"]])
+    assert panel.report.repairs == expected.report.repairs
+    assert panel.frame["unique_id"].unique().tolist() == ["alpha", "mid", "zeta"]
 
 
 def test_blank_lines_and_trailing_delimiters_are_harmless(tmp_path):

@@ -4,6 +4,7 @@ once per distinct cell, and cells named by their file line in messages."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -29,16 +30,40 @@ def text(values: pd.Series) -> pd.Series:
     return pd.Series(values.to_numpy(dtype=object, na_value=np.nan), index=values.index, name=values.name)
 
 
+@dataclass(frozen=True)
+class Distinct:
+    """A column of text cells as its distinct cells (Python strings) and each row's place among them.
+
+    A reading that takes each cell alone (a number, a date) gives the same done once per distinct cell and
+    spread over the rows, without a Python string per cell: dates repeat across a long table's series, and
+    most numbers have a few decimals."""
+
+    cells: pd.Series
+    codes: np.ndarray  # each row's distinct cell; -1 where the row's cell is empty
+    index: pd.Index  # the column's
+
+    def spread(self, read: pd.Series) -> pd.Series:
+        """A reading of the distinct cells as the column's: each row gets its cell's (empty rows missing)."""
+        values = read.to_numpy() if isinstance(read.dtype, np.dtype) else read.array
+        return pd.Series(take(values, self.codes, allow_fill=True), index=self.index)
+
+    def rows(self, read: pd.Series) -> np.ndarray:
+        """Where a true/false reading of the distinct cells is true, for the column's rows (empty rows false)."""
+        return np.append(read.to_numpy(dtype=bool), False)[self.codes]  # -1 takes the last
+
+
+def distinct(values: pd.Series) -> Distinct:
+    """The column's distinct cells and each row's code (see Distinct)."""
+    codes, cells = pd.factorize(values)
+    return Distinct(pd.Series(np.asarray(cells, dtype=object), dtype=object), codes, values.index)
+
+
 def per_distinct(values: pd.Series, read: Callable[[pd.Series], pd.Series]) -> pd.Series:
-    """read(cells) for a column of text cells, run once per distinct cell (given as Python strings) and spread
-    over the rows: what reading every cell gives, since a reading takes each cell alone, without a Python string
-    per cell. Dates repeat across a long table's series, and most numbers have a few decimals."""
-    codes, distinct = pd.factorize(values)
-    if not len(distinct):  # every cell empty: the type of an empty reading may differ
+    """read(cells) for a column of text cells, done once per distinct cell (see Distinct)."""
+    column = distinct(values)
+    if column.cells.empty:  # every cell empty: the type of an empty reading may differ
         return read(pd.Series(np.nan, index=values.index, dtype=object))
-    read_once = read(pd.Series(np.asarray(distinct, dtype=object), dtype=object))
-    kept = read_once.to_numpy() if isinstance(read_once.dtype, np.dtype) else read_once.array
-    return pd.Series(take(kept, codes, allow_fill=True), index=values.index, name=values.name)
+    return column.spread(read(column.cells))
 
 
 def at_lines(values: pd.Series) -> str:

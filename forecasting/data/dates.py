@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forecasting.data.cells import at_lines, joined, listed, per_distinct, spread, text
+from forecasting.data.cells import at_lines, distinct, joined, listed, per_distinct, spread, text
 from forecasting.data.frequency import infer_freq
 from forecasting.data.panel import Note
 from forecasting.errors import DataError
@@ -75,13 +75,11 @@ def find_date_column(table: pd.DataFrame, time_col: str | None, dayfirst: bool |
 
 def read_dates(raw: pd.Series, date_format: str) -> pd.Series:
     """Cells as naive timestamps (those with a UTC offset at UTC); NaT where a cell is not in the format."""
-    times = _times(raw, date_format)
-    return times.dt.tz_localize(None) if date_format == ISO else times
+    def read(cells: pd.Series) -> pd.Series:
+        times = _to_datetime(cells.str.strip(), date_format)
+        return times.dt.tz_localize(None) if date_format == ISO else times
 
-
-def _times(raw: pd.Series, date_format: str) -> pd.Series:
-    """The cells, stripped, read in the format (each distinct cell once)."""
-    return per_distinct(raw, lambda cells: _to_datetime(cells.str.strip(), date_format))
+    return per_distinct(raw, read)
 
 
 def _to_datetime(text: pd.Series, date_format: str) -> pd.Series:
@@ -141,8 +139,10 @@ def parse_dates(
     Values in another format, and offsets on some dates but not others, are errors naming their lines.
     """
     raw = table[column]
-    times = _times(raw, date_format)
-    bad = times.isna() & raw.notna()
+    cells = distinct(raw)  # each distinct cell read once
+    stripped = cells.cells.str.strip()
+    times = _to_datetime(stripped, date_format)
+    bad = cells.rows(times.isna())
     if bad.any():
         example = "2024-01-31" if date_format == ISO else pd.Timestamp("2024-01-31 13:45").strftime(date_format)
         raise DataError(
@@ -151,11 +151,12 @@ def parse_dates(
             f"format{', or pass dayfirst=' if date_format in _DAY_MONTH else ''}."
         )
     if date_format != ISO:
-        return times, None, None
-    offsets = per_distinct(raw, lambda cells: _offsets(cells.str.strip()))
+        return cells.spread(times), None, None
+    offsets = _offsets(stripped)
+    if offsets.isna().all():
+        return cells.spread(times.dt.tz_localize(None)), None, None
+    offsets = cells.spread(offsets)
     aware = offsets.notna()
-    if not aware.any():
-        return times.dt.tz_localize(None), None, None
     naive = raw.notna() & ~aware
     if naive.any():
         raise DataError(
@@ -168,7 +169,7 @@ def parse_dates(
         f"column '{column}': dates carry UTC offsets ({shown}{' and more' if offsets.nunique() > 3 else ''}); "
         f"converted to {timezone} and kept as {timezone} clock times. Pass timezone= to choose another zone."
     ))
-    return times.dt.tz_convert(timezone).dt.tz_localize(None), timezone, note
+    return cells.spread(times.dt.tz_convert(timezone).dt.tz_localize(None)), timezone, note
 
 
 def _stripped(cells: pd.Series) -> pd.Series:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,7 @@ _MERGE_WORDS = {
     "mean": "averaged", "sum": "summed", "first": "kept the first value of", "last": "kept the last value of",
 }
 ArrayLike = np.ndarray | ExtensionArray  # a column's values: numpy, or pandas' arrays (time zones, categories)
+T = TypeVar("T")
 
 
 @dataclass
@@ -92,6 +94,10 @@ class _Rows:
         starts = np.searchsorted(self.codes, np.arange(len(self.ids), dtype=self.codes.dtype))  # no wider copy
         for code, name in enumerate(self.ids):
             yield name, slice(int(starts[code]), int(starts[code + 1]) if code + 1 < len(starts) else len(self))
+
+    def times(self, part: slice) -> pd.Series:
+        """The timestamps of these rows (a view)."""
+        return pd.Series(self.columns["ds"][part])
 
     def lengths(self) -> pd.Series:
         """Rows per series id."""
@@ -165,7 +171,8 @@ def validate_columns(
 
     The arrays are taken out of `columns` and changed in place, not copied, so that the table is never held
     twice: the caller keeps no other reference to them. An id column may be a Categorical (a wide table's
-    series names, say), which spares an array of strings per row.
+    series names, say), which spares an array of strings per row. `lines` may be shorter than the columns: a
+    wide table's lines, which each of its melted blocks repeats.
     """
     _check_policies(fill, duplicates)
     ctx = _Context(source, str(time_col), str(target_col), has_ids=id_col in columns)
@@ -249,7 +256,9 @@ def _standard_rows(
     ctx: _Context,
 ) -> _Rows:
     """The columns (checked by _check_names) as rows: series codes from the id column, then ds, y and the
-    covariates, taken out of `columns`."""
+    covariates, taken out of `columns`; the lines repeated to the rows' count."""
+    if lines is not None and len(lines) < len(columns[time_col]):
+        lines = np.tile(lines, len(columns[time_col]) // len(lines))
     if ctx.has_ids:
         codes, ids = _series_codes(pd.Series(columns.pop(id_col)), id_col, columns[time_col], lines, ctx)
     else:
@@ -405,8 +414,8 @@ def _reorder_blocks(blocks: np.ndarray, order: list[int]) -> None:
 
 def _merge_duplicates(rows: _Rows, policy: str, ctx: _Context, repairs: list[Repair]) -> _Rows:
     """Rows repeating a (series, time) pair: an error, or merged into one row by the policy."""
-    stamps = rows.stamps
-    same = (rows.codes[1:] == rows.codes[:-1]) & (stamps[1:] == stamps[:-1])  # the rows are sorted
+    times = rows.stamps
+    same = (rows.codes[1:] == rows.codes[:-1]) & (times[1:] == times[:-1])  # the rows are sorted
     if not same.any():
         return rows
     repeated = np.concatenate([same, [False]]) | np.concatenate([[False], same])
@@ -472,20 +481,17 @@ def _regularise(
     rows: _Rows, freq: str | None, fill: str, ctx: _Context, repairs: list[Repair]
 ) -> tuple[_Rows, str]:
     """Put every series on one frequency's grid: resample where asked, insert and fill missing timestamps."""
-    parts = dict(rows.slices())
-    times = {name: pd.Series(rows.columns["ds"][part]) for name, part in parts.items()}
-    inferred = {name: infer_freq(stamps) for name, stamps in times.items()}
+    inferred = {name: alias for name, _, alias in _per_timestamps(rows, infer_freq)}
     if freq is None:
-        offset = _common_offset(rows, parts, times, inferred, ctx)
+        offset = _common_offset(rows, inferred, ctx)
         to_resample: set[str] = set()
     else:
         offset = _offset(freq, ctx)
-        to_resample = _series_to_resample(times, inferred, offset, ctx)
-    del times
+        to_resample = _series_to_resample(rows, inferred, offset, ctx)
     resampled: dict[str, Repair] = {}
     if to_resample:
         groups = []
-        for name, part in parts.items():
+        for name, part in rows.slices():
             group = rows.frame(part)
             if name in to_resample:
                 group, resampled[name] = _resample(group, offset, inferred[name])
@@ -494,10 +500,7 @@ def _regularise(
     return _fill_gaps(rows, offset, fill, ctx, repairs, resampled), offset.freqstr
 
 
-def _common_offset(
-    rows: _Rows, parts: dict[str, slice], times: dict[str, pd.Series], inferred: dict[str, str | None],
-    ctx: _Context,
-) -> pd.DateOffset:
+def _common_offset(rows: _Rows, inferred: dict[str, str | None], ctx: _Context) -> pd.DateOffset:
     """The one frequency all series share; disagreement, irregular or off-grid timestamps are errors."""
     known = Counter(alias for alias in inferred.values() if alias is not None)
     if len(known) > 1:
@@ -511,6 +514,7 @@ def _common_offset(
             "to one frequency."
         )
     if not known:
+        times = {name: rows.times(part) for name, part in rows.slices()}
         names = list(times)
         if all(times[name].nunique() < 2 for name in names):
             raise DataError(
@@ -519,13 +523,14 @@ def _common_offset(
             )
         raise _irregular(names, times, ctx)
     offset = to_offset(known.most_common(1)[0][0])
-    off_grid = {name: ~_on_grid(stamps, offset) for name, stamps in times.items()}
-    irregular = [name for name, alias in inferred.items() if alias is None and off_grid[name].any()]
+    grids = _per_timestamps(rows, lambda stamps: ~_on_grid(stamps, offset))
+    off_grid = {name: (part, outside) for name, part, outside in grids}
+    irregular = [name for name, alias in inferred.items() if alias is None and off_grid[name][1].any()]
     if irregular:
-        raise _irregular(irregular, times, ctx)
-    for name, outside in off_grid.items():
+        raise _irregular(irregular, {name: rows.times(part) for name, (part, _) in off_grid.items()}, ctx)
+    for name, (part, outside) in off_grid.items():
         if outside.any():
-            offending = rows.frame(parts[name])[outside]
+            offending = rows.frame(part)[outside]
             raise DataError(
                 f"{ctx.source}: column '{ctx.time_col}' of series '{name}' has {_n(outside.sum(), 'timestamp')} off "
                 f"its '{offset.freqstr}' grid, first at {_rows_text(offending, ctx)}. Correct them, or "
@@ -554,7 +559,7 @@ def _suggested_freq(step: pd.Timedelta) -> str:
 
 
 def _series_to_resample(
-    times: dict[str, pd.Series], inferred: dict[str, str | None], offset: pd.DateOffset, ctx: _Context
+    rows: _Rows, inferred: dict[str, str | None], offset: pd.DateOffset, ctx: _Context
 ) -> set[str]:
     """Series that need resampling to the requested frequency; a request finer than the data is an error."""
     wanted = _nominal_step(offset)
@@ -567,7 +572,8 @@ def _series_to_resample(
             f"is '{alias}'{others}. Pass freq='{alias}' or a coarser one, or leave freq out to keep the data's own "
             "frequency."
         )
-    return {name for name, stamps in times.items() if not _on_grid(stamps, offset).all()}
+    return {name for name, _, on_grid in _per_timestamps(rows, lambda stamps: _on_grid(stamps, offset).all())
+            if not on_grid}
 
 
 def _resample(group: pd.DataFrame, offset: pd.DateOffset, alias: str | None) -> tuple[pd.DataFrame, Repair]:
@@ -591,13 +597,10 @@ def _fill_gaps(
 ) -> _Rows:
     """Insert each series' missing timestamps and fill them, and any empty targets, by the fill policy.
     The repairs of a series follow its resampling's, if it was resampled."""
-    grids = {}
-    for name, part in rows.slices():
+    gaps = {}  # the grid, and which of its timestamps are inserted, of each series that misses some
+    for name, part, (grid, inserted) in _per_timestamps(rows, lambda times: _grid(times, offset)):
         if name in resampled:
             repairs.append(resampled[name])
-        times = pd.DatetimeIndex(rows.columns["ds"][part])
-        grid = pd.date_range(times[0], times[-1], freq=offset)
-        inserted = ~grid.isin(times)
         if inserted.any() and fill == "error":
             group = rows.frame(part)
             before = group[group["ds"] < grid[inserted][0]].tail(1)
@@ -613,7 +616,7 @@ def _fill_gaps(
             repairs.append(Repair(
                 f"missing:{fill}", name, int(empty.sum()),
                 f"filled {_n(empty.sum(), 'empty value')} of {ctx.target_col} with {_FILL_WORDS[fill]} "
-                f"(first at {_when(times[int(np.argmax(empty))])})",
+                f"(first at {_when(pd.Timestamp(rows.columns['ds'][part][int(np.argmax(empty))]))})",
             ))
         if inserted.any():
             repairs.append(Repair(
@@ -621,31 +624,39 @@ def _fill_gaps(
                 f"inserted {_n(inserted.sum(), 'missing timestamp')} (first {_when(grid[inserted][0])}) and filled "
                 f"{ctx.target_col} with {_FILL_WORDS[fill]}",
             ))
-        grids[name] = grid, inserted
-    if any(inserted.any() for _, inserted in grids.values()):
-        rows = _with_inserted_rows(rows, grids)
-    _fill_series(rows, grids, fill)
+            gaps[name] = grid, inserted
+    if gaps:
+        rows = _with_inserted_rows(rows, gaps)
+    _fill_series(rows, gaps, fill)
     return rows
 
 
-def _with_inserted_rows(rows: _Rows, grids: dict[str, tuple[pd.DatetimeIndex, np.ndarray]]) -> _Rows:
+def _grid(times: pd.Series, offset: pd.DateOffset) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """The grid from a series' first timestamp to its last, and which of the grid's timestamps it misses."""
+    grid = pd.date_range(times.iloc[0], times.iloc[-1], freq=offset)
+    return grid, ~grid.isin(times)
+
+
+def _with_inserted_rows(rows: _Rows, gaps: dict[str, tuple[pd.DatetimeIndex, np.ndarray]]) -> _Rows:
     """Every series on its whole grid: rows for the missing timestamps, empty (their covariates promoted to
     a type that holds a missing value, as reindexing does)."""
-    source = np.full(sum(len(grid) for grid, _ in grids.values()), -1, dtype=np.intp)  # -1: an inserted row
+    grids = [gaps[name][0] if name in gaps else pd.DatetimeIndex(rows.columns["ds"][part])
+             for name, part in rows.slices()]
+    source = np.full(sum(len(grid) for grid in grids), -1, dtype=np.intp)  # -1: an inserted row
     start = 0
-    for (grid, inserted), (_, part) in zip(grids.values(), rows.slices()):
-        source[start + np.flatnonzero(~inserted)] = np.arange(part.start, part.stop)
+    for grid, (name, part) in zip(grids, rows.slices()):
+        kept = np.arange(len(grid)) if name not in gaps else np.flatnonzero(~gaps[name][1])
+        source[start + kept] = np.arange(part.start, part.stop)
         start += len(grid)
-    grid_list = [grid for grid, _ in grids.values()]
-    columns = {"ds": _array(grid_list[0].append(grid_list[1:]))}
+    columns = {"ds": _array(grids[0].append(grids[1:]))}
     for name in list(rows.columns):
         if name != "ds":
             columns[name] = take(rows.columns.pop(name), source, allow_fill=True)
-    codes = np.repeat(np.arange(len(rows.ids)), [len(grid) for grid in grid_list])
-    return _Rows(rows.ids, _small(codes, len(rows.ids)), columns, None, owned=True)
+    codes = np.repeat(np.arange(len(rows.ids), dtype=rows.codes.dtype), [len(grid) for grid in grids])
+    return _Rows(rows.ids, codes, columns, None, owned=True)
 
 
-def _fill_series(rows: _Rows, grids: dict[str, tuple[pd.DatetimeIndex, np.ndarray]], fill: str) -> None:
+def _fill_series(rows: _Rows, gaps: dict[str, tuple[pd.DatetimeIndex, np.ndarray]], fill: str) -> None:
     """Fill each series' empty targets by the policy, and the covariates of its inserted rows (numbers by the
     policy, text by the last value), in place."""
     y = rows.columns["y"]
@@ -653,9 +664,9 @@ def _fill_series(rows: _Rows, grids: dict[str, tuple[pd.DatetimeIndex, np.ndarra
     for name, part in rows.slices():
         if np.isnan(y[part]).any():
             y[part] = _filled(pd.Series(y[part]), fill).to_numpy()
-        inserted = grids[name][1]
-        if not inserted.any():
+        if name not in gaps:
             continue
+        inserted = gaps[name][1]
         for column in covariates:
             # Covariates of inserted rows only: the user's own empty covariate cells stay as they are.
             source = pd.Series(rows.columns[column][part])
@@ -694,6 +705,16 @@ def _offset(freq: str, ctx: _Context) -> pd.DateOffset:
         raise DataError(
             f"{ctx.source}: freq='{freq}' is not a pandas frequency alias. Use e.g. 'h', 'D', 'W', 'MS', 'QS', '15min'."
         ) from error
+
+
+def _per_timestamps(rows: _Rows, compute: Callable[[pd.Series], T]) -> Iterator[tuple[str, slice, T]]:
+    """Each series' id, rows and compute(its timestamps); computed once for a run of series with the same
+    timestamps (a wide table's value columns share its dates)."""
+    stamps, last, result = rows.stamps, None, None
+    for name, part in rows.slices():
+        if last is None or not np.array_equal(stamps[part], stamps[last]):
+            last, result = part, compute(rows.times(part))
+        yield name, part, result
 
 
 def _on_grid(times: pd.Series, offset: pd.DateOffset) -> np.ndarray:

@@ -82,6 +82,17 @@ class _Header:
     start: int
 
 
+@dataclass
+class _Numbers:
+    """The columns read as numbers, in column order. Those with decimals are rows of one block (the others
+    hold whole numbers, kept as integers), so that a wide table's value columns melt into one column
+    without a copy."""
+
+    columns: dict[str, pd.Series]
+    block: np.ndarray
+    rows: list[str]  # the columns in the block, in its order
+
+
 @dataclass(frozen=True)
 class _NumberStyle:
     decimal: str
@@ -127,25 +138,28 @@ def read_table(
     numbers, column_notes = _numeric_columns(table, others, style, name)
     id_note = None
     if id_col is None:
-        id_note = _find_id_column(table, others, numbers, read_dates(table[time_col], dates.formats[0]), target_col)
+        id_note = _find_id_column(
+            table, others, numbers.columns, read_dates(table[time_col], dates.formats[0]), target_col
+        )
         if id_note is not None:
             id_col = id_note.column
-            numbers.pop(id_col, None)
+            numbers.columns.pop(id_col, None)
             others.remove(id_col)
     layout = "long" if id_col else "wide"
-    targets = _targets(table, target_col, numbers, id_col, time_col, name)
+    targets = _targets(table, target_col, numbers.columns, id_col, time_col, name)
     conventions = _date_conventions(sep, style, dates)
     order = settle_order(table[time_col], dates, table[id_col] if id_col else None, conventions, dayfirst)
     times, zone, zone_note = parse_dates(table, time_col, order.date_format, timezone, name)
     notes += [*cell_notes, id_note, *(note for note in column_notes if note.column != id_col), style_note,
               order.note, zone_note]
-    columns = {column: numbers.pop(column) if column in numbers else _labels(table[column]) for column in others}
+    columns = {column: numbers.columns.pop(column) if column in numbers.columns else _labels(table[column])
+               for column in others}
     columns[time_col] = times
     ids = _series_ids(table[id_col]) if id_col else None
     lines = _line_numbers(table.index)
     del table, times  # the cells are read: free them before the long frame is built,
     pa.default_memory_pool().release_unused()  # and give their memory back: Arrow's allocator would keep it
-    columns, lines, id_name, target = _long_frame(columns, lines, id_col, ids, targets)
+    columns, lines, id_name, target = _long_frame(columns, lines, id_col, ids, targets, numbers)
     panel = validate_columns(
         columns, lines,  # handed over: validate_columns reuses the arrays and names rows by their file line
         id_col=id_name, time_col=time_col, target_col=target, freq=freq, min_length=min_length,
@@ -589,38 +603,55 @@ def _number_pattern(decimal: str, thousands: str | None) -> str:
 
 def _numeric_columns(
     table: pd.DataFrame, columns: list[str], style: _NumberStyle, name: str
-) -> tuple[dict[str, pd.Series], list[Note]]:
+) -> tuple[_Numbers, list[Note]]:
     """Those of the columns whose cells are mostly numbers, parsed; a cell in them that is not a number is an
     error. A column left as text though it holds some numbers, or holding no value at all, gets a note."""
-    numbers, notes = {}, []
+    notes, whole = [], {}
+    block, rows = np.empty((len(columns), len(table))), []  # rows never written take no memory
     for column in columns:
-        raw = table[column]
-        parsed = _to_numbers(raw, style.decimal, style.thousands)
-        filled, read = int(raw.notna().sum()), int(parsed.notna().sum())
-        if filled == 0:
+        parsed = _numeric_column(table[column], column, style, name, notes)
+        if parsed is not None and parsed.dtype == np.float64:
+            block[len(rows)] = parsed.to_numpy()  # held in the block only
+            rows.append(column)
+        elif parsed is not None:
+            whole[column] = parsed
+        del parsed
+    block = block[:len(rows)]
+    in_block = {column: pd.Series(block[row], index=table.index) for row, column in enumerate(rows)}
+    numbers = {column: in_block.get(column, whole.get(column)) for column in columns
+               if column in in_block or column in whole}
+    return _Numbers(numbers, block, rows), notes
+
+
+def _numeric_column(
+    raw: pd.Series, column: str, style: _NumberStyle, name: str, notes: list[Note]
+) -> pd.Series | None:
+    """The column parsed, if its cells are mostly numbers (None, and a note if it holds any value, if not)."""
+    parsed = _to_numbers(raw, style.decimal, style.thousands)
+    filled, read = int(raw.notna().sum()), int(parsed.notna().sum())
+    if filled == 0:
+        notes.append(Note("column", column, (
+            f"column '{column}' holds no value (every cell is blank or a placeholder): kept as an empty "
+            "covariate, not read as numbers."
+        )))
+        return None
+    if read < 0.5 * filled:
+        if read:
+            words = text(raw[(raw.notna() & parsed.isna()).to_numpy()].head(3))
             notes.append(Note("column", column, (
-                f"column '{column}' holds no value (every cell is blank or a placeholder): kept as an empty "
-                "covariate, not read as numbers."
+                f"column '{column}' is read as text (a covariate), not as numbers: only {read} of its {filled} "
+                f"filled cells are numbers; the others are text, first at {at_lines(words)}."
             )))
-            continue
-        if read < 0.5 * filled:
-            if read:
-                words = text(raw[(raw.notna() & parsed.isna()).to_numpy()].head(3))
-                notes.append(Note("column", column, (
-                    f"column '{column}' is read as text (a covariate), not as numbers: only {read} of its {filled} "
-                    f"filled cells are numbers; the others are text, first at {at_lines(words)}."
-                )))
-            continue
-        bad = (raw.notna() & parsed.isna()).to_numpy()
-        if bad.any():
-            raise DataError(
-                f"{name}: column '{column}' has {bad.sum()} value(s) that are not numbers, first at "
-                f"{at_lines(text(raw[bad]))}. Correct them, or empty those cells to have them filled"
-                f" (numbers are read with {_style_words(style.decimal, style.thousands)};"
-                " pass decimal= if that is wrong)."
-            )
-        numbers[column] = parsed
-    return numbers, notes
+        return None
+    bad = (raw.notna() & parsed.isna()).to_numpy()
+    if bad.any():
+        raise DataError(
+            f"{name}: column '{column}' has {bad.sum()} value(s) that are not numbers, first at "
+            f"{at_lines(text(raw[bad]))}. Correct them, or empty those cells to have them filled"
+            f" (numbers are read with {_style_words(style.decimal, style.thousands)};"
+            " pass decimal= if that is wrong)."
+        )
+    return parsed
 
 
 def _to_numbers(raw: pd.Series, decimal: str, thousands: str | None) -> pd.Series:
@@ -744,25 +775,31 @@ def _line_numbers(index: pd.Index) -> np.ndarray:
 
 def _long_frame(
     columns: dict[str, pd.Series], lines: np.ndarray, id_col: str | None, ids: pd.Categorical | None,
-    targets: list[str],
+    targets: list[str], numbers: _Numbers,
 ) -> tuple[dict[str, object], np.ndarray, str, str]:
-    """The columns for validate_columns, their file lines and the id and target column names: as they are when
-    long (or one series), else melted from wide."""
+    """The columns for validate_columns, the table's file lines and the id and target column names: as they are
+    when long (or one series), else melted from wide."""
     if id_col is not None:
         # Keep the user's column names, so messages speak of them.
         return {id_col: ids, **columns}, lines, id_col, targets[0]
     if len(targets) == 1:
         return columns, lines, "unique_id", targets[0]
-    return _melt(columns, targets), np.tile(lines, len(targets)), "unique_id", "y"
+    return _melt(columns, targets, numbers), lines, "unique_id", "y"  # the lines repeat in each block
 
 
-def _melt(columns: dict[str, pd.Series], targets: list[str]) -> dict[str, object]:
+def _melt(columns: dict[str, pd.Series], targets: list[str], numbers: _Numbers) -> dict[str, object]:
     """Wide to long: one block of rows per target column, unique_id = its name, covariates repeated.
-    Each target's numbers are moved into the long y column and freed, one at a time."""
+    The targets' numbers are the y column as they lie when they are the rows of the numbers' block, in order;
+    else they are moved into it, one column at a time."""
     rows = len(columns[targets[0]])
-    y = np.empty(rows * len(targets))
-    for block, target in enumerate(targets):
-        y[block * rows:(block + 1) * rows] = columns.pop(target).to_numpy()
+    if targets == numbers.rows:
+        y = numbers.block.reshape(-1)
+        for target in targets:
+            del columns[target]
+    else:
+        y = np.empty(rows * len(targets))
+        for block, target in enumerate(targets):
+            y[block * rows:(block + 1) * rows] = columns.pop(target).to_numpy()
     codes = np.repeat(np.arange(len(targets), dtype=np.min_scalar_type(-len(targets))), rows)
     return {"unique_id": pd.Categorical.from_codes(codes, categories=pd.Index(targets, dtype=object)), "y": y,
             **{column: np.tile(values.to_numpy(), len(targets)) for column, values in columns.items()}}
