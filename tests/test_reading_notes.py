@@ -43,6 +43,17 @@ def test_german_monthly_data_is_monthly_and_the_guess_is_reported(tmp_path):
     assert not switched.format.dayfirst_ambiguous and notes(switched, "date_order") == []
 
 
+def test_a_damaged_date_among_ambiguous_dotted_dates_is_named(tmp_path):
+    # both orders read every other date, and the damaged one is unread by either
+    rows = "".join(f"01.{month:02d}.1999;{month},5\n" for month in range(1, 13))
+    path = write(tmp_path, "damaged.csv", 'date;y\n01.167";3,5\n' + rows)
+    with pytest.raises(DataError) as error:
+        read_table(path)
+    message = str(error.value)
+    assert "column 'date' has 1 date(s) not in the format of the others (%d.%m.%Y" in message
+    assert "line 2: '01.167\"'" in message and "pass dayfirst=True or False" in message
+
+
 def test_uk_monthly_dates_read_monthly_and_flagged(tmp_path):
     text = "date,sales\n" + "".join(f"01/{month:02d}/2024,{month}\n" for month in range(1, 13))
     panel = read_table(write(tmp_path, "uk.csv", text))

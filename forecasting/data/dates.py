@@ -121,7 +121,8 @@ def settle_order(
 
 def _order_note(column: str, raw: pd.Series, chosen: pd.Series, other: pd.Series, dayfirst: bool, reason: str) -> Note:
     """The note on a guessed day order: a date the two orders read differently, both readings, and the switch."""
-    line = raw.index[((chosen != other) & raw.notna()).to_numpy()][0]
+    # a date both orders read (a damaged cell reads as NaT in both, and NaT != NaT)
+    line = raw.index[(chosen.notna() & other.notna() & (chosen != other)).to_numpy()][0]
     words = ("month-first", "day-first") if dayfirst else ("day-first", "month-first")
     return Note("date_order", column, (
         f"column '{column}': dates like '{raw[line].strip()}' read both day-first and month-first "
@@ -148,7 +149,7 @@ def parse_dates(
         raise DataError(
             f"{name}: column '{column}' has {bad.sum()} date(s) not in the format of the others "
             f"({date_format}, e.g. {example}), first at {at_lines(_stripped(raw[bad]))}. Write all dates in one "
-            f"format{', or pass dayfirst=' if date_format in _DAY_MONTH else ''}."
+            f"format{', or pass dayfirst=True or False to set the day order' if date_format in _DAY_MONTH else ''}."
         )
     if date_format != ISO:
         return cells.spread(times), None, None
