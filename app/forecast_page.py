@@ -22,7 +22,7 @@ class ForecastResult:
     settings: dict
     forecasts: pd.DataFrame
     csv: bytes
-    fallback_notes: list[str]  # models that fitted series too short for their season without it
+    fallback_notes: list[str]  # seasons not used on short series, bands calibrated on too few windows
 
 
 def render() -> None:
@@ -62,7 +62,7 @@ def _run(dataset: Dataset, settings: dict) -> None:
                                    nonnegative=settings["nonnegative"], progress=progress)
         forecasts = forecaster.fit(dataset.panel).predict()
         st.session_state[_RESULT] = ForecastResult(dataset.key, settings, forecasts, fc.to_csv_bytes(forecasts),
-                                                   fc.describe_fallbacks(forecaster.fallbacks))
+                                                   forecaster.fallback_notes)
 
 
 def _show(dataset: Dataset, result: ForecastResult) -> None:

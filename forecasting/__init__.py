@@ -25,6 +25,7 @@ from forecasting.evaluation.plotting import backtest_figure, forecast_figure, ra
 from forecasting.evaluation.report import backtest_report, render_report
 from forecasting.models import (ARIMA, ETS, REGISTRY, Drift, Naive, Naive2, NeuralModel, SeasonalNaive, Theta,
                                 description, model, register, uses_language_model)
+from forecasting.models.intervals import ShortCalibration
 from forecasting.models.neural.training import TrainingError
 from forecasting.models.season_fallback import SeasonFallback, describe_fallbacks
 
@@ -33,4 +34,4 @@ __all__ = ["Forecaster", "read_table", "validate_frame", "Panel", "FrameReport",
            "Backtest", "REFERENCE", "datasets", "metrics", "series_summary", "season_length", "to_csv_bytes",
            "forecast_figure", "backtest_figure", "ranking_figure", "REGISTRY", "register", "model", "description",
            "uses_language_model", "NeuralModel", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA",
-           "Theta", "SeasonFallback", "describe_fallbacks"]
+           "Theta", "SeasonFallback", "ShortCalibration", "describe_fallbacks"]

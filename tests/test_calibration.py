@@ -11,7 +11,7 @@ from safetensors.numpy import load_file, save_file
 
 import forecasting as fc
 from forecasting.api import persistence
-from forecasting.models.intervals import conformal_quantile, quantile_interval_scores
+from forecasting.models.intervals import conformal_quantile, quantile_interval_scores, windows_needed
 from forecasting.models.neural import model as neural
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -44,6 +44,60 @@ def test_conformal_quantile_takes_the_largest_score_when_too_few():
     scores = np.arange(1.0, 4.0)[:, None]            # n = 3: the 95% rank ceil(4 * 0.95) = 4 exceeds n
     assert conformal_quantile(scores, 95)[0] == 3.0
     assert conformal_quantile(scores, 50)[0] == 2.0  # ceil(4 * 0.5) = 2nd smallest
+
+
+@pytest.mark.parametrize("level, needed", [(50, 1), (80, 4), (90, 9), (95, 19), (99, 99)])
+def test_windows_needed_is_the_fewest_whose_conformal_quantile_is_not_the_largest(level, needed):
+    assert windows_needed(level) == needed
+    scores = np.arange(1.0, needed + 1)[:, None]
+    assert conformal_quantile(scores, level)[0] <= needed                   # a rank inside the scores
+    if needed > 1:                                                         # one fewer: the largest by default
+        rank = int(np.ceil(needed * level / 100 - 1e-9))
+        assert rank > needed - 1
+
+
+def monthly(n_series: int, length: int) -> pd.DataFrame:
+    ds = pd.date_range("2010-01-01", periods=length, freq="MS")
+    season = 10 * np.sin(2 * np.pi * np.arange(length) / 12)
+    return pd.concat([pd.DataFrame({"unique_id": f"s{i}", "ds": ds, "y": 100 + 5 * i + season + np.arange(length)})
+                      for i in range(n_series)], ignore_index=True)
+
+
+@pytest.mark.parametrize("n_series, per_series", [(1, 19), (2, 10), (3, 7)])
+def test_the_calibration_split_holds_the_windows_the_highest_level_needs(n_series, per_series, monkeypatch):
+    """AirPassengers' length: 102 monthly rows, h = 12. Its max(h, 10%) = 12 calibration rows hold one
+    window; a 95% band needs 19, shared out over the series."""
+    calibrations = []
+    scores = neural._calibration_scores
+    monkeypatch.setattr(neural, "_calibration_scores", lambda network, windows, *args:
+                        calibrations.append(windows) or scores(network, windows, *args))
+    forecaster = fc.Forecaster([fc.model("dlinear", epochs=1, steps_per_epoch=2)], h=12, level=[80, 95])
+    fit = forecaster.fit(monthly(n_series, 102)).states[0][0]
+    assert fit.calibration_windows() == n_series * per_series and len(calibrations[0]) == n_series * per_series
+    # the windows' targets are each series' last 12 + per_series - 1 rows
+    first_targets = (calibrations[0].targets % 102).tolist()
+    assert first_targets == [row for _ in range(n_series) for row in range(102 - 12 - per_series + 1, 102 - 11)]
+    assert fit.lookback == 32 and forecaster.short_calibrations == [] and forecaster.fallback_notes == []
+
+
+def test_a_series_too_short_for_the_windows_is_calibrated_on_fewer_and_says_so(tmp_path):
+    """50 rows, h = 12: the train rows keep the lookback (14) and a horizon, so the calibration rows
+    stay 12, one window; the 80% and 95% bands fall back to the largest error, in words."""
+    forecaster = fc.Forecaster([fc.model("dlinear", epochs=1, steps_per_epoch=2)], h=12, level=[80, 95])
+    fit = forecaster.fit(monthly(1, 50)).states[0][0]
+    assert (fit.lookback, fit.calibration_windows()) == (14, 1)
+    assert forecaster.short_calibrations == [fc.ShortCalibration("dlinear", 80, 1, 4),
+                                             fc.ShortCalibration("dlinear", 95, 1, 19)]
+    assert forecaster.fallback_notes[1] == (
+        "dlinear's 95% band was calibrated on 1 window, fewer than the 19 that level needs: it is as wide as the "
+        "largest error seen and may cover less than 95%. Give longer series, or a lower level.")
+    forecaster.save(tmp_path / "short")                  # the scores saved say how many windows there were
+    assert fc.Forecaster.load(tmp_path / "short").short_calibrations == forecaster.short_calibrations
+    backtest = fc.run_backtest(monthly(1, 74), ["dlinear"], h=12, n_windows=2, level=[80])
+    assert backtest.fallback_notes == [
+        "dlinear's 80% band was calibrated on 1 window, fewer than the 4 that level needs: it is as wide as the "
+        "largest error seen and may cover less than 80%. Give longer series, or a lower level."]
+    assert "calibrated on 1 window" in fc.render_report(backtest)
 
 
 def test_a_quantile_head_is_calibrated_to_its_level_on_fresh_windows():

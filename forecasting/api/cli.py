@@ -20,7 +20,6 @@ from forecasting.evaluation.metrics import evaluate, summarize
 from forecasting.evaluation.plotting import forecast_figure, write_html
 from forecasting.evaluation.report import render_report
 from forecasting.models import REGISTRY, description
-from forecasting.models.season_fallback import describe_fallbacks
 
 DEFAULT_MODEL = "ets"
 NONNEGATIVE = {"auto": None, "on": True, "off": False}
@@ -118,7 +117,7 @@ def _print_decisions(forecaster: Forecaster, args: argparse.Namespace) -> None:
     if forecaster.nonnegative_ and args.nonnegative == "auto":
         print("forecasts kept at or above zero: no value in the data is negative "
               "(--nonnegative off allows negative forecasts)", file=sys.stderr)
-    _print_notes(describe_fallbacks(forecaster.fallbacks))
+    _print_notes(forecaster.fallback_notes)
 
 
 def _default_horizon(panel: Panel) -> int:

@@ -17,7 +17,8 @@ from forecasting.data.frame import require_length, validate_frame
 from forecasting.data.frequency import season_length
 from forecasting.data.panel import Panel
 from forecasting.models import FitState, GlobalModel, History, Model, PanelFit, SeriesForecast, build
-from forecasting.models.season_fallback import SeasonFallback, season_fallbacks
+from forecasting.models.intervals import ShortCalibration, describe_short_calibrations, windows_needed
+from forecasting.models.season_fallback import SeasonFallback, describe_fallbacks, season_fallbacks
 from forecasting.models.statistical.fitting import SeriesTask, run_task
 
 
@@ -39,7 +40,9 @@ class Forecaster:
     progress: called as progress(stage, done, total) while fitting, predicting and backtesting.
 
     After `fit` or `cross_validation`, `fallbacks` lists each (model, series) fitted without its
-    season because the series was too short for it (see `SeasonFallback`).
+    season because the series was too short for it (see `SeasonFallback`), `short_calibrations` each
+    global model and level whose band was calibrated on fewer windows than the level needs (see
+    `ShortCalibration`), and `fallback_notes` says both in sentences.
     """
 
     def __init__(self, models: Sequence[str | Model | GlobalModel], h: int, freq: str | None = None,
@@ -64,6 +67,7 @@ class Forecaster:
         self.history: History | None = None
         self.states: list[list[FitState | PanelFit]] = []   # per model: a FitState per series, or one PanelFit
         self.fallbacks: list[SeasonFallback] = []           # of the last fit or cross_validation
+        self.short_calibrations: list[ShortCalibration] = []  # likewise
 
     # ---- fitting and prediction -------------------------------------------------------------
 
@@ -75,7 +79,7 @@ class Forecaster:
         self.history = _history(panel.frame)
         self.nonnegative_ = self._keeps_nonnegative(self.history.values)
         self.states = self._run([self.history], None, None, "fit")[0][0]
-        self.fallbacks = self._fallbacks(self.history.ids, [self.states])
+        self._record_fallbacks(self.history.ids, [self.states])
         return self
 
     def predict(self) -> pd.DataFrame:
@@ -115,7 +119,7 @@ class Forecaster:
             states, forecasts = self._run(cutoff[:1], None, self.h, "backtest")
             if n_windows > 1:
                 forecasts += self._run(cutoff[1:], states * (n_windows - 1), self.h, "backtest")[1]
-        self.fallbacks = self._fallbacks(history.ids, states)
+        self._record_fallbacks(history.ids, states)
         windows = [(s, origin) for s, series_origins in enumerate(origins) for origin in series_origins]
         rows = pd.DataFrame({
             "unique_id": np.repeat([history.ids[s] for s, _ in windows], self.h),
@@ -150,7 +154,7 @@ class Forecaster:
         forecaster.freq_, forecaster.history = settings.inferred_freq, saved.history
         forecaster.nonnegative_ = settings.nonnegative_used
         forecaster.states = saved.states
-        forecaster.fallbacks = forecaster._fallbacks(saved.history.ids, [forecaster.states])
+        forecaster._record_fallbacks(saved.history.ids, [forecaster.states])
         return forecaster
 
     # ---- helpers ---------------------------------------------------------------------------
@@ -207,8 +211,22 @@ class Forecaster:
             all_forecasts.append(window_forecasts)
         return all_states, all_forecasts
 
-    def _fallbacks(self, ids: list[str], windows: list[list[list[FitState | PanelFit]]]) -> list[SeasonFallback]:
-        return season_fallbacks([model.name for model in self.models], ids, windows)
+    @property
+    def fallback_notes(self) -> list[str]:
+        """One sentence per model that fitted series without their season, and per model and level
+        whose band was calibrated on too few windows."""
+        return describe_fallbacks(self.fallbacks) + describe_short_calibrations(self.short_calibrations)
+
+    def _record_fallbacks(self, ids: list[str], windows: list[list[list[FitState | PanelFit]]]) -> None:
+        """The fits' fallbacks, from `windows[w][m]` (model m's fits in backtest window w)."""
+        self.fallbacks = season_fallbacks([model.name for model in self.models], ids, windows)
+        self.short_calibrations = []
+        for m, model in enumerate(self.models):
+            counts = [window[m][0].calibration_windows() for window in windows if isinstance(window[m][0], PanelFit)]
+            counts = [count for count in counts if count is not None]
+            if counts:  # later backtest windows re-use or refit on longer histories: the first has the fewest
+                self.short_calibrations += [ShortCalibration(model.name, level, min(counts), windows_needed(level))
+                                            for level in self.level if min(counts) < windows_needed(level)]
 
     def _epoch_progress(self, model: GlobalModel):
         if self.progress is None:

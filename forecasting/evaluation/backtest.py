@@ -14,6 +14,7 @@ from forecasting.data.frequency import season_length
 from forecasting.data.panel import Panel
 from forecasting.evaluation.metrics import COMPARED, LABELS, comparison_metric, evaluate, summarize
 from forecasting.models import GlobalModel, Model, SeasonalNaive, build
+from forecasting.models.intervals import ShortCalibration, describe_short_calibrations
 from forecasting.models.season_fallback import SeasonFallback, describe_fallbacks
 
 REFERENCE = "seasonal_naive"  # a model earns trust only by beating it in the same run
@@ -32,6 +33,7 @@ class Backtest:
     summary: pd.DataFrame     # metrics.summarize output: metric rows x model columns
     ranking: pd.DataFrame     # one row per model, lowest MASE first (see `rank`)
     fallbacks: list[SeasonFallback] = field(default_factory=list)  # fits without their season (too short)
+    short_calibrations: list[ShortCalibration] = field(default_factory=list)  # bands from too few windows
 
     @property
     def verdict(self) -> str:
@@ -46,8 +48,9 @@ class Backtest:
     @property
     def fallback_notes(self) -> list[str]:
         """One sentence per model that fitted series without their season, e.g. "seasonal_naive used
-        no season on 2 series shorter than one season (24 steps): a, b."."""
-        return describe_fallbacks(self.fallbacks)
+        no season on 2 series shorter than one season (24 steps): a, b.", and per model and level whose
+        band was calibrated on too few windows."""
+        return describe_fallbacks(self.fallbacks) + describe_short_calibrations(self.short_calibrations)
 
 
 def run_backtest(data: pd.DataFrame | Panel, models: Sequence[str | Model | GlobalModel], h: int, n_windows: int = 3,
@@ -78,7 +81,7 @@ def run_backtest(data: pd.DataFrame | Panel, models: Sequence[str | Model | Glob
     }
     return Backtest(settings=settings, panel=panel, forecasts=forecasts,
                     per_series=evaluate(forecasts, history, period), summary=summary, ranking=rank(summary),
-                    fallbacks=forecaster.fallbacks)
+                    fallbacks=forecaster.fallbacks, short_calibrations=forecaster.short_calibrations)
 
 
 def rank(summary: pd.DataFrame) -> pd.DataFrame:

@@ -31,8 +31,8 @@ _ENVIRONMENT = Environment(loader=PackageLoader("forecasting.evaluation", "templ
 
 
 def render_report(backtest: Backtest, title: str = "Backtest report") -> str:
-    """The report as one HTML document: verdict (and any season fallbacks), settings, data, ranking,
-    metrics, charts, per-series table."""
+    """The report as one HTML document: verdict (and any fallbacks: seasons not used, bands calibrated on
+    too few windows), settings, data, ranking, metrics, charts, per-series table."""
     charts = [ranking_figure(backtest.ranking, REFERENCE)]
     charted = list(dict.fromkeys(backtest.panel.frame["unique_id"]))[:MAX_CHARTS]
     charts += [backtest_figure(backtest.panel.frame, backtest.forecasts, series_id) for series_id in charted]

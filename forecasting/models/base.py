@@ -146,6 +146,10 @@ class PanelFit(ABC):
     @abstractmethod
     def to_state(self) -> FitState: ...
 
+    def calibration_windows(self) -> int | None:
+        """How many windows, pooled over the series, calibrated its intervals (None: it has none)."""
+        return None
+
 
 @dataclass
 class GlobalModel(ABC):

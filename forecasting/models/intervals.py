@@ -6,13 +6,15 @@ origins of the training series, one origin per step; of a network on windows it 
 nor early-stopped on), and the interval half-width at step k is the finite-sample conformal
 quantile of the step-k scores. Quantile heads: conformalised quantile regression (Romano, Patterson
 & Candès 2019) moves both ends of the predicted interval out (or in) by the conformal quantile of
-how far the actuals fell outside it. With fewer windows than a level needs, the largest score is
-used, the widest interval the data can support. A local model's origin whose history is too short
+how far the actuals fell outside it. With fewer windows than a level needs (`windows_needed`), the
+largest score is used, the widest interval the data can support, and the Forecaster says so
+(`ShortCalibration`). A local model's origin whose history is too short
 for the season is forecast without one, as the Forecaster fits such a series (see season_fallback).
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,6 +38,31 @@ def conformal_scores(model: Model, y: np.ndarray, season_length: int, h: int,
     if not scores:
         raise ValueError(f"conformal intervals need at least h + 2 = {h + 2} observations, got {len(y)}")
     return np.stack(scores)
+
+
+def windows_needed(level: int) -> int:
+    """Fewest scores whose conformal quantile at `level`% is not just the largest score: the rank
+    ceil((n + 1) * level / 100) is at most n from n = level / (100 - level) up (80%: 4, 95%: 19)."""
+    return math.ceil(level / (100 - level) - 1e-9)
+
+
+@dataclass(frozen=True)
+class ShortCalibration:
+    """A global model's `level`% interval was calibrated on fewer windows than the level needs."""
+
+    model: str
+    level: int
+    windows: int   # calibration windows, pooled over the series (in a backtest, the first window's fit)
+    needed: int    # windows_needed(level)
+
+
+def describe_short_calibrations(shortfalls: list[ShortCalibration]) -> list[str]:
+    """One sentence per model and level, e.g. "dlinear's 95% band was calibrated on 7 windows, fewer than
+    the 19 that level needs: ..."."""
+    return [f"{short.model}'s {short.level}% band was calibrated on {short.windows} "
+            f"window{'s' if short.windows != 1 else ''}, fewer than the {short.needed} that level needs: it is as "
+            f"wide as the largest error seen and may cover less than {short.level}%. Give longer series, or a "
+            f"lower level." for short in shortfalls]
 
 
 def conformal_quantile(scores: np.ndarray, level: int) -> np.ndarray:

@@ -3,7 +3,10 @@
 Every series is standardised with the mean and deviation of its own training rows and cut into
 windows (channel independent: one channel per window, so series of any length and start mix).
 Each series is split by time into train | validation | calibration, the last two of `max(h, 10%)`
-rows each (VALIDATION_ROWS, CALIBRATION_ROWS). Training runs twice. First on the train rows, early-stopped on the validation rows:
+rows each (VALIDATION_ROWS, CALIBRATION_ROWS). The calibration rows grow, out of the train rows,
+until the panel's series together hold the windows the highest level needs (`windows_needed`:
+80% needs 4, 95% needs 19), as far as the train rows keep the lookback and a horizon; a network
+calibrated on fewer says so (`ShortCalibration`). Training runs twice. First on the train rows, early-stopped on the validation rows:
 that chooses the number of epochs. The calibration windows, which chose nothing, then calibrate
 the intervals of this network: conformal intervals from its absolute errors for point networks,
 conformalised quantile regression for quantile heads (trained with the pinball loss, the default
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -36,7 +40,7 @@ from backbones.state import load_trained_state, trained_state
 from forecasting.errors import DataError
 from forecasting.models.base import (SAVED, FitState, GlobalModel, History, PanelFit, SavedError, SeriesForecast,
                                      read_saved)
-from forecasting.models.intervals import conformal_quantile, quantile_interval_scores
+from forecasting.models.intervals import conformal_quantile, quantile_interval_scores, windows_needed
 from forecasting.models.neural.training import TrainingConfig, TrainingResult, train
 from forecasting.models.neural.windows import Scaler, Windows, calendar_features, make_windows, n_calendar_features
 from forecasting.models.registry import network_named
@@ -124,6 +128,9 @@ class NeuralModel(GlobalModel):
                   progress: Callable[[int, int], None] | None = None) -> FittedNetwork:
         splits = [_split(len(y), h) for y in history.values]
         lookback = self._lookback(history, h, splits)
+        # each series' share of the windows the highest level needs, pooled over the panel
+        share = math.ceil(windows_needed(max(levels)) / len(splits)) if levels else 1
+        splits = [_grow_calibration(split, h, share, lookback + h) for split in splits]
         scalers = [Scaler.fit(y[split.train, None]) for y, split in zip(history.values, splits)]
         config = self._network_config(lookback, h, freq, levels, len(history.ids))
         quantiles = tuple(config["quantiles"])
@@ -287,6 +294,9 @@ class FittedNetwork(PanelFit):
             return self.calibration_scores[self.calibration_levels.index(level)]
         return self.calibration_scores
 
+    def calibration_windows(self) -> int | None:
+        return None if self.calibration_scores is None else self.calibration_scores.shape[-2]
+
     def to_state(self) -> FitState:
         arrays = {f"network.{key}": value.detach().cpu().numpy() for key, value in trained_state(self.network).items()}
         arrays["scaler_mean"] = np.array([s.mean[0] for s in self.scalers])
@@ -372,6 +382,15 @@ def _split(n_rows: int, h: int) -> Split:
     validation = calibration - _held_out(VALIDATION_ROWS, n_rows, h)
     return Split(train=range(0, validation), validation=range(validation, calibration),
                  calibration=range(calibration, n_rows))
+
+
+def _grow_calibration(split: Split, h: int, windows: int, min_train: int) -> Split:
+    """`split` with calibration rows for `windows` windows of h per series, taken from the train rows as
+    far as these keep `min_train` (the validation rows move back with them)."""
+    grow = max(0, min(h - 1 + windows - len(split.calibration), len(split.train) - min_train))
+    return Split(train=range(0, split.train.stop - grow),
+                 validation=range(split.validation.start - grow, split.validation.stop - grow),
+                 calibration=range(split.calibration.start - grow, split.calibration.stop))
 
 
 def _held_out(rows: tuple[int, float], n_rows: int, h: int) -> int:
