@@ -155,3 +155,31 @@ def test_backtest_on_data_that_repeats_exactly_says_why_mase_is_undefined(tmp_pa
         "error, which MASE divides by, is 0. Compared on sMAPE instead, seasonal naive (the reference) has the lowest "
         "sMAPE; naive does not beat seasonal naive.")
     assert "nanx" not in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_the_reading_switches_the_notes_name_are_flags(tmp_path):
+    """German monthly sales: the reader guesses day-first and thousands, says so, and the flags undo it."""
+    path = tmp_path / "umsatz.csv"
+    path.write_text("Datum;Umsatz\n" + "".join(f"01.{month:02d}.2024;1.0{month:02d}\n" for month in range(1, 13)))
+    out = tmp_path / "f.csv"
+    guessed = almanac("forecast", str(path), "--h", "1", "--model", "naive", "--out", str(out))
+    assert guessed.returncode == 0, guessed.stderr
+    assert "Pass dayfirst=False" in guessed.stderr and "Pass decimal='.'" in guessed.stderr
+    assert pd.read_csv(out)["ds"].tolist() == ["2025-01-01"] and pd.read_csv(out)["naive"].tolist() == [1012.0]
+    switched = almanac("forecast", str(path), "--h", "1", "--model", "naive", "--out", str(out),
+                       "--dayfirst", "false", "--decimal", ".")
+    assert switched.returncode == 0, switched.stderr
+    assert pd.read_csv(out)["ds"].tolist() == ["2024-01-13"] and pd.read_csv(out)["naive"].tolist() == [1.012]
+    assert "date_order" not in switched.stderr and "number_style" not in switched.stderr
+
+
+def test_dates_with_offsets_are_converted_to_the_zone_asked_for(tmp_path):
+    path = tmp_path / "dst.csv"
+    path.write_text("ds,y\n2024-03-31T00:00:00+01:00,1\n2024-03-31T01:00:00+01:00,2\n2024-03-31T03:00:00+02:00,3\n"
+                    "2024-03-31T04:00:00+02:00,4\n")
+    out = tmp_path / "f.csv"
+    run = almanac("forecast", str(path), "--h", "1", "--model", "naive", "--out", str(out), "--timezone", "Europe/Berlin")
+    assert run.returncode == 0, run.stderr
+    assert "Europe/Berlin" in run.stderr and pd.read_csv(out)["ds"].tolist() == ["2024-03-31 05:00:00"]
+    bad = almanac("forecast", str(path), "--h", "1", "--timezone", "Mars/Olympus")
+    assert bad.returncode == 2 and "Mars/Olympus" in bad.stderr and "Traceback" not in bad.stderr

@@ -23,6 +23,7 @@ from forecasting.models import REGISTRY, description
 
 DEFAULT_MODEL = "ets"
 NONNEGATIVE = {"auto": None, "on": True, "off": False}
+DAYFIRST = {"auto": None, "true": True, "false": False}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,6 +102,8 @@ def _read(args: argparse.Namespace) -> Panel:
         panel = datasets.load(args.file)
     else:
         panel = read_table(args.file, id_col=args.id_col, time_col=args.time_col, target_col=args.target_col,
+                           sep=args.sep, decimal=args.decimal, encoding=args.encoding,
+                           dayfirst=DAYFIRST[args.dayfirst], timezone=args.timezone,
                            freq=args.freq, fill=args.fill, duplicates=args.duplicates)
     if panel.report.repairs or panel.report.notes:
         print(panel.report.summary(), file=sys.stderr)
@@ -158,6 +161,14 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--id-col", help="column with series ids (long files)")
         sub.add_argument("--time-col", help="date column (default: detected)")
         sub.add_argument("--target-col", nargs="+", help="target column(s) (default: detected)")
+        # how the file is written, where the notes say the reader guessed (their dayfirst=, decimal=, encoding=)
+        sub.add_argument("--sep", help="delimiter (default: detected)")
+        sub.add_argument("--decimal", choices=[".", ","], help="decimal mark (default: detected)")
+        sub.add_argument("--encoding", help="text encoding, e.g. cp1252 (default: UTF-8, else detected)")
+        sub.add_argument("--dayfirst", choices=list(DAYFIRST), default="auto",
+                         help="day before month in dates like 01.02.2024 (default auto: detected, noted when guessed)")
+        sub.add_argument("--timezone", default="UTC", help="zone that dates with UTC offsets are converted to "
+                                                           "(default: UTC)")
         sub.add_argument("--fill", default="interpolate", choices=["interpolate", "ffill", "zero", "error"],
                          help="how to fill missing timestamps and values (default: interpolate)")
         sub.add_argument("--duplicates", default="error", choices=["error", "mean", "sum", "first", "last"],
