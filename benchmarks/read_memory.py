@@ -6,13 +6,11 @@ Generates two seeded files into a temporary folder:
 - long: unique_id, ds, y and a temperature covariate, hourly, sorted by series then date, 0.2% blank
   cells in y and the covariate.
 
-Each file is read by `read_table` in a fresh process per checkout (PYTHONPATH=<checkout>, run from the
-temporary folder so that the current directory does not shadow it). The child reports its resident set
-after imports, its peak resident set after the read, and the read's wall time; `peak MB` is the peak
-less the RSS after imports, `peak/size` that growth over the file size, `raw peak MB` the peak itself.
-The peak is the kernel's high-water mark of the child's own memory (VmHWM, Linux): `ru_maxrss` would do
-but for one quirk, that Linux carries the parent's resident set at the spawn over into the child's
-`ru_maxrss`, so that a child of a large process reports the parent's size.
+Each file is read by `read_table` in a fresh process per checkout (benchmarks/read_peak.py with
+PYTHONPATH=<checkout>, run from the temporary folder so that the current directory does not shadow it).
+The child reports its resident set after imports, its peak (VmHWM) after the read, and the read's wall
+time; `peak MB` is the peak less the RSS after imports, `peak/size` that growth over the file size, `raw
+peak MB` the peak itself.
 
     .venv/bin/python benchmarks/read_memory.py [--code /path/to/before --code .] [--size-mb 100] [--seed 0]
 """
@@ -37,24 +35,7 @@ LONG_SERIES_HOURS = 4000  # hours per series in the long file
 BLANK_SHARE = 0.002
 CHUNK_ROWS = 1000  # wide rows written at a time
 
-# Runs in the child: RSS after imports, then the read, then the peak.
-CHILD = """
-import gc, json, sys, time
-from forecasting import read_table
-
-def status_mb(field):
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith(field + ":")) / 1024
-
-gc.collect()
-before = status_mb("VmRSS")
-started = time.perf_counter()
-panel = read_table(sys.argv[1])
-seconds = time.perf_counter() - started
-peak = status_mb("VmHWM")
-print(json.dumps({"after_imports_mb": before, "raw_peak_mb": peak, "seconds": seconds,
-                  "rows": len(panel.frame), "series": panel.report.n_series}))
-"""
+PEAK_SCRIPT = Path(__file__).resolve().parent / "read_peak.py"  # run in a fresh process per read
 
 
 def write_wide(path: Path, size_mb: float, rng: np.random.Generator) -> None:
@@ -98,7 +79,7 @@ def write_long(path: Path, size_mb: float, rng: np.random.Generator) -> None:
 def measure(code: Path, path: Path, workdir: Path) -> dict:
     """Read `path` with the checkout at `code` in a fresh process; its report as a dict."""
     env = {**os.environ, "PYTHONPATH": str(code)}
-    done = subprocess.run([sys.executable, "-W", "ignore", "-c", CHILD, str(path)], env=env, cwd=workdir,
+    done = subprocess.run([sys.executable, "-W", "ignore", str(PEAK_SCRIPT), str(path)], env=env, cwd=workdir,
                           capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"reading {path.name} with {code} failed:\n{done.stderr[-3000:]}")
