@@ -17,6 +17,8 @@ class Batch:
     y_time: torch.Tensor | None = None   # [B, label_len + H, F] calendar features of the decoder steps
     series: torch.Tensor | None = None   # [B] long: 1 + index of the training series, 0 for a series unseen in training
     series_embedding: torch.Tensor | None = None  # [B, E] an external description of each series (e.g. text)
+    retrieved: torch.Tensor | None = None             # [B, k, H, C] futures of the k analogues, in x's units
+    retrieved_similarity: torch.Tensor | None = None  # [B, k] their similarity to x's window (NaN: none found)
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(**{f.name: None if (value := getattr(self, f.name)) is None else value.to(device)

@@ -17,6 +17,7 @@ from forecasting.data.frame import require_length, validate_frame
 from forecasting.data.frequency import season_length
 from forecasting.data.panel import Panel
 from forecasting.models import FitState, GlobalModel, History, Model, PanelFit, SeriesForecast, build
+from forecasting.models.base import NO_ANALOGUES
 from forecasting.models.intervals import ShortCalibration, describe_short_calibrations, windows_needed
 from forecasting.models.season_fallback import SeasonFallback, describe_fallbacks, season_fallbacks
 from forecasting.models.statistical.fitting import SeriesTask, run_task
@@ -130,6 +131,21 @@ class Forecaster:
         ordered = [forecasts[w][m][s] for m in range(len(self.models))
                    for s in range(len(history.ids)) for w in range(n_windows)]
         return self._add_forecast_columns(rows, ordered, len(history.ids) * n_windows)
+
+    def analogues(self, model: str = "analog") -> pd.DataFrame:
+        """The past windows that `model`'s next forecast of each series averages: one row per series and
+        analogue, with unique_id, rank, series (where the window comes from; a library series' name starts
+        with "library:"), library, start, cutoff (its last compared step), end (its future's last step),
+        similarity (mean Pearson correlation over granularities) and weight."""
+        if self.history is None:
+            raise RuntimeError("call fit(df) before analogues()")
+        names = [config.name for config in self.models]
+        if model not in names:
+            raise ValueError(f"no model {model!r} in this forecaster; it has {names}")
+        fit = self.states[names.index(model)][0]
+        if not isinstance(fit, PanelFit):
+            raise ValueError(f"{model}: {NO_ANALOGUES}")
+        return fit.analogues(self.history)
 
     # ---- persistence ---------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from backbones import dlinear, hypermamba, informer, mamba, patchtst, timellm
 from backbones.network import Network
+from forecasting.models.analog import Analog
 from forecasting.models.base import FitState, Fitted, GlobalModel, History, Model, PanelFit, SeriesForecast
 from forecasting.models.neural.model import FittedNetwork, NeuralModel
 from forecasting.models.registry import REGISTRY, entry_named, network_named, register
@@ -13,6 +14,7 @@ from forecasting.models.statistical.theta import Theta
 
 for local_model in (Naive, SeasonalNaive, Drift, Naive2, ETS, ARIMA, Theta):
     register(local_model)
+register(Analog)                             # trains nothing: the futures of similar past windows
 register(dlinear.NETWORK)
 register(patchtst.NETWORK)
 register(informer.NETWORK)

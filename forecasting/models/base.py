@@ -9,10 +9,11 @@ with `read_saved`: exact JSON types, no unknown fields, finite numbers.
 """
 from __future__ import annotations
 
+import copy
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Annotated, ClassVar, TypeVar
 
@@ -127,8 +128,8 @@ class Model(ABC):
         return 0
 
     def config(self) -> dict:
-        """The settings a model file keeps."""
-        return {key: value for key, value in asdict(self).items() if key not in self.unsaved}
+        """The settings a model file keeps (copies: the unsaved ones, which may be data, are never copied)."""
+        return saved_settings(self)
 
 
 @dataclass
@@ -140,6 +141,9 @@ class History:
     last_ds: list[pd.Timestamp]
 
 
+NO_ANALOGUES = "this model retrieves no analogues: use 'analog', or a network with retrieval"
+
+
 class PanelFit(ABC):
     """A global model fitted to a panel, kept live in memory; `to_state` is what saving writes."""
 
@@ -149,6 +153,10 @@ class PanelFit(ABC):
     def calibration_windows(self) -> int | None:
         """How many windows, pooled over the series, calibrated its intervals (None: it has none)."""
         return None
+
+    def analogues(self, history: History) -> pd.DataFrame:
+        """The past windows each series' next forecast retrieves (see `Forecaster.analogues`)."""
+        raise ValueError(NO_ANALOGUES)
 
 
 @dataclass
@@ -181,8 +189,12 @@ class GlobalModel(ABC):
         Raises ValueError (a SavedError where it can place the problem in the spec) where `state` is not such a fit."""
 
     def config(self) -> dict:
-        """The settings a model file keeps."""
-        return {key: value for key, value in asdict(self).items() if key not in self.unsaved}
+        """The settings a model file keeps (copies: the unsaved ones, which may be data, are never copied)."""
+        return saved_settings(self)
+
+
+def saved_settings(config: Model | GlobalModel) -> dict:
+    return {f.name: copy.deepcopy(getattr(config, f.name)) for f in fields(config) if f.name not in config.unsaved}
 
 
 def alpha_of(level: int) -> float:

@@ -1,10 +1,10 @@
-"""The one registry: every model's name, a local model's config class or a network's declaration."""
+"""The one registry: every model's name, a model's config class or a network's declaration."""
 from __future__ import annotations
 
 from backbones.network import Network
-from forecasting.models.base import Model
+from forecasting.models.base import GlobalModel, Model
 
-Entry = type[Model] | Network
+Entry = type[Model] | type[GlobalModel] | Network   # a local model's or a global model's config class, or a network
 
 REGISTRY: dict[str, Entry] = {}
 

@@ -1,0 +1,199 @@
+"""The analog model: the futures of the most similar past windows, weighted by similarity; nothing is trained.
+
+Fitting indexes every window of `lookback + h` steps of the history (and of a library of other
+series, if given; see `forecasting.retrieval`). A forecast takes the series' last `lookback` steps,
+finds its k most similar windows, puts each one's future into the series' scale (the window's level
+and deviation swapped for the query's) and averages them with softmax weights over similarity. Its
+interval ends are weighted quantiles of the same futures, calibrated like a network's quantile head
+(conformalised quantile regression) on the forecasts it would have made from each series' latest
+cutoffs: each of those sees only windows that ended before its cutoff, so nothing it is scored on was
+available to it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field, PositiveFloat, PositiveInt
+
+from forecasting.models.base import SAVED, FitState, GlobalModel, History, PanelFit, SeriesForecast, read_saved
+from forecasting.models.intervals import conformal_quantile, quantile_interval_scores, windows_needed
+from forecasting.retrieval.index import WindowIndex
+from forecasting.retrieval.keys import in_query_scale, window_scale
+from forecasting.retrieval.library import check_library, library_series, own_series
+from forecasting.retrieval.weights import softmax_weights, weighted_quantiles
+
+MIN_LOOKBACK = 4
+CALIBRATION_SHARE = 0.1        # each series' latest rows whose forecasts calibrate the intervals ...
+MAX_CALIBRATION_WINDOWS = 2000  # ... at most this many, spread evenly over them
+
+
+@dataclass
+class Analog(GlobalModel):
+    """Similarity-weighted futures of the most similar past windows (nothing trained).
+
+    lookback: steps compared (None: max(2h, 32), shortened to fit short series).
+    k: analogues per forecast. temperature: the softmax's, over similarity (mean Pearson correlation).
+    method: "exact" search, "hnsw" (approximate), or "auto" (exact below 100,000 windows).
+    library: other series to retrieve from besides the user's own: a file path, a Panel or a long frame.
+        It is data, not a setting: a model file keeps its windows in the index, never the library itself.
+    """
+
+    name: ClassVar[str] = "analog"
+    unsaved: ClassVar[frozenset[str]] = frozenset({"library"})
+    lookback: Annotated[int, Field(ge=MIN_LOOKBACK)] | None = None
+    k: PositiveInt = 10
+    temperature: PositiveFloat = 0.1
+    method: Literal["auto", "exact", "hnsw"] = "auto"
+    library: Any = None
+
+    def __post_init__(self) -> None:
+        check_library(self.library)
+
+    def min_length(self, h: int) -> int:
+        # one window to retrieve, then a forecast from after it to calibrate on
+        return (self.lookback or MIN_LOOKBACK) + 2 * h
+
+    def fit_panel(self, history: History, freq: str, h: int, levels: list[int],
+                  progress=None) -> FittedAnalog:
+        shortest = min(len(y) for y in history.values)      # min_length keeps it >= lookback + 2h
+        lookback = self.lookback or max(MIN_LOOKBACK, min(max(2 * h, 32), shortest - 2 * h))
+        index = WindowIndex.build(own_series(history, freq), lookback, h, library_series(self.library), self.method)
+        fit = FittedAnalog(index=index, k=self.k, temperature=self.temperature, calibration_levels=levels,
+                           calibration_scores=None)
+        if levels:
+            fit.calibration_scores = _calibration_scores(fit, history, freq, h, levels)
+        return fit
+
+    def forecast_panel(self, history: History, freq: str, h: int, levels: list[int],
+                       fit: FittedAnalog) -> list[SeriesForecast]:
+        queries, cutoffs = fit.queries(history)
+        paths = fit.predict(queries, cutoffs, levels)
+        margin = {level: conformal_quantile(fit.calibration(level), level) for level in levels}   # [h] each
+        _, deviation = window_scale(queries)
+        forecasts = []
+        for s in range(len(history.ids)):
+            forecast = SeriesForecast(mean=paths["mean"][s])
+            for level in levels:
+                widening = margin[level] * deviation[s]
+                forecast.lower[level] = np.minimum(paths[("lower", level)][s] - widening, forecast.mean)
+                forecast.upper[level] = np.maximum(paths[("upper", level)][s] + widening, forecast.mean)
+            forecasts.append(forecast)
+        return forecasts
+
+    def restore_panel(self, state: FitState, series: list[str], h: int, levels: list[int]) -> FittedAnalog:
+        return FittedAnalog.from_state(state, h, levels, self)
+
+
+class SavedAnalog(BaseModel):
+    """A FittedAnalog's spec in a model file."""
+
+    model_config = SAVED
+    lookback: PositiveInt
+    names: list[str]                      # the indexed series, library ones first
+    calibration_levels: list[int]
+
+
+@dataclass
+class FittedAnalog(PanelFit):
+    """The index of windows, and what calibrates the intervals."""
+
+    index: WindowIndex
+    k: int
+    temperature: float
+    calibration_levels: list[int]
+    calibration_scores: np.ndarray | None    # [L, N, h] CQR scores in units of each query's deviation
+
+    def calibration(self, level: int) -> np.ndarray:
+        if level not in self.calibration_levels:
+            raise ValueError(f"the analog model's intervals were calibrated for levels {self.calibration_levels}, "
+                             f"not {level}: fit it with level={sorted({*self.calibration_levels, level})}")
+        return self.calibration_scores[self.calibration_levels.index(level)]
+
+    def calibration_windows(self) -> int | None:
+        return None if self.calibration_scores is None else self.calibration_scores.shape[1]
+
+    def queries(self, history: History) -> tuple[np.ndarray, np.ndarray]:
+        """Each series' last `lookback` steps [S, L] and its last time (int64 ns) [S]."""
+        lookback = self.index.lookback
+        short = [i for i, y in zip(history.ids, history.values) if len(y) < lookback]
+        if short:
+            raise ValueError(f"analog: series {short[:5]} are shorter than its lookback of {lookback} steps")
+        return (np.stack([y[-lookback:] for y in history.values]),
+                np.array([pd.Timestamp(last).value for last in history.last_ds], np.int64))
+
+    def predict(self, queries: np.ndarray, cutoffs: np.ndarray, levels: list[int]) -> dict:
+        """Forecast paths [Q, h] in the queries' units: "mean", and ("lower" | "upper", level) for each level."""
+        found = self.index.search(queries, cutoffs, self.k)
+        weights = softmax_weights(found.similarity, self.temperature)                       # [Q, k]
+        futures = self.index.futures[np.maximum(found.rows, 0)]                             # [Q, k, h]
+        mean, deviation = window_scale(queries)
+        futures = in_query_scale(futures, mean, deviation)
+        paths = {"mean": np.einsum("qk,qkh->qh", weights, futures)}
+        ends = [q for level in levels for q in (0.5 - level / 200, 0.5 + level / 200)]
+        if ends:
+            quantiles = weighted_quantiles(futures, weights, ends)
+            for i, level in enumerate(levels):
+                paths[("lower", level)], paths[("upper", level)] = quantiles[2 * i], quantiles[2 * i + 1]
+        return paths
+
+    def analogues(self, history: History) -> pd.DataFrame:
+        """For each series' next forecast: the analogues it averages (unique_id, rank, series, library,
+        start, cutoff, end, similarity, weight)."""
+        queries, cutoffs = self.queries(history)
+        found = self.index.search(queries, cutoffs, self.k)
+        table = self.index.describe(found, softmax_weights(found.similarity, self.temperature))
+        table.insert(0, "unique_id", [history.ids[q] for q in table.pop("query")])
+        return table
+
+    def to_state(self) -> FitState:
+        arrays = {f"index.{name}": array for name, array in self.index.to_arrays().items()}
+        if self.calibration_scores is not None:
+            arrays["calibration_scores"] = self.calibration_scores
+        spec = SavedAnalog(lookback=self.index.lookback, names=self.index.names,
+                           calibration_levels=self.calibration_levels)
+        return FitState(spec=spec.model_dump(), arrays=arrays)
+
+    @classmethod
+    def from_state(cls, state: FitState, h: int, levels: list[int], model: Analog) -> FittedAnalog:
+        saved = read_saved(SavedAnalog, state.spec)
+        if saved.calibration_levels != levels:
+            raise ValueError(f"the analog fit was calibrated for levels {saved.calibration_levels}, "
+                             f"but the forecaster's levels are {levels}")
+        prefix = "index."
+        index_arrays = {name[len(prefix):]: array for name, array in state.arrays.items() if name.startswith(prefix)}
+        missing = {"search_index", "futures", "series", "library", "times"} - set(index_arrays)
+        if missing or (levels and "calibration_scores" not in state.arrays):
+            raise ValueError(f"the saved analog fit lacks {sorted(missing) or ['calibration_scores']}")
+        index = WindowIndex.from_arrays(index_arrays, saved.names, saved.lookback, h)
+        scores = state.arrays.get("calibration_scores") if levels else None
+        if scores is not None and (scores.ndim != 3 or scores.shape[0] != len(levels) or scores.shape[2] != h):
+            raise ValueError(f"calibration_scores have the shape {list(scores.shape)}, not [levels, windows, h] "
+                             f"with {len(levels)} levels and h = {h}")
+        return cls(index=index, k=model.k, temperature=model.temperature, calibration_levels=levels,
+                   calibration_scores=scores)
+
+
+def _calibration_scores(fit: FittedAnalog, history: History, freq: str, h: int, levels: list[int]) -> np.ndarray:
+    """CQR scores [L, N, h] of the forecasts from each series' latest cutoffs (the last 10% of its rows,
+    or the windows the highest level needs), in units of each query window's deviation."""
+    lookback = fit.index.lookback
+    share = math.ceil(windows_needed(max(levels)) / len(history.ids))
+    queries, cutoffs, actuals = [], [], []
+    for y, last in zip(history.values, history.last_ds):
+        rows = max(int(CALIBRATION_SHARE * len(y)), h - 1 + share)
+        first = max(len(y) - rows, lookback + h)              # a forecast from here sees at least one window
+        starts = np.arange(first, len(y) - h + 1)
+        ds = pd.date_range(end=last, periods=len(y), freq=freq).asi8
+        queries += [y[t - lookback:t] for t in starts]
+        cutoffs += [ds[t - 1] for t in starts]
+        actuals += [y[t:t + h] for t in starts]
+    chosen = np.unique(np.linspace(0, len(queries) - 1, min(len(queries), MAX_CALIBRATION_WINDOWS)).astype(int))
+    queries, cutoffs, actuals = (np.stack([items[i] for i in chosen]) for items in (queries, cutoffs, actuals))
+    paths = fit.predict(queries, cutoffs.astype(np.int64), levels)
+    _, deviation = window_scale(queries)
+    return np.stack([quantile_interval_scores(paths[("lower", level)], paths[("upper", level)], actuals)
+                     / deviation[:, None] for level in levels])

@@ -1,0 +1,109 @@
+"""The analog model: similarity-weighted futures of past windows, nothing trained; what it retrieved is shown."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import forecasting as fc
+
+
+def cycles(n_series: int, length: int, noise: float = 0.1, seed: int = 0, start: str = "2024-01-01") -> pd.DataFrame:
+    """Hourly series, each a repeating but not sinusoidal 24-hour shape of its own level and scale, plus noise."""
+    rng = np.random.default_rng(seed)
+    shape = np.r_[np.linspace(0, 1, 12), np.linspace(1, -0.5, 8), np.linspace(-0.5, 0, 4)]
+    ds = pd.date_range(start, periods=length, freq="h")
+    return pd.concat([pd.DataFrame({"unique_id": f"s{i}", "ds": ds,
+                                    "y": 50 * i + (1 + i) * np.resize(shape, length) + rng.normal(0, noise, length)})
+                      for i in range(n_series)], ignore_index=True)
+
+
+def test_analog_forecasts_a_repeating_shape_better_than_seasonal_naive():
+    backtest = fc.run_backtest(cycles(3, 600, noise=0.2), ["analog"], h=24, n_windows=2, level=[80])
+    mase = backtest.ranking.set_index("model")["mase"]
+    assert mase["analog"] < 0.8 * mase["seasonal_naive"]
+    assert 0.6 <= backtest.ranking.set_index("model").loc["analog", "coverage-80"] <= 0.97
+
+
+def test_the_analogues_are_shown_and_never_come_from_after_the_cutoff():
+    panel = cycles(2, 400)
+    forecaster = fc.Forecaster([fc.model("analog", k=5)], h=24, level=[80]).fit(panel)
+    table = forecaster.analogues()
+    assert list(table.columns) == ["unique_id", "rank", "series", "library", "start", "cutoff", "end", "similarity",
+                                   "weight"]
+    assert table.groupby("unique_id").size().to_dict() == {"s0": 5, "s1": 5}
+    assert (table["end"] <= panel["ds"].max()).all() and not table["library"].any()
+    assert (table["end"] - table["start"] == pd.Timedelta(hours=48 + 24 - 1)).all()    # lookback 2h, then h
+    np.testing.assert_allclose(table.groupby("unique_id")["weight"].sum(), 1.0)
+    assert table["similarity"].between(0.9, 1.0).all()          # the same daily shape, shifted by whole days
+    assert ((table["cutoff"] - panel["ds"].max()) % pd.Timedelta(days=1) == pd.Timedelta(0)).all()
+    with pytest.raises(ValueError, match="retrieves no analogues"):
+        fc.Forecaster(["naive"], h=2).fit(panel).analogues("naive")
+    with pytest.raises(ValueError, match=r"no model 'dlinear' in this forecaster; it has \['analog'\]"):
+        forecaster.analogues("dlinear")
+
+
+def test_a_backtest_window_retrieves_nothing_from_its_own_future():
+    """A copy of the last 72 hours planted 200 hours earlier in another series: the forecast from 24 hours before
+    the end finds the copy's earlier part, but never a window whose future is the copy of its own horizon."""
+    panel = cycles(2, 400, noise=1.0, seed=3)
+    y = panel["y"].to_numpy().copy()
+    s0 = np.flatnonzero(panel["unique_id"] == "s0")
+    s1 = np.flatnonzero(panel["unique_id"] == "s1")
+    y[s1[-272:-200]] = y[s0[-72:]]                       # s1 carries s0's last 72 hours, 200 hours earlier
+    panel["y"] = y
+    forecaster = fc.Forecaster([fc.model("analog", k=3, lookback=48)], h=24)
+    history = panel.groupby("unique_id").head(400 - 24)   # s0's last 24 hours are the horizon
+    table = forecaster.fit(history).analogues()
+    s0_table = table[table["unique_id"] == "s0"]
+    assert (s0_table["end"] <= history["ds"].max()).all()
+    # with the planted copy's future (s0's horizon) in s1 and visible, the best analogue is the exact copy
+    assert s0_table["similarity"].iloc[0] == pytest.approx(1.0, abs=1e-5)
+    assert s0_table["series"].iloc[0] == "s1"
+    forecast = forecaster.predict()
+    truth = panel[panel["unique_id"] == "s0"]["y"].to_numpy()[-24:]
+    assert np.abs(forecast[forecast["unique_id"] == "s0"]["analog"].to_numpy() - truth).max() < 0.5
+
+
+def test_a_library_lends_its_windows_and_is_named(tmp_path):
+    """The user's one series is too short to hold its own shape twice; a library file holds it."""
+    own = cycles(1, 60, noise=0.0)
+    library = cycles(1, 500, noise=0.0, start="2010-01-01").assign(unique_id="reference")
+    path = tmp_path / "library.csv"
+    library.to_csv(path, index=False)
+    without = fc.Forecaster([fc.model("analog", lookback=12)], h=12).fit(own)
+    with_library = fc.Forecaster([fc.model("analog", lookback=12, library=str(path))], h=12).fit(own)
+    table = with_library.analogues()
+    assert table["library"].all() and (table["series"] == "library:reference").all()
+    assert (table["start"] < pd.Timestamp("2011-01-01")).all()
+    truth = np.resize(np.r_[np.linspace(0, 1, 12), np.linspace(1, -0.5, 8), np.linspace(-0.5, 0, 4)], 72)[60:]
+    error = {name: np.abs(f.predict()["analog"].to_numpy() - truth).mean()
+             for name, f in (("without", without), ("with", with_library))}
+    assert error["with"] < 1e-6 < error["without"]
+    # a frame works as well as a file, and the library is never written into a model file
+    frame_fit = fc.Forecaster([fc.model("analog", lookback=12, library=library)], h=12).fit(own)
+    pd.testing.assert_frame_equal(frame_fit.predict(), with_library.predict())
+    with_library.save(tmp_path / "model")
+    assert "reference" not in (tmp_path / "model" / "config.json").read_text().replace("library:reference", "")
+    loaded = fc.Forecaster.load(tmp_path / "model")
+    pd.testing.assert_frame_equal(loaded.predict(), with_library.predict())
+    pd.testing.assert_frame_equal(loaded.analogues(), table)
+
+
+@pytest.mark.parametrize("method", ["exact", "hnsw"])
+def test_saved_and_loaded_it_forecasts_the_same(tmp_path, method):
+    panel = cycles(3, 300, noise=0.3)
+    forecaster = fc.Forecaster([fc.model("analog", method=method)], h=24, level=[80, 95]).fit(panel)
+    forecaster.save(tmp_path / method)
+    loaded = fc.Forecaster.load(tmp_path / method)
+    pd.testing.assert_frame_equal(loaded.predict(), forecaster.predict())
+    pd.testing.assert_frame_equal(loaded.analogues(), forecaster.analogues())
+    assert loaded.states[0][0].index.method == method
+
+
+def test_a_library_that_cannot_be_read_is_named():
+    with pytest.raises(fc.DataError, match="the retrieval library 'no-such-library.csv' is not a file"):
+        fc.Forecaster([fc.model("analog", library="no-such-library.csv")], h=12).fit(cycles(1, 100))
+    with pytest.raises(TypeError, match="a retrieval library is a file path, a Panel or a long frame, not int"):
+        fc.model("analog", library=3)
+    with pytest.raises(fc.DataError, match="the retrieval library: .*'y'"):
+        fc.Forecaster([fc.model("analog", library=pd.DataFrame({"unique_id": ["a"], "ds": [1]}))], h=12).fit(
+            cycles(1, 100))
