@@ -1,11 +1,16 @@
-"""Retrieval fusion: any backbone's forecast, corrected by the futures of retrieved analogues (RAFT-style).
+"""Retrieval fusion: any backbone's forecast, moved toward the futures of retrieved analogues (RAFT-style).
 
 RAFT (Han et al., ICML 2025) weights the top-k retrieved futures by a softmax over their similarity to
 the query window and fuses them into the forecast with a linear layer. Here the fusion wraps any
-backbone: forecast = backbone(batch) + Linear_H(sum_j w_j future_j), with w = softmax(similarity / tau)
-under a learned temperature tau. The linear map starts at zero, so training starts from the backbone's
-own forecast and learns how much of the analogues' futures to take at each step. A batch without
-analogues (`Batch.retrieved` None, or k = 0) gets the backbone's forecast unchanged.
+backbone. The analogues' futures are blended with w = softmax(similarity / tau), tau learned; a linear
+map over the horizon, G, then moves the backbone's point forecast p toward the blend b:
+
+    forecast = backbone(batch) + G (b - p)        (every quantile moved alike)
+
+G starts at half the identity, so an untrained fusion averages the two, and training learns, step by
+step, how far to trust the analogues over the backbone. A window without analogues (early in a series)
+keeps the backbone's forecast, and with k = 0 (`Batch.retrieved` None or empty) the fusion is skipped:
+the network computes exactly what the backbone computes.
 """
 from __future__ import annotations
 
@@ -20,24 +25,29 @@ from .batch import Batch
 
 @dataclass
 class FusionConfig:
-    horizon: int               # H, forecast steps
-    temperature: float = 0.1   # the softmax's temperature over similarity, at the start of training
+    horizon: int                          # H, forecast steps
+    quantiles: tuple[float, ...] = ()     # the backbone's output quantiles (empty: a point forecast)
+    temperature: float = 0.1              # the softmax's temperature over similarity, at the start of training
+    trust: float = 0.5                    # G's diagonal at the start: how far toward the analogues' blend
 
 
 class RetrievalFusion(nn.Module):
     def __init__(self, backbone: nn.Module, config: FusionConfig):
         super().__init__()
         self.backbone = backbone
+        self.median = config.quantiles.index(0.5) if config.quantiles else None
         self.log_temperature = nn.Parameter(torch.tensor(math.log(config.temperature)))
         self.fuse = nn.Linear(config.horizon, config.horizon)
-        nn.init.zeros_(self.fuse.weight)
-        nn.init.zeros_(self.fuse.bias)
+        with torch.no_grad():
+            self.fuse.weight.copy_(config.trust * torch.eye(config.horizon))
+            self.fuse.bias.zero_()
 
     def weights(self, similarity: Tensor) -> Tensor:
         """similarity [B, k] (NaN: no analogue) -> softmax weights [B, k]; 0 where none was found."""
         found = ~torch.isnan(similarity)
-        logits = torch.where(found, similarity / self.log_temperature.exp(), torch.tensor(-math.inf))
-        return torch.softmax(logits, dim=1).nan_to_num(0.0)      # a row without analogues: NaN -> 0
+        # finite throughout, so that no NaN reaches a gradient: missing analogues get a logit far below the rest
+        logits = (similarity.nan_to_num(0.0) / self.log_temperature.exp()).masked_fill(~found, -1e4)
+        return torch.softmax(logits, dim=1) * found               # a row without analogues: all 0
 
     def forward(self, batch: Batch) -> Tensor:
         forecast = self.backbone(batch)                                          # [B, H, C] or [B, H, C, Q]
@@ -45,5 +55,7 @@ class RetrievalFusion(nn.Module):
             return forecast
         weights = self.weights(batch.retrieved_similarity)                      # [B, k]
         blended = torch.einsum("bk,bkhc->bhc", weights, batch.retrieved.nan_to_num(0.0))   # [B, H, C]
-        correction = self.fuse(blended.transpose(1, 2)).transpose(1, 2)         # [B, H, C]
-        return forecast + (correction.unsqueeze(-1) if forecast.ndim == 4 else correction)
+        point = forecast if self.median is None else forecast[..., self.median]  # [B, H, C]
+        shift = self.fuse((blended - point).transpose(1, 2)).transpose(1, 2)    # [B, H, C]
+        shift = shift * (weights.sum(dim=1) > 0)[:, None, None]                 # none found: no shift
+        return forecast + (shift.unsqueeze(-1) if forecast.ndim == 4 else shift)

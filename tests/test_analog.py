@@ -96,7 +96,7 @@ def test_saved_and_loaded_it_forecasts_the_same(tmp_path, method):
     loaded = fc.Forecaster.load(tmp_path / method)
     pd.testing.assert_frame_equal(loaded.predict(), forecaster.predict())
     pd.testing.assert_frame_equal(loaded.analogues(), forecaster.analogues())
-    assert loaded.states[0][0].index.method == method
+    assert loaded.states[0][0].retriever.index.method == method
 
 
 def test_a_library_that_cannot_be_read_is_named():

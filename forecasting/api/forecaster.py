@@ -132,20 +132,22 @@ class Forecaster:
                    for s in range(len(history.ids)) for w in range(n_windows)]
         return self._add_forecast_columns(rows, ordered, len(history.ids) * n_windows)
 
-    def analogues(self, model: str = "analog") -> pd.DataFrame:
-        """The past windows that `model`'s next forecast of each series averages: one row per series and
-        analogue, with unique_id, rank, series (where the window comes from; a library series' name starts
-        with "library:"), library, start, cutoff (its last compared step), end (its future's last step),
-        similarity (mean Pearson correlation over granularities) and weight."""
+    def analogues(self, model: str | None = None) -> pd.DataFrame:
+        """The past windows that `model`'s next forecast of each series uses (None: the first model that
+        retrieves any): one row per series and analogue, with unique_id, rank, series (where the window comes
+        from; a library series' name starts with "library:"), library, start, cutoff (its last compared step),
+        end (its future's last step), similarity (mean Pearson correlation over granularities) and weight."""
         if self.history is None:
             raise RuntimeError("call fit(df) before analogues()")
         names = [config.name for config in self.models]
+        fits = {name: states[0] for name, states in zip(names, self.states)}
+        if model is None:
+            model = next((name for name, fit in fits.items() if isinstance(fit, PanelFit) and fit.retrieves), names[0])
         if model not in names:
             raise ValueError(f"no model {model!r} in this forecaster; it has {names}")
-        fit = self.states[names.index(model)][0]
-        if not isinstance(fit, PanelFit):
+        if not isinstance(fits[model], PanelFit):
             raise ValueError(f"{model}: {NO_ANALOGUES}")
-        return fit.analogues(self.history)
+        return fits[model].analogues(self.history)
 
     # ---- persistence ---------------------------------------------------------------------------
 

@@ -22,8 +22,9 @@ from pydantic import BaseModel, Field, PositiveFloat, PositiveInt
 from forecasting.models.base import SAVED, FitState, GlobalModel, History, PanelFit, SeriesForecast, read_saved
 from forecasting.models.intervals import conformal_quantile, quantile_interval_scores, windows_needed
 from forecasting.retrieval.index import WindowIndex
-from forecasting.retrieval.keys import in_query_scale, window_scale
+from forecasting.retrieval.keys import window_scale
 from forecasting.retrieval.library import check_library, library_series, own_series
+from forecasting.retrieval.retriever import Retriever
 from forecasting.retrieval.weights import softmax_weights, weighted_quantiles
 
 MIN_LOOKBACK = 4
@@ -62,8 +63,8 @@ class Analog(GlobalModel):
         shortest = min(len(y) for y in history.values)      # min_length keeps it >= lookback + 2h
         lookback = self.lookback or max(MIN_LOOKBACK, min(max(2 * h, 32), shortest - 2 * h))
         index = WindowIndex.build(own_series(history, freq), lookback, h, library_series(self.library), self.method)
-        fit = FittedAnalog(index=index, k=self.k, temperature=self.temperature, calibration_levels=levels,
-                           calibration_scores=None)
+        fit = FittedAnalog(retriever=Retriever(index, self.k), temperature=self.temperature,
+                           calibration_levels=levels, calibration_scores=None)
         if levels:
             fit.calibration_scores = _calibration_scores(fit, history, freq, h, levels)
         return fit
@@ -101,8 +102,7 @@ class SavedAnalog(BaseModel):
 class FittedAnalog(PanelFit):
     """The index of windows, and what calibrates the intervals."""
 
-    index: WindowIndex
-    k: int
+    retriever: Retriever
     temperature: float
     calibration_levels: list[int]
     calibration_scores: np.ndarray | None    # [L, N, h] CQR scores in units of each query's deviation
@@ -113,12 +113,16 @@ class FittedAnalog(PanelFit):
                              f"not {level}: fit it with level={sorted({*self.calibration_levels, level})}")
         return self.calibration_scores[self.calibration_levels.index(level)]
 
+    @property
+    def retrieves(self) -> bool:
+        return True
+
     def calibration_windows(self) -> int | None:
         return None if self.calibration_scores is None else self.calibration_scores.shape[1]
 
     def queries(self, history: History) -> tuple[np.ndarray, np.ndarray]:
         """Each series' last `lookback` steps [S, L] and its last time (int64 ns) [S]."""
-        lookback = self.index.lookback
+        lookback = self.retriever.index.lookback
         short = [i for i, y in zip(history.ids, history.values) if len(y) < lookback]
         if short:
             raise ValueError(f"analog: series {short[:5]} are shorter than its lookback of {lookback} steps")
@@ -127,11 +131,9 @@ class FittedAnalog(PanelFit):
 
     def predict(self, queries: np.ndarray, cutoffs: np.ndarray, levels: list[int]) -> dict:
         """Forecast paths [Q, h] in the queries' units: "mean", and ("lower" | "upper", level) for each level."""
-        found = self.index.search(queries, cutoffs, self.k)
-        weights = softmax_weights(found.similarity, self.temperature)                       # [Q, k]
-        futures = self.index.futures[np.maximum(found.rows, 0)]                             # [Q, k, h]
-        mean, deviation = window_scale(queries)
-        futures = in_query_scale(futures, mean, deviation)
+        retrieved = self.retriever.retrieve(queries, cutoffs)
+        weights = softmax_weights(retrieved.found.similarity, self.temperature)             # [Q, k]
+        futures = np.nan_to_num(retrieved.futures)                                          # [Q, k, h]; weight 0 if none
         paths = {"mean": np.einsum("qk,qkh->qh", weights, futures)}
         ends = [q for level in levels for q in (0.5 - level / 200, 0.5 + level / 200)]
         if ends:
@@ -144,16 +146,17 @@ class FittedAnalog(PanelFit):
         """For each series' next forecast: the analogues it averages (unique_id, rank, series, library,
         start, cutoff, end, similarity, weight)."""
         queries, cutoffs = self.queries(history)
-        found = self.index.search(queries, cutoffs, self.k)
-        table = self.index.describe(found, softmax_weights(found.similarity, self.temperature))
+        found = self.retriever.retrieve(queries, cutoffs).found
+        table = self.retriever.index.describe(found, softmax_weights(found.similarity, self.temperature))
         table.insert(0, "unique_id", [history.ids[q] for q in table.pop("query")])
         return table
 
     def to_state(self) -> FitState:
-        arrays = {f"index.{name}": array for name, array in self.index.to_arrays().items()}
+        index = self.retriever.index
+        arrays = {f"index.{name}": array for name, array in index.to_arrays().items()}
         if self.calibration_scores is not None:
             arrays["calibration_scores"] = self.calibration_scores
-        spec = SavedAnalog(lookback=self.index.lookback, names=self.index.names,
+        spec = SavedAnalog(lookback=index.lookback, names=index.names,
                            calibration_levels=self.calibration_levels)
         return FitState(spec=spec.model_dump(), arrays=arrays)
 
@@ -173,14 +176,14 @@ class FittedAnalog(PanelFit):
         if scores is not None and (scores.ndim != 3 or scores.shape[0] != len(levels) or scores.shape[2] != h):
             raise ValueError(f"calibration_scores have the shape {list(scores.shape)}, not [levels, windows, h] "
                              f"with {len(levels)} levels and h = {h}")
-        return cls(index=index, k=model.k, temperature=model.temperature, calibration_levels=levels,
+        return cls(retriever=Retriever(index, model.k), temperature=model.temperature, calibration_levels=levels,
                    calibration_scores=scores)
 
 
 def _calibration_scores(fit: FittedAnalog, history: History, freq: str, h: int, levels: list[int]) -> np.ndarray:
     """CQR scores [L, N, h] of the forecasts from each series' latest cutoffs (the last 10% of its rows,
     or the windows the highest level needs), in units of each query window's deviation."""
-    lookback = fit.index.lookback
+    lookback = fit.retriever.index.lookback
     share = math.ceil(windows_needed(max(levels)) / len(history.ids))
     queries, cutoffs, actuals = [], [], []
     for y, last in zip(history.values, history.last_ds):

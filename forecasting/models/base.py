@@ -154,6 +154,11 @@ class PanelFit(ABC):
         """How many windows, pooled over the series, calibrated its intervals (None: it has none)."""
         return None
 
+    @property
+    def retrieves(self) -> bool:
+        """Whether its forecasts use retrieved analogues (then `analogues` lists them)."""
+        return False
+
     def analogues(self, history: History) -> pd.DataFrame:
         """The past windows each series' next forecast retrieves (see `Forecaster.analogues`)."""
         raise ValueError(NO_ANALOGUES)

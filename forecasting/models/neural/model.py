@@ -25,7 +25,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,7 @@ from pydantic import AllowInfNan, BaseModel, Field, NonNegativeInt, PositiveFloa
 from torch import nn
 
 from backbones.network import DataShape, Network
+from backbones.retrieval import FusionConfig, RetrievalFusion
 from backbones.sources import local_sources_only
 from backbones.state import load_trained_state, trained_state
 from forecasting.errors import DataError
@@ -44,6 +45,9 @@ from forecasting.models.intervals import conformal_quantile, quantile_interval_s
 from forecasting.models.neural.training import TrainingConfig, TrainingResult, train
 from forecasting.models.neural.windows import Scaler, Windows, calendar_features, make_windows, n_calendar_features
 from forecasting.models.registry import network_named
+from forecasting.retrieval.index import WindowIndex
+from forecasting.retrieval.library import check_library, library_series, own_series
+from forecasting.retrieval.retriever import Retriever
 
 LOSSES = ("quantile", "mse")
 MIN_LOOKBACK = 4
@@ -68,13 +72,19 @@ class NeuralModel(GlobalModel):
     retrain_on_all_rows: once early stopping has chosen the number of epochs, train the final
         network again on every row, the held-out latest ones included. False keeps the early-stopped
         network (about half the training time, but it never learns from the latest rows).
+    retrieval: analogues fused into each window's forecast (0: none): the futures of the k past windows
+        most like it (see `forecasting.retrieval`; never one that ends after the window's cutoff), weighted
+        by a learned softmax over similarity and fused by a linear layer that starts at zero (RAFT-style,
+        `backbones.retrieval`).
+    library: other series to retrieve from besides the user's own (a file path, a Panel or a long
+        frame). It is data, not a setting: a model file keeps its windows in the index, never the library.
     checkpoint_dir, resume: where training checkpoints each epoch, and whether it continues the run
         found there (one folder per training set and settings). They concern this machine, so a model
         file keeps neither.
     The remaining fields are the training settings (see `TrainingConfig`).
     """
 
-    unsaved = frozenset({"checkpoint_dir", "resume"})
+    unsaved = frozenset({"checkpoint_dir", "resume", "library"})
     name: str
     lookback: Annotated[int, Field(ge=MIN_LOOKBACK)] | None = None
     epochs: int = 10
@@ -91,6 +101,8 @@ class NeuralModel(GlobalModel):
     checkpoint_dir: str | None = None
     resume: bool = False
     retrain_on_all_rows: bool = True
+    retrieval: NonNegativeInt = 0
+    library: Any = None
 
     def __post_init__(self) -> None:
         spec = self.spec
@@ -103,6 +115,7 @@ class NeuralModel(GlobalModel):
             raise ValueError(f"{self.name}: unknown network settings {sorted(unknown)}; "
                              f"the network takes {sorted(spec.settings)}")
         self.training_config()  # validates optimizer, precision, epochs, batch size
+        check_library(self.library)
 
     @property
     def spec(self) -> Network:
@@ -137,11 +150,14 @@ class NeuralModel(GlobalModel):
         blocks = _blocks(history, freq, scalers)
         statistics = self._series_statistics([values[split.train, 0] for (values, _), split in zip(blocks, splits)])
 
+        retriever = self._retriever(history, freq, lookback, h)
+        stamps = _stamps(history, freq) if retriever else None
+
         def windows(rows: list[range]) -> Windows:
             return make_windows(blocks, lookback, h, rows, label_len=config.get("label_len", 0),
-                                series_embedding=statistics)
+                                series_embedding=statistics, retriever=retriever, stamps=stamps)
 
-        run = self._checkpoints(history, freq, config)
+        run = self._checkpoints(history, freq, config, retriever)
         network, chosen = self._train(config, windows([s.train for s in splits]), windows([s.validation for s in splits]),
                                       self.epochs, run / "early-stopping" if run else None, progress)
         scores = _calibration_scores(network, windows([s.calibration for s in splits]), quantiles, levels) if levels else None
@@ -152,7 +168,8 @@ class NeuralModel(GlobalModel):
                                          chosen.best_epoch, run / "final" if run else None, progress)
             training.update(final_epochs=final.epochs_run, final_train_loss=final.history[-1]["train_loss"])
         return FittedNetwork(network=network, config=config, lookback=lookback, series=list(history.ids),
-                             scalers=scalers, calibration_levels=levels, calibration_scores=scores, training=training)
+                             scalers=scalers, calibration_levels=levels, calibration_scores=scores, training=training,
+                             retriever=retriever)
 
     def forecast_panel(self, history: History, freq: str, h: int, levels: list[int],
                        fit: FittedNetwork) -> list[SeriesForecast]:
@@ -171,7 +188,8 @@ class NeuralModel(GlobalModel):
         trained = {series: number for number, series in enumerate(fit.series, start=1)}
         windows = make_windows(blocks, lookback, h, [range(len(y), len(y) + h) for y in history.values],
                                label_len=fit.config.get("label_len", 0), series=[trained.get(i, 0) for i in history.ids],
-                               series_embedding=statistics)
+                               series_embedding=statistics, retriever=fit.retriever,
+                               stamps=_stamps(history, freq, h) if fit.retriever else None)
         with torch.no_grad():
             output = torch.cat([fit.network(windows.batch(index)[0])
                                 for index in torch.arange(len(windows)).split(1024)]).numpy()
@@ -192,7 +210,7 @@ class NeuralModel(GlobalModel):
         return forecasts
 
     def restore_panel(self, state: FitState, series: list[str], h: int, levels: list[int]) -> FittedNetwork:
-        return FittedNetwork.from_state(self.spec, state, series, h, levels)
+        return FittedNetwork.from_state(self.spec, state, series, h, levels, self.retrieval)
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -200,7 +218,7 @@ class NeuralModel(GlobalModel):
                checkpoint_dir: Path | None, progress: Callable[[int, int], None] | None) -> tuple[nn.Module, TrainingResult]:
         """A new network from the seed, trained (early-stopped on val_windows, if any) and in eval mode."""
         set_seed(self.seed)
-        network = self.spec.build(config)
+        network = build_network(self.spec, config, self.retrieval)
         result = train(network, train_windows, val_windows, replace(self.training_config(), epochs=epochs),
                        tuple(config["quantiles"]), checkpoint_dir=checkpoint_dir, resume=self.resume, progress=progress)
         return network.eval(), result
@@ -234,7 +252,14 @@ class NeuralModel(GlobalModel):
         return np.stack([statistics(torch.from_numpy(np.ascontiguousarray(y, np.float32))[None, :, None])[0, 0].numpy()
                          for y in histories])
 
-    def _checkpoints(self, history: History, freq: str, config: dict) -> Path | None:
+    def _retriever(self, history: History, freq: str, lookback: int, h: int) -> Retriever | None:
+        """The analogues' source: every window of the history (and the library), or None without retrieval."""
+        if not self.retrieval:
+            return None
+        index = WindowIndex.build(own_series(history, freq), lookback, h, library_series(self.library))
+        return Retriever(index, self.retrieval)
+
+    def _checkpoints(self, history: History, freq: str, config: dict, retriever: Retriever | None) -> Path | None:
         """A folder per training set and settings under checkpoint_dir, so resuming never continues a
         run that trained on other data (e.g. another backtest cutoff) or with other settings (the
         network's config, which holds lookback, horizon and quantiles, and the training settings, which
@@ -243,7 +268,8 @@ class NeuralModel(GlobalModel):
             return None
         digest = hashlib.sha256(json.dumps([history.ids, [len(y) for y in history.values],
                                             [str(ds) for ds in history.last_ds], freq, config,
-                                            asdict(self.training_config())], sort_keys=True).encode())
+                                            asdict(self.training_config()), self.retrieval,
+                                            retriever.index.names if retriever else None], sort_keys=True).encode())
         for y in history.values:
             digest.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
         return Path(self.checkpoint_dir) / f"{self.name}-{digest.hexdigest()[:16]}"
@@ -268,6 +294,7 @@ class SavedNetwork(TrainingRecord):
     lookback: PositiveInt
     series: list[str]
     calibration_levels: list[int]
+    retrieved_from: list[str] | None = None             # with retrieval: the indexed series, library ones first
 
 
 @dataclass
@@ -284,6 +311,7 @@ class FittedNetwork(PanelFit):
     # per level (in calibration_levels' order) the CQR scores [L, N, h] of a quantile head
     calibration_scores: np.ndarray | None
     training: dict                     # a TrainingRecord's fields
+    retriever: Retriever | None = None  # with retrieval: the index of windows each forecast's analogues come from
 
     def calibration(self, level: int) -> np.ndarray:
         """The scores [N, h] that calibrate the `level`% interval."""
@@ -303,21 +331,43 @@ class FittedNetwork(PanelFit):
         arrays["scaler_std"] = np.array([s.std[0] for s in self.scalers])
         if self.calibration_scores is not None:
             arrays["calibration_scores"] = self.calibration_scores
-        return FitState(spec={"network": self.config, "lookback": self.lookback, "series": self.series,
-                              "calibration_levels": self.calibration_levels, **self.training},
-                        arrays=arrays)
+        spec = {"network": self.config, "lookback": self.lookback, "series": self.series,
+                "calibration_levels": self.calibration_levels, **self.training}
+        if self.retriever is not None:
+            arrays.update({f"index.{name}": array for name, array in self.retriever.index.to_arrays().items()})
+            spec["retrieved_from"] = self.retriever.index.names
+        return FitState(spec=spec, arrays=arrays)
+
+    @property
+    def retrieves(self) -> bool:
+        return self.retriever is not None
+
+    def analogues(self, history: History) -> pd.DataFrame:
+        """For each series' next forecast: the analogues fused into it, weighted as the trained fusion weighs them."""
+        if self.retriever is None:
+            return super().analogues(history)
+        queries = np.stack([y[-self.lookback:] for y in history.values])
+        cutoffs = np.array([pd.Timestamp(last).value for last in history.last_ds], np.int64)
+        found = self.retriever.retrieve(queries, cutoffs).found
+        with torch.no_grad():
+            weights = self.network.weights(torch.from_numpy(found.similarity)).numpy()
+        table = self.retriever.index.describe(found, weights)
+        table.insert(0, "unique_id", [history.ids[q] for q in table.pop("query")])
+        return table
 
     @classmethod
-    def from_state(cls, spec: Network, state: FitState, series: list[str], h: int, levels: list[int]) -> FittedNetwork:
+    def from_state(cls, spec: Network, state: FitState, series: list[str], h: int, levels: list[int],
+                   retrieval: int) -> FittedNetwork:
         """The network `to_state` wrote, rebuilt (its pretrained parts from local files only) to forecast
-        `series` h steps at `levels`. Raises ValueError (a SavedError that places the problem) where it is not
-        such a fit."""
+        `series` h steps at `levels`, with `retrieval` analogues. Raises ValueError (a SavedError that places the
+        problem) where it is not such a fit."""
         saved = read_saved(SavedNetwork, state.spec)
         read_saved(spec.config, saved.network, at=("network",))
         _check_saved_network(spec.name, saved, state.arrays, series, h, levels)
+        retriever = _saved_retriever(spec.name, saved, state.arrays, h, retrieval)
         try:
             with local_sources_only():
-                network = spec.build(saved.network)
+                network = build_network(spec, saved.network, retrieval)
             load_trained_state(network, {key.removeprefix("network."): torch.from_numpy(np.asarray(value))
                                          for key, value in state.arrays.items() if key.startswith("network.")})
         except (OSError, RuntimeError, TypeError, ValueError) as error:
@@ -329,7 +379,7 @@ class FittedNetwork(PanelFit):
         return cls(network=network, config=saved.network, lookback=saved.lookback, series=saved.series,
                    scalers=scalers, calibration_levels=saved.calibration_levels,
                    calibration_scores=state.arrays.get("calibration_scores"),
-                   training={key: getattr(saved, key) for key in TrainingRecord.model_fields})
+                   training={key: getattr(saved, key) for key in TrainingRecord.model_fields}, retriever=retriever)
 
 
 def _check_saved_network(name: str, saved: SavedNetwork, arrays: dict[str, np.ndarray], series: list[str], h: int,
@@ -365,6 +415,38 @@ def _check_saved_network(name: str, saved: SavedNetwork, arrays: dict[str, np.nd
                                  f"{'[levels, windows, h]' if quantiles else '[windows, h]'} with h = {h}"))
     if problems:
         raise SavedError(problems)
+
+
+def build_network(spec: Network, config: dict, retrieval: int) -> nn.Module:
+    """The registered network, wrapped in the retrieval fusion when it fuses analogues."""
+    network = spec.build(config)
+    if not retrieval:
+        return network
+    return RetrievalFusion(network, FusionConfig(horizon=config["horizon"], quantiles=tuple(config["quantiles"])))
+
+
+def _saved_retriever(name: str, saved: SavedNetwork, arrays: dict[str, np.ndarray], h: int,
+                     retrieval: int) -> Retriever | None:
+    """The saved index of a network that fuses analogues; None for one that does not."""
+    if bool(retrieval) != (saved.retrieved_from is not None):
+        raise SavedError([(("retrieved_from",), f"the saved {name} network was fitted "
+                                                f"{'with' if saved.retrieved_from is not None else 'without'} "
+                                                f"retrieval, but the model's retrieval is {retrieval}")])
+    if not retrieval:
+        return None
+    index_arrays = {key.removeprefix("index."): value for key, value in arrays.items() if key.startswith("index.")}
+    try:
+        index = WindowIndex.from_arrays(index_arrays, saved.retrieved_from, saved.lookback, h)
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise SavedError([(("retrieved_from",), f"the saved {name} network's index cannot be read: {error}")]) \
+            from None
+    return Retriever(index, retrieval)
+
+
+def _stamps(history: History, freq: str, ahead: int = 0) -> list[np.ndarray]:
+    """Each series' row times (int64 ns), and `ahead` steps past its end: what a window may see is decided by them."""
+    return [pd.date_range(end=last, periods=len(y), freq=freq).append(
+                pd.date_range(last, periods=ahead + 1, freq=freq)[1:]).asi8 for y, last in zip(history.values, history.last_ds)]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import torch
 from gluonts.time_feature import time_features_from_frequency_str
 
 from backbones.batch import Batch
+from forecasting.retrieval.retriever import Retriever
 
 
 def calendar_features(ds: pd.DatetimeIndex, freq: str) -> np.ndarray:
@@ -95,6 +96,8 @@ class Windows:
     horizon: int
     label_len: int = 0
     series_embedding: torch.Tensor | None = None  # [N, E] its block's external embedding (Batch.series_embedding)
+    retriever: Retriever | None = None  # gives each window its analogues (Batch.retrieved), by ...
+    stamps: np.ndarray | None = None    # [T] int64 ns: ... the time of each row, so a window sees only the past
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -111,18 +114,27 @@ class Windows:
                       y_time=self.time[decoder] if has_time else None,
                       series=self.series[index],
                       series_embedding=None if self.series_embedding is None else self.series_embedding[index])
+        if self.retriever is not None:
+            if self.values.shape[1] != 1:
+                raise ValueError("retrieval needs windows of one channel (channel independent)")
+            retrieved = self.retriever.retrieve(batch.x[:, :, 0].numpy(), self.stamps[first.numpy() - 1])
+            batch.retrieved = torch.from_numpy(retrieved.futures)[..., None]                # [B, k, H, 1]
+            batch.retrieved_similarity = torch.from_numpy(retrieved.found.similarity)       # [B, k]
         return batch, self.values[future]
 
 
 def make_windows(blocks: Sequence[tuple[np.ndarray, np.ndarray]], lookback: int, horizon: int,
                  target_rows: Sequence[range] | None = None, label_len: int = 0,
-                 series: Sequence[int] | None = None, series_embedding: np.ndarray | None = None) -> Windows:
+                 series: Sequence[int] | None = None, series_embedding: np.ndarray | None = None,
+                 retriever: Retriever | None = None, stamps: Sequence[np.ndarray] | None = None) -> Windows:
     """Windows over `blocks` of (values [T, C], calendar features [T, F]).
 
     target_rows[b]: rows of block b allowed as targets (None: all). A window needs `lookback`
     rows of history before its first target and `horizon` target rows inside the range, so no
     window is dropped or truncated at the end of a split. series[b]: block b's number in Batch.series
     (None: b + 1, every block a known series); series_embedding[b]: its row of Batch.series_embedding.
+    retriever: gives each window the analogues its cutoff may see, by the times stamps[b] [T_b] (int64 ns)
+    of block b's rows.
     """
     if label_len > lookback:
         raise ValueError(f"label_len ({label_len}) cannot exceed lookback ({lookback})")
@@ -142,4 +154,5 @@ def make_windows(blocks: Sequence[tuple[np.ndarray, np.ndarray]], lookback: int,
         series_embedding=None if series_embedding is None else torch.from_numpy(
             np.repeat(np.asarray(series_embedding, np.float32), [len(f) for f in firsts], axis=0)),
         lookback=lookback, horizon=horizon, label_len=label_len,
+        retriever=retriever, stamps=None if stamps is None else np.concatenate(stamps).astype(np.int64),
     )
