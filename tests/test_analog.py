@@ -35,6 +35,12 @@ def test_the_analogues_are_shown_and_never_come_from_after_the_cutoff():
     np.testing.assert_allclose(table.groupby("unique_id")["weight"].sum(), 1.0)
     assert table["similarity"].between(0.9, 1.0).all()          # the same daily shape, shifted by whole days
     assert ((table["cutoff"] - panel["ds"].max()) % pd.Timedelta(days=1) == pd.Timedelta(0)).all()
+    # the futures shown are what the forecast averages: weighted by the table's weights, they are the forecast
+    futures = forecaster.analogue_futures()
+    assert list(futures.columns) == ["unique_id", "rank", "ds", "value"] and len(futures) == 2 * 5 * 24
+    weighted = futures.merge(table[["unique_id", "rank", "weight"]]).assign(part=lambda f: f["value"] * f["weight"])
+    forecast = forecaster.predict().set_index(["unique_id", "ds"])["analog"]
+    np.testing.assert_allclose(weighted.groupby(["unique_id", "ds"])["part"].sum().reindex(forecast.index), forecast)
     with pytest.raises(ValueError, match="retrieves no analogues"):
         fc.Forecaster(["naive"], h=2).fit(panel).analogues("naive")
     with pytest.raises(ValueError, match=r"no model 'dlinear' in this forecaster; it has \['analog'\]"):

@@ -21,6 +21,7 @@ from forecasting.models.base import NO_ANALOGUES
 from forecasting.models.intervals import ShortCalibration, describe_short_calibrations, windows_needed
 from forecasting.models.season_fallback import SeasonFallback, describe_fallbacks, season_fallbacks
 from forecasting.models.statistical.fitting import SeriesTask, run_task
+from forecasting.retrieval.retriever import NextAnalogues
 
 
 class Forecaster:
@@ -137,8 +138,28 @@ class Forecaster:
         retrieves any): one row per series and analogue, with unique_id, rank, series (where the window comes
         from; a library series' name starts with "library:"), library, start, cutoff (its last compared step),
         end (its future's last step), similarity (mean Pearson correlation over granularities) and weight."""
+        analogues = self._next_analogues(model)
+        table = analogues.index.describe(analogues.retrieved.found, analogues.weights)
+        table.insert(0, "unique_id", [self.history.ids[q] for q in table.pop("query")])
+        return table
+
+    def analogue_futures(self, model: str | None = None) -> pd.DataFrame:
+        """The futures of the analogues in `analogues`, in each series' units and on its forecast's dates:
+        one row per series, analogue and step, with unique_id, rank, ds and value."""
+        analogues = self._next_analogues(model)
+        futures = analogues.retrieved.futures                                   # [S, k, h]
+        series, rank = np.nonzero(analogues.retrieved.found.rows >= 0)
+        return pd.DataFrame({
+            "unique_id": np.repeat([self.history.ids[s] for s in series], self.h),
+            "rank": np.repeat(rank + 1, self.h),
+            "ds": np.concatenate([_future(self.history.last_ds[s], self.h, self.freq_) for s in series])
+                  if len(series) else np.array([], "datetime64[ns]"),
+            "value": futures[series, rank].reshape(-1).astype(float),
+        })
+
+    def _next_analogues(self, model: str | None) -> NextAnalogues:
         if self.history is None:
-            raise RuntimeError("call fit(df) before analogues()")
+            raise RuntimeError("call fit(df) before asking for analogues")
         names = [config.name for config in self.models]
         fits = {name: states[0] for name, states in zip(names, self.states)}
         if model is None:
@@ -147,7 +168,7 @@ class Forecaster:
             raise ValueError(f"no model {model!r} in this forecaster; it has {names}")
         if not isinstance(fits[model], PanelFit):
             raise ValueError(f"{model}: {NO_ANALOGUES}")
-        return fits[model].analogues(self.history)
+        return fits[model].next_analogues(self.history)
 
     # ---- persistence ---------------------------------------------------------------------------
 

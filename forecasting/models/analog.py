@@ -24,7 +24,7 @@ from forecasting.models.intervals import conformal_quantile, quantile_interval_s
 from forecasting.retrieval.index import WindowIndex
 from forecasting.retrieval.keys import window_scale
 from forecasting.retrieval.library import check_library, library_series, own_series
-from forecasting.retrieval.retriever import Retriever
+from forecasting.retrieval.retriever import NextAnalogues, Retriever, last_windows
 from forecasting.retrieval.weights import softmax_weights, weighted_quantiles
 
 MIN_LOOKBACK = 4
@@ -126,8 +126,7 @@ class FittedAnalog(PanelFit):
         short = [i for i, y in zip(history.ids, history.values) if len(y) < lookback]
         if short:
             raise ValueError(f"analog: series {short[:5]} are shorter than its lookback of {lookback} steps")
-        return (np.stack([y[-lookback:] for y in history.values]),
-                np.array([pd.Timestamp(last).value for last in history.last_ds], np.int64))
+        return last_windows(history.values, history.last_ds, lookback)
 
     def predict(self, queries: np.ndarray, cutoffs: np.ndarray, levels: list[int]) -> dict:
         """Forecast paths [Q, h] in the queries' units: "mean", and ("lower" | "upper", level) for each level."""
@@ -142,14 +141,10 @@ class FittedAnalog(PanelFit):
                 paths[("lower", level)], paths[("upper", level)] = quantiles[2 * i], quantiles[2 * i + 1]
         return paths
 
-    def analogues(self, history: History) -> pd.DataFrame:
-        """For each series' next forecast: the analogues it averages (unique_id, rank, series, library,
-        start, cutoff, end, similarity, weight)."""
-        queries, cutoffs = self.queries(history)
-        found = self.retriever.retrieve(queries, cutoffs).found
-        table = self.retriever.index.describe(found, softmax_weights(found.similarity, self.temperature))
-        table.insert(0, "unique_id", [history.ids[q] for q in table.pop("query")])
-        return table
+    def next_analogues(self, history: History) -> NextAnalogues:
+        retrieved = self.retriever.retrieve(*self.queries(history))
+        return NextAnalogues(retrieved, softmax_weights(retrieved.found.similarity, self.temperature),
+                             self.retriever.index)
 
     def to_state(self) -> FitState:
         index = self.retriever.index

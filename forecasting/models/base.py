@@ -15,11 +15,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from functools import cache
-from typing import Annotated, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Annotated, ClassVar, TypeVar
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+if TYPE_CHECKING:   # retrieval builds on these models: imported for the annotation only
+    from forecasting.retrieval.retriever import NextAnalogues
 
 # How every part of a model file is read: exact JSON types (no "12" for 12), no unknown fields, finite numbers.
 SAVED = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
@@ -159,8 +162,8 @@ class PanelFit(ABC):
         """Whether its forecasts use retrieved analogues (then `analogues` lists them)."""
         return False
 
-    def analogues(self, history: History) -> pd.DataFrame:
-        """The past windows each series' next forecast retrieves (see `Forecaster.analogues`)."""
+    def next_analogues(self, history: History) -> NextAnalogues:
+        """The past windows each series' next forecast retrieves, and their weights (see `Forecaster.analogues`)."""
         raise ValueError(NO_ANALOGUES)
 
 

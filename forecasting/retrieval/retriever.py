@@ -18,6 +18,21 @@ class Retrieved:
 
 
 @dataclass
+class NextAnalogues:
+    """What each series' next forecast retrieves, and how much it weighs each analogue."""
+
+    retrieved: Retrieved
+    weights: np.ndarray      # [S, k], summing to 1 over the analogues found
+    index: WindowIndex       # where they come from (`WindowIndex.describe`)
+
+
+def last_windows(values: list[np.ndarray], last_ds: list, lookback: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each series' last `lookback` steps [S, L] and the time of its last step (int64 ns) [S]: its next query."""
+    return (np.stack([np.asarray(y[-lookback:], np.float64) for y in values]),
+            np.array([np.datetime64(last, "ns").astype(np.int64) for last in last_ds], np.int64))
+
+
+@dataclass
 class Retriever:
     """k analogues per query window from `index`."""
 

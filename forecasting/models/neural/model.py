@@ -47,7 +47,7 @@ from forecasting.models.neural.windows import Scaler, Windows, calendar_features
 from forecasting.models.registry import network_named
 from forecasting.retrieval.index import WindowIndex
 from forecasting.retrieval.library import check_library, library_series, own_series
-from forecasting.retrieval.retriever import Retriever
+from forecasting.retrieval.retriever import NextAnalogues, Retriever, last_windows
 
 LOSSES = ("quantile", "mse")
 MIN_LOOKBACK = 4
@@ -342,18 +342,14 @@ class FittedNetwork(PanelFit):
     def retrieves(self) -> bool:
         return self.retriever is not None
 
-    def analogues(self, history: History) -> pd.DataFrame:
-        """For each series' next forecast: the analogues fused into it, weighted as the trained fusion weighs them."""
+    def next_analogues(self, history: History) -> NextAnalogues:
+        """The analogues fused into each series' next forecast, weighted as the trained fusion weighs them."""
         if self.retriever is None:
-            return super().analogues(history)
-        queries = np.stack([y[-self.lookback:] for y in history.values])
-        cutoffs = np.array([pd.Timestamp(last).value for last in history.last_ds], np.int64)
-        found = self.retriever.retrieve(queries, cutoffs).found
+            return super().next_analogues(history)
+        retrieved = self.retriever.retrieve(*last_windows(history.values, history.last_ds, self.lookback))
         with torch.no_grad():
-            weights = self.network.weights(torch.from_numpy(found.similarity)).numpy()
-        table = self.retriever.index.describe(found, weights)
-        table.insert(0, "unique_id", [history.ids[q] for q in table.pop("query")])
-        return table
+            weights = self.network.weights(torch.from_numpy(retrieved.found.similarity)).numpy()
+        return NextAnalogues(retrieved, weights, self.retriever.index)
 
     @classmethod
     def from_state(cls, spec: Network, state: FitState, series: list[str], h: int, levels: list[int],
