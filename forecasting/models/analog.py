@@ -62,7 +62,7 @@ class Analog(GlobalModel):
                   progress=None) -> FittedAnalog:
         shortest = min(len(y) for y in history.values)      # min_length keeps it >= lookback + 2h
         lookback = self.lookback or max(MIN_LOOKBACK, min(max(2 * h, 32), shortest - 2 * h))
-        index = WindowIndex.build(own_series(history, freq), lookback, h, library_series(self.library), self.method)
+        index = WindowIndex.build(own_series(history.ids, history.values, history.last_ds, freq), lookback, h, library_series(self.library), self.method)
         fit = FittedAnalog(retriever=Retriever(index, self.k), temperature=self.temperature,
                            calibration_levels=levels, calibration_scores=None)
         if levels:

@@ -15,14 +15,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from functools import cache
-from typing import TYPE_CHECKING, Annotated, ClassVar, TypeVar
+from typing import Annotated, ClassVar, TypeVar
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-if TYPE_CHECKING:   # retrieval builds on these models: imported for the annotation only
-    from forecasting.retrieval.retriever import NextAnalogues
+from forecasting.retrieval.retriever import NextAnalogues
 
 # How every part of a model file is read: exact JSON types (no "12" for 12), no unknown fields, finite numbers.
 SAVED = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)

@@ -5,21 +5,23 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from forecasting.data.frame import validate_frame
 from forecasting.data.panel import Panel
 from forecasting.data.reading import read_table
 from forecasting.errors import DataError
-from forecasting.models.base import History
 from forecasting.retrieval.index import IndexedSeries
 
 LIBRARY_PREFIX = "library:"  # a library series' name in the index, so it never reads as one of the user's
 
 
-def own_series(history: History, freq: str) -> list[IndexedSeries]:
+def own_series(ids: list[str], values: list[np.ndarray], last_ds: list[pd.Timestamp],
+               freq: str) -> list[IndexedSeries]:
+    """The user's series (a History's fields), each on its dates."""
     return [IndexedSeries(series_id, pd.date_range(end=last, periods=len(y), freq=freq), y)
-            for series_id, y, last in zip(history.ids, history.values, history.last_ds)]
+            for series_id, y, last in zip(ids, values, last_ds)]
 
 
 def check_library(source: Any) -> None:

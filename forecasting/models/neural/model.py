@@ -256,7 +256,7 @@ class NeuralModel(GlobalModel):
         """The analogues' source: every window of the history (and the library), or None without retrieval."""
         if not self.retrieval:
             return None
-        index = WindowIndex.build(own_series(history, freq), lookback, h, library_series(self.library))
+        index = WindowIndex.build(own_series(history.ids, history.values, history.last_ds, freq), lookback, h, library_series(self.library))
         return Retriever(index, self.retrieval)
 
     def _checkpoints(self, history: History, freq: str, config: dict, retriever: Retriever | None) -> Path | None:
