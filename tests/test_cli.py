@@ -183,3 +183,23 @@ def test_dates_with_offsets_are_converted_to_the_zone_asked_for(tmp_path):
     assert "Europe/Berlin" in run.stderr and pd.read_csv(out)["ds"].tolist() == ["2024-03-31 05:00:00"]
     bad = almanac("forecast", str(path), "--h", "1", "--timezone", "Mars/Olympus")
     assert bad.returncode == 2 and "Mars/Olympus" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_library_lends_its_series_and_the_analogues_are_written(tmp_path):
+    """One short series of a repeating day; a library file of a long one. The analog model retrieves from it,
+    and --analogues writes what each forecast retrieved."""
+    shape = [0, 1, 3, 2, 5, 4, 2, 1] * 3
+    own, library = tmp_path / "own.csv", tmp_path / "library.csv"
+    own.write_text("ds,y\n" + "".join(f"2024-01-01 {h:02d}:00,{shape[h]}\n" for h in range(24))
+                   + "".join(f"2024-01-02 {h:02d}:00,{shape[h]}\n" for h in range(8)))
+    library.write_text("ds,load\n" + "".join(f"{stamp:%Y-%m-%d %H:%M},{10 * shape[i % 24] + 7}\n" for i, stamp in
+                                            enumerate(pd.date_range("2020-01-01", periods=400, freq="h"))))
+    out, analogues = tmp_path / "f.csv", tmp_path / "analogues.csv"
+    run = almanac("forecast", str(own), "--h", "4", "--model", "analog", "--set", "analog.lookback=8",
+                  "--set", "analog.k=3", "--library", str(library), "--out", str(out), "--analogues", str(analogues))
+    assert run.returncode == 0, run.stderr
+    table = pd.read_csv(analogues)
+    assert len(table) == 3 and table["series"].str.startswith("library:").all() and table["library"].all()
+    assert pd.read_csv(out)["analog"].round(6).tolist() == [float(v) for v in shape[8:12]]
+    refused = almanac("forecast", str(own), "--h", "4", "--model", "ets", "--library", str(library))
+    assert refused.returncode == 2 and "--library lends its series to models that retrieve analogues" in refused.stderr

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         args.model = [DEFAULT_MODEL]
     try:
         if "model" in args:
-            args.model = configured_models(args.model, args.set or [])
+            args.model = configured_models(args.model, args.set or [], library=args.library)
         return args.command(args)
     except (DataError, ModelFileError, ValueError, OSError) as error:
         print(f"almanac: error: {error}", file=sys.stderr)
@@ -52,6 +52,9 @@ def forecast_command(args: argparse.Namespace) -> int:
     if args.save:
         forecaster.save(args.save)
         print(f"model -> {args.save}", file=sys.stderr)
+    if args.analogues:
+        _write_csv(forecaster.analogues(), args.analogues)
+        print(f"analogues -> {args.analogues}", file=sys.stderr)
     return 0
 
 
@@ -176,12 +179,15 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--nonnegative", choices=list(NONNEGATIVE), default="auto",
                          help="keep forecasts and intervals at or above zero (default auto: when no value is negative)")
         sub.add_argument("--n-jobs", type=int, help="worker processes (default: all cores)")
+        sub.add_argument("--library", help="a file of other series that the models which retrieve (analog, or a "
+                                           "network with --set NAME.retrieval=K) also retrieve analogues from")
         return sub
 
     forecast = data_command("forecast", "Fit models and forecast the next h steps of every series.")
     forecast.add_argument("--out", default="forecast.csv", help="forecast CSV (default: forecast.csv)")
     forecast.add_argument("--plot", help="also write an interactive HTML chart here")
     forecast.add_argument("--save", help="also save the fitted models to this directory")
+    forecast.add_argument("--analogues", help="also write the past windows each forecast retrieved to this CSV")
     forecast.set_defaults(command=forecast_command)
 
     evaluation = data_command("evaluate", "Backtest models over rolling windows and report accuracy.")

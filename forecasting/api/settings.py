@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 import typing
-from dataclasses import fields
+from dataclasses import fields, replace
 
 from pydantic import TypeAdapter, ValidationError
 
 from backbones.network import Network
-from forecasting.models import AnyModel, NeuralModel, entry_named, model
+from forecasting.models import AnyModel, NeuralModel, entry_named, model, retrieves
 
 
-def configured_models(names: list[str], settings: list[str]) -> list[AnyModel]:
-    """The models `names`, each with the `MODEL.FIELD=VALUE` settings that name it."""
+def configured_models(names: list[str], settings: list[str], library: str | None = None) -> list[AnyModel]:
+    """The models `names`, each with the `MODEL.FIELD=VALUE` settings that name it; a `library` file goes to
+    the models that retrieve analogues (there must be one)."""
     overrides: dict[str, dict] = {name: {} for name in names}
     for setting in settings:
         key, sep, text = setting.partition("=")
@@ -32,7 +33,13 @@ def configured_models(names: list[str], settings: list[str]) -> list[AnyModel]:
             overrides[name].setdefault("network", {})[key] = _typed(setting, key, _network_types(setting, name), text)
         else:
             overrides[name][field] = _typed(setting, field, _model_types(name), text)
-    return [model(name, **config) for name, config in overrides.items()]
+    models = [model(name, **config) for name, config in overrides.items()]
+    if library is None:
+        return models
+    if not any(retrieves(config) for config in models):
+        raise ValueError("--library lends its series to models that retrieve analogues: choose analog, or set a "
+                         "network's retrieval, e.g. --set dlinear.retrieval=10")
+    return [replace(config, library=library) if retrieves(config) else config for config in models]
 
 
 def _model_types(name: str) -> dict[str, object]:

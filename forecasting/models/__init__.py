@@ -53,6 +53,11 @@ def description(name: str) -> str:
     return (entry.__doc__ or name).strip().splitlines()[0]
 
 
+def retrieves(config: AnyModel) -> bool:
+    """Whether the model's forecasts use retrieved analogues (the analog model; a network with retrieval)."""
+    return isinstance(config, Analog) or (isinstance(config, NeuralModel) and config.retrieval > 0)
+
+
 def uses_language_model(model_: str | AnyModel) -> bool:
     """Whether the model reads a description of the data through a language model (TimeLLM's prompt)."""
     name = model_ if isinstance(model_, str) else model_.name
