@@ -113,3 +113,22 @@ def test_a_library_that_cannot_be_read_is_named():
     with pytest.raises(fc.DataError, match="the retrieval library: .*'y'"):
         fc.Forecaster([fc.model("analog", library=pd.DataFrame({"unique_id": ["a"], "ds": [1]}))], h=12).fit(
             cycles(1, 100))
+
+
+def test_the_report_shows_what_was_retrieved_for_the_worst_window():
+    panel = cycles(2, 400, noise=0.5)
+    backtest = fc.run_backtest(panel, [fc.model("analog", k=4), "ets"], h=24, n_windows=3)
+    worst, = backtest.worst_windows                      # ETS and seasonal naive retrieve nothing
+    mase = backtest.per_series[backtest.per_series["metric"] == "mase"]
+    expected = mase.loc[mase["analog"].idxmax()]
+    assert (worst.model, worst.unique_id, worst.cutoff, worst.metric) == (
+        "analog", expected["unique_id"], expected["cutoff"], "mase")
+    assert worst.score == pytest.approx(expected["analog"])
+    assert len(worst.analogues) == 4 and (worst.analogues["end"] <= worst.cutoff).all()
+    assert (worst.analogues["unique_id"] == worst.unique_id).all()
+    assert worst.futures["ds"].min() == worst.cutoff + pd.Timedelta(hours=1) and len(worst.futures) == 4 * 24
+    html = fc.render_report(backtest)
+    assert html.count("What analog retrieved for its worst forecast") == 1 and "What ets retrieved" not in html
+    assert f"series {worst.unique_id}, forecast from {worst.cutoff}" in html
+    section = html[html.index("What analog retrieved"):html.index("<h2>Per series</h2>")]
+    assert section.count("<tr><td>") == 4 and "analogues' futures" in section   # the chart's legend

@@ -69,6 +69,8 @@ class Forecaster:
         self.history: History | None = None
         self.states: list[list[FitState | PanelFit]] = []   # per model: a FitState per series, or one PanelFit
         self.fallbacks: list[SeasonFallback] = []           # of the last fit or cross_validation
+        # of the last cross_validation, per window: its cutoffs' history, and each model's fit if it retrieves
+        self.backtest_fits: list[tuple[History, list[PanelFit | None]]] = []
         self.short_calibrations: list[ShortCalibration] = []  # likewise
 
     # ---- fitting and prediction -------------------------------------------------------------
@@ -122,6 +124,9 @@ class Forecaster:
             if n_windows > 1:
                 forecasts += self._run(cutoff[1:], states * (n_windows - 1), self.h, "backtest")[1]
         self._record_fallbacks(history.ids, states)
+        self.backtest_fits = [(cutoff[w], [fit if isinstance(fit := states[w if refit else 0][m][0], PanelFit)
+                                           and fit.retrieves else None for m in range(len(self.models))])
+                              for w in range(n_windows)]
         windows = [(s, origin) for s, series_origins in enumerate(origins) for origin in series_origins]
         rows = pd.DataFrame({
             "unique_id": np.repeat([history.ids[s] for s, _ in windows], self.h),
@@ -138,26 +143,30 @@ class Forecaster:
         retrieves any): one row per series and analogue, with unique_id, rank, series (where the window comes
         from; a library series' name starts with "library:"), library, start, cutoff (its last compared step),
         end (its future's last step), similarity (mean Pearson correlation over granularities) and weight."""
-        analogues = self._next_analogues(model)
-        table = analogues.index.describe(analogues.retrieved.found, analogues.weights)
-        table.insert(0, "unique_id", [self.history.ids[q] for q in table.pop("query")])
-        return table
+        return _analogue_table(self._fit_that_retrieves(model).next_analogues(self.history), self.history)
 
     def analogue_futures(self, model: str | None = None) -> pd.DataFrame:
         """The futures of the analogues in `analogues`, in each series' units and on its forecast's dates:
         one row per series, analogue and step, with unique_id, rank, ds and value."""
-        analogues = self._next_analogues(model)
-        futures = analogues.retrieved.futures                                   # [S, k, h]
-        series, rank = np.nonzero(analogues.retrieved.found.rows >= 0)
-        return pd.DataFrame({
-            "unique_id": np.repeat([self.history.ids[s] for s in series], self.h),
-            "rank": np.repeat(rank + 1, self.h),
-            "ds": np.concatenate([_future(self.history.last_ds[s], self.h, self.freq_) for s in series])
-                  if len(series) else np.array([], "datetime64[ns]"),
-            "value": futures[series, rank].reshape(-1).astype(float),
-        })
+        analogues = self._fit_that_retrieves(model).next_analogues(self.history)
+        return _analogue_futures(analogues, self.history, self.h, self.freq_)
 
-    def _next_analogues(self, model: str | None) -> NextAnalogues:
+    def window_analogues(self, model: str, series_id: str, cutoff: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """After `cross_validation`: what `model` retrieved for the forecast of `series_id` from `cutoff`, as
+        `analogues` and `analogue_futures` give it for a forecast after `fit`."""
+        for history, fits in self.backtest_fits:
+            if series_id in history.ids and history.last_ds[history.ids.index(series_id)] == pd.Timestamp(cutoff):
+                fit = fits[[config.name for config in self.models].index(model)]
+                if fit is None:
+                    raise ValueError(f"{model}: {NO_ANALOGUES}")
+                s = history.ids.index(series_id)
+                one = History(ids=[series_id], values=[history.values[s]], last_ds=[history.last_ds[s]])
+                analogues = fit.next_analogues(one)
+                return _analogue_table(analogues, one), _analogue_futures(analogues, one, self.h, self.freq_)
+        raise ValueError(f"no backtest window of series {series_id!r} ends at {cutoff}: run cross_validation first")
+
+    def _fit_that_retrieves(self, model: str | None) -> PanelFit:
+        """The fit of `model` (None: the first model that retrieves) after `fit`."""
         if self.history is None:
             raise RuntimeError("call fit(df) before asking for analogues")
         names = [config.name for config in self.models]
@@ -168,7 +177,7 @@ class Forecaster:
             raise ValueError(f"no model {model!r} in this forecaster; it has {names}")
         if not isinstance(fits[model], PanelFit):
             raise ValueError(f"{model}: {NO_ANALOGUES}")
-        return fits[model].next_analogues(self.history)
+        return fits[model]
 
     # ---- persistence ---------------------------------------------------------------------------
 
@@ -313,6 +322,23 @@ def _history(frame: pd.DataFrame) -> History:
 
 def _ds_by_series(frame: pd.DataFrame) -> list[np.ndarray]:
     return [group["ds"].to_numpy() for _, group in frame.groupby("unique_id", sort=False)]
+
+
+def _analogue_table(analogues: NextAnalogues, history: History) -> pd.DataFrame:
+    table = analogues.index.describe(analogues.retrieved.found, analogues.weights)
+    table.insert(0, "unique_id", [history.ids[q] for q in table.pop("query")])
+    return table
+
+
+def _analogue_futures(analogues: NextAnalogues, history: History, h: int, freq: str) -> pd.DataFrame:
+    series, rank = np.nonzero(analogues.retrieved.found.rows >= 0)
+    return pd.DataFrame({
+        "unique_id": np.repeat([history.ids[s] for s in series], h),
+        "rank": np.repeat(rank + 1, h),
+        "ds": np.concatenate([_future(history.last_ds[s], h, freq) for s in series])
+              if len(series) else np.array([], "datetime64[ns]"),
+        "value": analogues.retrieved.futures[series, rank].reshape(-1).astype(float),
+    })
 
 
 def _future(last: pd.Timestamp, h: int, freq: str) -> np.ndarray:

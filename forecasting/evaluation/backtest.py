@@ -18,6 +18,19 @@ from forecasting.models.intervals import ShortCalibration, describe_short_calibr
 from forecasting.models.season_fallback import SeasonFallback, describe_fallbacks
 
 REFERENCE = "seasonal_naive"  # a model earns trust only by beating it in the same run
+
+
+@dataclass
+class WorstWindow:
+    """What a model that retrieves analogues retrieved for its worst-scoring backtest window."""
+
+    model: str
+    unique_id: str
+    cutoff: pd.Timestamp
+    metric: str                # the ranking metric ("mase", or "smape" / "rmse" where MASE is undefined)
+    score: float
+    analogues: pd.DataFrame    # Forecaster.analogues' columns, for that series and cutoff
+    futures: pd.DataFrame      # Forecaster.analogue_futures' columns, likewise
 NAMED_SERIES = 5  # a sentence names at most this many series
 
 
@@ -34,6 +47,7 @@ class Backtest:
     ranking: pd.DataFrame     # one row per model, lowest MASE first (see `rank`)
     fallbacks: list[SeasonFallback] = field(default_factory=list)  # fits without their season (too short)
     short_calibrations: list[ShortCalibration] = field(default_factory=list)  # bands from too few windows
+    worst_windows: list[WorstWindow] = field(default_factory=list)  # per model that retrieves: its worst window
 
     @property
     def verdict(self) -> str:
@@ -79,9 +93,25 @@ def run_backtest(data: pd.DataFrame | Panel, models: Sequence[str | Model | Glob
         "n_windows": n_windows, "step_size": step_size or forecaster.h, "level": forecaster.level, "refit": refit,
         "nonnegative": forecaster.nonnegative_,
     }
-    return Backtest(settings=settings, panel=panel, forecasts=forecasts,
-                    per_series=evaluate(forecasts, history, period), summary=summary, ranking=rank(summary),
-                    fallbacks=forecaster.fallbacks, short_calibrations=forecaster.short_calibrations)
+    per_series, ranking = evaluate(forecasts, history, period), rank(summary)
+    return Backtest(settings=settings, panel=panel, forecasts=forecasts, per_series=per_series, summary=summary,
+                    ranking=ranking, fallbacks=forecaster.fallbacks, short_calibrations=forecaster.short_calibrations,
+                    worst_windows=worst_windows(forecaster, per_series, comparison_metric(ranking)))
+
+
+def worst_windows(forecaster: Forecaster, per_series: pd.DataFrame, metric: str) -> list[WorstWindow]:
+    """For each model whose fits retrieve analogues: its worst (series, cutoff) by `metric`, and what it retrieved."""
+    found = []
+    retrieving = {config.name for _, fits in forecaster.backtest_fits[:1] for config, fit in zip(forecaster.models, fits)
+                  if fit is not None}
+    scores = per_series[per_series["metric"] == metric]
+    for model in [config.name for config in forecaster.models if config.name in retrieving]:
+        if scores[model].notna().any():
+            worst = scores.loc[scores[model].idxmax()]
+            table, futures = forecaster.window_analogues(model, worst["unique_id"], worst["cutoff"])
+            found.append(WorstWindow(model, worst["unique_id"], pd.Timestamp(worst["cutoff"]), metric,
+                                     float(worst[model]), table, futures))
+    return found
 
 
 def rank(summary: pd.DataFrame) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from forecasting.evaluation.metrics import LABELS, comparison_metric, interval_l
 
 ACTUALS_COLOR = "#444"
 REFERENCE_COLOR = "#999"
+ANALOGUE_COLOR = "#8c6bb1"   # the analogues' futures, beside a forecast
 
 
 def forecast_figure(history: pd.DataFrame, forecasts: pd.DataFrame, context: int | None = None) -> go.Figure:
@@ -88,6 +89,37 @@ def backtest_figure(data: pd.DataFrame, forecasts: pd.DataFrame, series_id: str,
         figure.add_vline(x=cutoff, line={"color": REFERENCE_COLOR, "width": 1, "dash": "dot"})
     figure.update_layout(title=f"Backtest: {escape(str(series_id))} ({len(cutoffs)} cutoffs, dotted)",
                          xaxis_title="ds", yaxis_title="y", template="plotly_white", hovermode="x unified")
+    return figure
+
+
+def analogues_figure(history: pd.DataFrame, forecast: pd.DataFrame, futures: pd.DataFrame, model: str,
+                     analogues: pd.DataFrame, context: int | None = None) -> go.Figure:
+    """One series' forecast by `model` beside the futures of the analogues it retrieved.
+
+    `history`: the series' actuals (ds, y; after the cutoff too, in a backtest); `forecast`: ds and the model's
+    column; `futures`, `analogues`: the series' rows of `Forecaster.analogue_futures` and `analogues`. Each
+    analogue is a thin line, as opaque as its weight; actuals start `context` points (default 3 horizons)
+    before the forecast.
+    """
+    start = forecast["ds"].min()
+    context = context or 3 * len(forecast)
+    shown = pd.concat([history[history["ds"] < start].tail(context), history[history["ds"] >= start]])
+    figure = go.Figure(go.Scatter(x=shown["ds"], y=shown["y"], name="actual", mode="lines",
+                                  line={"color": ACTUALS_COLOR}))
+    heaviest = max(analogues["weight"].max(), 1e-12)
+    for row in analogues.itertuples():
+        path = futures[futures["rank"] == row.rank]
+        figure.add_trace(go.Scatter(
+            x=path["ds"], y=path["value"], mode="lines", line={"color": ANALOGUE_COLOR, "width": 1},
+            opacity=0.15 + 0.85 * row.weight / heaviest, legendgroup="analogues", showlegend=row.rank == 1,
+            name="analogues' futures",
+            hovertemplate=f"#{row.rank} {escape(str(row.series))}, {row.start:%Y-%m-%d %H:%M} to "
+                          f"{row.end:%Y-%m-%d %H:%M}<br>similarity {row.similarity:.3f}, weight {row.weight:.3f}"
+                          "<extra></extra>"))
+    figure.add_trace(go.Scatter(x=forecast["ds"], y=forecast[model], name=escape(model), mode="lines",
+                                line={"color": qualitative.Plotly[0], "width": 3}))
+    figure.add_vline(x=start, line={"color": REFERENCE_COLOR, "width": 1, "dash": "dot"})
+    figure.update_layout(xaxis_title="ds", yaxis_title="y", template="plotly_white", hovermode="closest")
     return figure
 
 

@@ -17,9 +17,9 @@ from plotly.offline import get_plotlyjs
 
 from forecasting.data.panel import Panel
 from forecasting.data.summary import series_summary
-from forecasting.evaluation.backtest import REFERENCE, Backtest, run_backtest
+from forecasting.evaluation.backtest import REFERENCE, Backtest, WorstWindow, run_backtest
 from forecasting.evaluation.metrics import COVERAGE_TOLERANCE, LABELS, coverage_gaps, coverage_off, nominal_coverage
-from forecasting.evaluation.plotting import backtest_figure, ranking_figure
+from forecasting.evaluation.plotting import analogues_figure, backtest_figure, ranking_figure
 from forecasting.models.base import GlobalModel, Model
 
 MAX_SERIES_ROWS = 50  # per-series and data tables: longer ones show this many rows and say so
@@ -54,6 +54,7 @@ def render_report(backtest: Backtest, title: str = "Backtest report") -> str:
         charts_note=f"{len(charted)} of {backtest.settings['n_series']} series (the first in the data).",
         charts=[Markup(_chart_html(chart)) for chart in charts],
         reference=REFERENCE,
+        worst_windows=[_worst_window(backtest, worst) for worst in backtest.worst_windows],
     )
 
 
@@ -68,6 +69,22 @@ def backtest_report(data: pd.DataFrame | Panel, models: Sequence[str | Model | G
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(html, encoding="utf-8")
     return html
+
+
+def _worst_window(backtest: Backtest, worst: WorstWindow) -> dict:
+    """A model's worst backtest forecast beside the analogues it retrieved: a sentence, a chart, a table."""
+    series = backtest.panel.frame[backtest.panel.frame["unique_id"] == worst.unique_id]
+    windows = backtest.forecasts
+    forecast = windows[(windows["unique_id"] == worst.unique_id) & (windows["cutoff"] == worst.cutoff)]
+    chart = analogues_figure(series[["ds", "y"]], forecast[["ds", worst.model]], worst.futures, worst.model,
+                             worst.analogues)
+    chart.update_layout(title=f"{worst.unique_id}, forecast from {worst.cutoff}")
+    rows = [(row.rank, f"{row.series} (library)" if row.library else row.series, f"{row.start}", f"{row.end}",
+             f"{row.similarity:.3f}", f"{row.weight:.3f}") for row in worst.analogues.itertuples()]
+    return {"model": worst.model, "chart": Markup(_chart_html(chart)), "rows": rows,
+            "sentence": f"Its worst window: series {worst.unique_id}, forecast from {worst.cutoff} "
+                        f"({LABELS[worst.metric]} {worst.score:.3f}). The past windows it retrieved for that forecast, "
+                        f"all of which ended by then:"}
 
 
 def _chart_html(figure: go.Figure) -> str:
