@@ -186,12 +186,12 @@ def test_dates_with_offsets_are_converted_to_the_zone_asked_for(tmp_path):
 
 
 def test_a_library_lends_its_series_and_the_analogues_are_written(tmp_path):
-    """One short series of a repeating day; a library file of a long one. The analog model retrieves from it,
-    and --analogues writes what each forecast retrieved."""
-    shape = [0, 1, 3, 2, 5, 4, 2, 1] * 3
+    """30 hours of a day's shape: the next four hours' shape is not in them, but in a library file of it.
+    The analog model retrieves from the library, and --analogues writes what each forecast retrieved."""
+    shape = [0, 1, 3, 2, 5, 4, 2, 1, 6, 8, 7, 9, 4, 3, 5, 2, 0, 1, 2, 6, 5, 3, 4, 2]
     own, library = tmp_path / "own.csv", tmp_path / "library.csv"
-    own.write_text("ds,y\n" + "".join(f"2024-01-01 {h:02d}:00,{shape[h]}\n" for h in range(24))
-                   + "".join(f"2024-01-02 {h:02d}:00,{shape[h]}\n" for h in range(8)))
+    own.write_text("ds,y\n" + "".join(f"{stamp:%Y-%m-%d %H:%M},{shape[i % 24]}\n" for i, stamp in
+                                      enumerate(pd.date_range("2024-01-01", periods=30, freq="h"))))
     library.write_text("ds,load\n" + "".join(f"{stamp:%Y-%m-%d %H:%M},{10 * shape[i % 24] + 7}\n" for i, stamp in
                                             enumerate(pd.date_range("2020-01-01", periods=400, freq="h"))))
     out, analogues = tmp_path / "f.csv", tmp_path / "analogues.csv"
@@ -200,6 +200,6 @@ def test_a_library_lends_its_series_and_the_analogues_are_written(tmp_path):
     assert run.returncode == 0, run.stderr
     table = pd.read_csv(analogues)
     assert len(table) == 3 and table["series"].str.startswith("library:").all() and table["library"].all()
-    assert pd.read_csv(out)["analog"].round(6).tolist() == [float(v) for v in shape[8:12]]
+    assert pd.read_csv(out)["analog"].round(6).tolist() == [float(v) for v in shape[6:10]]
     refused = almanac("forecast", str(own), "--h", "4", "--model", "ets", "--library", str(library))
     assert refused.returncode == 2 and "--library lends its series to models that retrieve analogues" in refused.stderr

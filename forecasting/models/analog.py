@@ -163,7 +163,7 @@ class FittedAnalog(PanelFit):
                              f"but the forecaster's levels are {levels}")
         prefix = "index."
         index_arrays = {name[len(prefix):]: array for name, array in state.arrays.items() if name.startswith(prefix)}
-        missing = {"search_index", "futures", "series", "library", "times"} - set(index_arrays)
+        missing = {"keys", "futures", "series", "library", "times"} - set(index_arrays)
         if missing or (levels and "calibration_scores" not in state.arrays):
             raise ValueError(f"the saved analog fit lacks {sorted(missing) or ['calibration_scores']}")
         index = WindowIndex.from_arrays(index_arrays, saved.names, saved.lookback, h)

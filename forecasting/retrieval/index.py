@@ -6,13 +6,14 @@ model is fitted on) or a library of other series the user supplies.
 
 No leakage, by construction: each row of the user's own series is visible only to a query whose
 cutoff (its last observed time) is at or after the row's last future time; the rows are kept in that
-order (library rows first: they are always visible), so a query sees a prefix of the index and faiss
-searches only that prefix (`IDSelectorRange`). A window never finds itself, a window whose future
+order (library rows first: they are always visible), so a query sees a prefix of the index and the
+search looks only at that prefix. A window never finds itself, a window whose future
 overlaps its own horizon, any series' values after its cutoff, or, in a backtest, a later cutoff's data.
 
-Search is exact (inner product over every visible row) below `EXACT_BELOW` rows and approximate above
-(HNSW graph), or as `method` says. The index is saved as arrays (faiss's own binary format for the
-graph, no pickle) beside the model.
+Search is exact below `EXACT_BELOW` rows (every visible row scored by one matrix product per block of
+queries, the rows after each query's cutoff masked out) and approximate above (a faiss HNSW graph,
+searched within each query's visible prefix with `IDSelectorRange`), or as `method` says. The index is
+saved as arrays (the graph in faiss's own binary format, no pickle) beside the model.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ EXACT_BELOW = 100_000          # rows: exact search below, HNSW at and above (me
 HNSW_NEIGHBOURS = 32           # graph degree
 HNSW_BUILD_DEPTH = 80          # efConstruction
 HNSW_SEARCH_DEPTH = 128        # efSearch: candidates kept per query (recall against speed)
+EXACT_BLOCK = 1 << 24          # scores held at once by exact search: queries per block x rows
 ALWAYS = np.iinfo(np.int64).min  # the "available" time of a library row: visible to every query
 
 
@@ -53,9 +55,10 @@ class Analogues:
 class WindowIndex:
     """Rows sorted by the time they become visible. Build with `build`, reload with `from_arrays`."""
 
-    def __init__(self, search_index: faiss.Index, futures: np.ndarray, series: np.ndarray, names: list[str],
-                 library: np.ndarray, times: np.ndarray, lookback: int, horizon: int):
-        self.search_index = search_index
+    def __init__(self, keys: np.ndarray, graph: faiss.IndexHNSW | None, futures: np.ndarray, series: np.ndarray,
+                 names: list[str], library: np.ndarray, times: np.ndarray, lookback: int, horizon: int):
+        self.keys = keys              # [M, D] float32 (see `keys.window_keys`)
+        self.graph = graph            # an HNSW graph over the keys, for approximate search (None: exact)
         self.futures = futures        # [M, H] float32, each in its own lookback's scale
         self.series = series          # [M] int32, into names
         self.names = names            # series names; library series first
@@ -70,7 +73,7 @@ class WindowIndex:
 
     @property
     def method(self) -> str:
-        return "hnsw" if isinstance(self.search_index, faiss.IndexHNSW) else "exact"
+        return "exact" if self.graph is None else "hnsw"
 
     # ---- building ------------------------------------------------------------------------------
 
@@ -81,7 +84,8 @@ class WindowIndex:
         if method not in METHODS:
             raise ValueError(f"retrieval method must be one of {', '.join(METHODS)}, got {method!r}")
         span = lookback + horizon
-        keys, futures, series, times, is_library = [], [], [], [], []
+        keys, futures, series, times, is_library = [np.zeros((0, key_size(lookback)), np.float32)], \
+            [np.zeros((0, horizon), np.float32)], [np.zeros(0, np.int32)], [np.zeros((0, 3), np.int64)], [np.zeros(0, bool)]
         for number, (item, from_library) in enumerate([(s, True) for s in library] + [(s, False) for s in own]):
             y = np.asarray(item.y, np.float64)
             if len(y) < span:
@@ -97,13 +101,11 @@ class WindowIndex:
                                    stamps[span - 1:]], axis=1))
             is_library.append(np.full(len(windows), from_library))
         names = [s.name for s in library] + [s.name for s in own]
-        if not keys:
-            return cls(_search_index(np.zeros((0, key_size(lookback)), np.float32), method),
-                       np.zeros((0, horizon), np.float32), np.zeros(0, np.int32), names, np.zeros(0, bool),
-                       np.zeros((0, 3), np.int64), lookback, horizon)
         is_library, times = np.concatenate(is_library), np.concatenate(times)
         order = np.argsort(np.where(is_library, ALWAYS, times[:, 2]), kind="stable")    # visible-from order
-        return cls(_search_index(np.concatenate(keys)[order], method), np.concatenate(futures)[order],
+        keys = np.ascontiguousarray(np.concatenate(keys)[order])
+        use_graph = method == "hnsw" or (method == "auto" and len(keys) >= EXACT_BELOW)
+        return cls(keys, _graph(keys) if use_graph else None, np.concatenate(futures)[order],
                    np.concatenate(series)[order], names, is_library[order], times[order], lookback, horizon)
 
     # ---- searching -----------------------------------------------------------------------------
@@ -120,26 +122,42 @@ class WindowIndex:
             return Analogues(rows, similarity)
         keys = window_keys(queries)
         visible = np.searchsorted(self.available, np.asarray(cutoffs, np.int64), side="right")
-        for count in np.unique(visible):           # one search per visible prefix
+        search = self._exact if self.graph is None else self._approximate
+        search(keys, visible, rows, similarity)
+        return Analogues(rows, similarity)
+
+    def _exact(self, keys: np.ndarray, visible: np.ndarray, rows: np.ndarray, similarity: np.ndarray) -> None:
+        """Every visible row scored by one matrix product per block of queries; the top k kept."""
+        k = rows.shape[1]
+        block = max(1, EXACT_BLOCK // len(self))
+        for start in range(0, len(keys), block):
+            scores = keys[start:start + block] @ self.keys.T                    # [b, M]
+            for i, count in enumerate(visible[start:start + block]):
+                scores[i, count:] = -np.inf                                     # rows from after the cutoff
+            top = np.argpartition(-scores, min(k, scores.shape[1]) - 1, axis=1)[:, :k]
+            top_scores = np.take_along_axis(scores, top, axis=1)
+            order = np.lexsort((top, -top_scores), axis=1)                      # best first; ties: earlier row
+            top, top_scores = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_scores, order, axis=1)
+            found = np.isfinite(top_scores)
+            width = top.shape[1]
+            rows[start:start + block, :width] = np.where(found, top, -1)
+            similarity[start:start + block, :width] = np.where(found, top_scores, np.nan)
+
+    def _approximate(self, keys: np.ndarray, visible: np.ndarray, rows: np.ndarray, similarity: np.ndarray) -> None:
+        """The HNSW graph searched once per visible prefix, limited to it (IDSelectorRange)."""
+        k = rows.shape[1]
+        for count in np.unique(visible):
             if count == 0:
                 continue
             chosen = np.flatnonzero(visible == count)
-            found_similarity, found_rows = self.search_index.search(keys[chosen], int(min(k, count)),
-                                                                    params=self._prefix(int(count)))
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = HNSW_SEARCH_DEPTH
+            if count < len(self):
+                selector = faiss.IDSelectorRange(0, int(count))
+                params.sel = selector
+            found_similarity, found_rows = self.graph.search(keys[chosen], int(min(k, count)), params=params)
             rows[chosen, :found_rows.shape[1]] = found_rows
             similarity[chosen, :found_rows.shape[1]] = np.where(found_rows >= 0, found_similarity, np.nan)
-        return Analogues(rows, similarity)
-
-    def _prefix(self, count: int) -> faiss.SearchParameters | None:
-        """Search parameters that limit a search to rows [0, count) (None: every row, no limit)."""
-        if count >= len(self) and self.method == "exact":
-            return None
-        params = faiss.SearchParametersHNSW() if self.method == "hnsw" else faiss.SearchParameters()
-        if self.method == "hnsw":
-            params.efSearch = HNSW_SEARCH_DEPTH
-        if count < len(self):
-            params.sel = faiss.IDSelectorRange(0, count)
-        return params
 
     # ---- describing ----------------------------------------------------------------------------
 
@@ -162,41 +180,43 @@ class WindowIndex:
     # ---- saving ----------------------------------------------------------------------------------
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"search_index": faiss.serialize_index(self.search_index), "futures": self.futures,
-                "series": self.series, "library": self.library.astype(np.uint8), "times": self.times}
+        arrays = {"keys": self.keys, "futures": self.futures, "series": self.series,
+                  "library": self.library.astype(np.uint8), "times": self.times}
+        if self.graph is not None:
+            arrays["graph"] = faiss.serialize_index(self.graph)
+        return arrays
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], names: list[str], lookback: int, horizon: int) -> WindowIndex:
         """The index `to_arrays` wrote. Raises ValueError where the arrays do not fit together."""
-        search_index = faiss.deserialize_index(np.ascontiguousarray(arrays["search_index"], np.uint8))
-        futures, series, times = arrays["futures"], arrays["series"], arrays["times"]
+        keys, futures, series, times = arrays["keys"], arrays["futures"], arrays["series"], arrays["times"]
         rows = len(futures)
-        problems = [name for name in ("series", "library", "times") if len(arrays[name]) != rows]
-        if search_index.ntotal != rows or search_index.d != key_size(lookback):
-            problems.append("search_index")
+        problems = [name for name in ("keys", "series", "library", "times") if len(arrays[name]) != rows]
+        if keys.ndim != 2 or keys.shape[1] != key_size(lookback):
+            problems.append("keys")
         if futures.ndim != 2 or futures.shape[1] != horizon:
             problems.append("futures")
         if rows and (series.min() < 0 or series.max() >= len(names)):
             problems.append("series")
         if times.ndim != 2 or times.shape[1] != 3:
             problems.append("times")
+        graph = None
+        if "graph" in arrays:
+            graph = faiss.deserialize_index(np.ascontiguousarray(arrays["graph"], np.uint8))
+            if graph.ntotal != rows or graph.d != key_size(lookback):
+                problems.append("graph")
         if problems:
             raise ValueError(f"the retrieval index's arrays do not fit together: {', '.join(sorted(set(problems)))}")
-        index = cls(search_index, futures, series.astype(np.int32), names, arrays["library"].astype(bool),
-                    times.astype(np.int64), lookback, horizon)
+        index = cls(keys.astype(np.float32), graph, futures, series.astype(np.int32), names,
+                    arrays["library"].astype(bool), times.astype(np.int64), lookback, horizon)
         if np.any(index.available[1:] < index.available[:-1]):
             raise ValueError("the retrieval index's rows are not in the order they become visible")
         return index
 
 
-def _search_index(keys: np.ndarray, method: str) -> faiss.Index:
-    """Inner-product search over `keys`: a flat index, or an HNSW graph for many rows."""
-    dimension = keys.shape[1]
-    if method == "hnsw" or (method == "auto" and len(keys) >= EXACT_BELOW):
-        search_index = faiss.IndexHNSWFlat(dimension, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-        search_index.hnsw.efConstruction = HNSW_BUILD_DEPTH
-    else:
-        search_index = faiss.IndexFlatIP(dimension)
-    search_index.add(np.ascontiguousarray(keys, np.float32))
-    return search_index
-
+def _graph(keys: np.ndarray) -> faiss.IndexHNSW:
+    """An HNSW graph for inner-product search over `keys`."""
+    graph = faiss.IndexHNSWFlat(keys.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = HNSW_BUILD_DEPTH
+    graph.add(keys)
+    return graph
