@@ -26,6 +26,7 @@ def test_analog_forecasts_a_repeating_shape_better_than_seasonal_naive():
 def test_the_analogues_are_shown_and_never_come_from_after_the_cutoff():
     panel = cycles(2, 400)
     forecaster = fc.Forecaster([fc.model("analog", k=5)], h=24, level=[80]).fit(panel)
+    assert forecaster.retrieving_models == ["analog"]
     table = forecaster.analogues()
     assert list(table.columns) == ["unique_id", "rank", "series", "library", "start", "cutoff", "end", "similarity",
                                    "weight"]
@@ -41,8 +42,10 @@ def test_the_analogues_are_shown_and_never_come_from_after_the_cutoff():
     weighted = futures.merge(table[["unique_id", "rank", "weight"]]).assign(part=lambda f: f["value"] * f["weight"])
     forecast = forecaster.predict().set_index(["unique_id", "ds"])["analog"]
     np.testing.assert_allclose(weighted.groupby(["unique_id", "ds"])["part"].sum().reindex(forecast.index), forecast)
+    naive = fc.Forecaster(["naive"], h=2).fit(panel)
+    assert naive.retrieving_models == []
     with pytest.raises(ValueError, match="retrieves no analogues"):
-        fc.Forecaster(["naive"], h=2).fit(panel).analogues("naive")
+        naive.analogues("naive")
     with pytest.raises(ValueError, match=r"no model 'dlinear' in this forecaster; it has \['analog'\]"):
         forecaster.analogues("dlinear")
 

@@ -157,13 +157,19 @@ class Forecaster:
             "value": futures[series, rank].reshape(-1).astype(float),
         })
 
+    @property
+    def retrieving_models(self) -> list[str]:
+        """The fitted models whose forecasts use retrieved analogues (those `analogues` can show), in order."""
+        return [config.name for config, states in zip(self.models, self.states)
+                if isinstance(states[0], PanelFit) and states[0].retrieves]
+
     def _next_analogues(self, model: str | None) -> NextAnalogues:
         if self.history is None:
             raise RuntimeError("call fit(df) before asking for analogues")
         names = [config.name for config in self.models]
         fits = {name: states[0] for name, states in zip(names, self.states)}
         if model is None:
-            model = next((name for name, fit in fits.items() if isinstance(fit, PanelFit) and fit.retrieves), names[0])
+            model = (self.retrieving_models or names)[0]
         if model not in names:
             raise ValueError(f"no model {model!r} in this forecaster; it has {names}")
         if not isinstance(fits[model], PanelFit):

@@ -15,6 +15,7 @@ from forecasting.evaluation.metrics import LABELS, comparison_metric, interval_l
 
 ACTUALS_COLOR = "#444"
 REFERENCE_COLOR = "#999"
+ANALOGUE_COLOR = "#f58518"
 
 
 def forecast_figure(history: pd.DataFrame, forecasts: pd.DataFrame, context: int | None = None) -> go.Figure:
@@ -89,6 +90,35 @@ def backtest_figure(data: pd.DataFrame, forecasts: pd.DataFrame, series_id: str,
     figure.update_layout(title=f"Backtest: {escape(str(series_id))} ({len(cutoffs)} cutoffs, dotted)",
                          xaxis_title="ds", yaxis_title="y", template="plotly_white", hovermode="x unified")
     return figure
+
+
+def analogue_figure(history: pd.DataFrame, forecasts: pd.DataFrame, model: str, analogues: pd.DataFrame,
+                    futures: pd.DataFrame, series_id: str, context: int | None = None) -> go.Figure:
+    """One series' recent history (the last `context` points; default 4 horizons), `model`'s forecast and the
+    futures of the analogues it retrieved (`Forecaster.analogues` and `analogue_futures`): thin lines, the more
+    opaque the more weight, each named by its rank, series and dates."""
+    future = forecasts[forecasts["unique_id"] == series_id]
+    past = history[history["unique_id"] == series_id].tail(context or 4 * len(future))
+    figure = go.Figure(go.Scatter(x=past["ds"], y=past["y"], name="history", mode="lines",
+                                  line={"color": ACTUALS_COLOR}))
+    found = analogues[analogues["unique_id"] == series_id]
+    paths = futures[futures["unique_id"] == series_id]
+    for analogue in found.itertuples():
+        path = paths[paths["rank"] == analogue.rank]
+        name = f"#{analogue.rank} {escape(str(analogue.series))}, {_when(analogue.start)} to {_when(analogue.end)}"
+        figure.add_trace(go.Scatter(x=path["ds"], y=path["value"], name=name, mode="lines", legendgroup="analogues",
+                                    line={"width": 1, "color": ANALOGUE_COLOR},
+                                    opacity=0.15 + 0.85 * analogue.weight / found["weight"].max()))
+    figure.add_trace(go.Scatter(x=future["ds"], y=future[model], name=escape(model), mode="lines",
+                                line={"color": qualitative.Plotly[0], "width": 3}))
+    figure.update_layout(title=f"Similar past periods: {escape(str(series_id))} ({escape(model)})",
+                         xaxis_title="ds", yaxis_title="y", template="plotly_white", hovermode="x unified")
+    return figure
+
+
+def _when(stamp: pd.Timestamp) -> str:
+    """A window's start or end: the date, and the time of day where it has one."""
+    return f"{stamp:%Y-%m-%d}" if stamp == stamp.normalize() else f"{stamp:%Y-%m-%d %H:%M}"
 
 
 def ranking_figure(ranking: pd.DataFrame, reference: str) -> go.Figure:

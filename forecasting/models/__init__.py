@@ -53,6 +53,11 @@ def description(name: str) -> str:
     return (entry.__doc__ or name).strip().splitlines()[0]
 
 
+def is_network(name: str) -> bool:
+    """Whether the registered model `name` is a network (its settings are NeuralModel's: epochs, retrieval, ...)."""
+    return isinstance(entry_named(name), Network)
+
+
 def uses_language_model(model_: str | AnyModel) -> bool:
     """Whether the model reads a description of the data through a language model (TimeLLM's prompt)."""
     name = model_ if isinstance(model_, str) else model_.name
