@@ -14,6 +14,7 @@ from app import session
 DEFAULT_MODELS = ["seasonal_naive", "theta"]
 LEVELS = [50, 80, 90, 95, 99]
 DEFAULT_LEVELS = [80, 95]
+MAX_ANALOGUES = 100
 STAGES = {"fit": "Fitting", "predict": "Forecasting", "backtest": "Backtesting"}
 
 
@@ -47,11 +48,31 @@ def prompt_description(models: list[str], key: str) -> str:
              "there are and how often they are observed.").strip()
 
 
+def retrieval_input(models: list[str], key: str) -> int:
+    """How many analogues the chosen networks fuse into their forecasts (0: none), asked only when one is chosen."""
+    networks = [name for name in models if fc.is_network(name)]
+    if not networks:
+        return 0
+    return int(st.number_input(
+        "Analogues fused into the networks (k, 0 = none)", min_value=0, max_value=MAX_ANALOGUES, value=0, step=1,
+        key=key, persist_state="session",
+        help=f"{', '.join(networks)} also read(s) the futures of the k past windows most like each input window "
+             "(never one from after its cutoff), weighted by what training learns; 0 is the plain network."))
+
+
 def build_models(settings: dict) -> list:
-    """The chosen models; those that read a description of the data carry the user's, when there is one."""
-    description = settings.get("description")
-    return [fc.model(name, description=description) if description and fc.uses_language_model(name) else name
-            for name in settings["models"]]
+    """The chosen models, by name, or as configs where they take a setting from the page: the description of
+    the data for those that read one (when there is one), the analogues to fuse for networks (when above 0)."""
+    return [fc.model(name, **own) if (own := _model_settings(name, settings)) else name for name in settings["models"]]
+
+
+def _model_settings(name: str, settings: dict) -> dict:
+    own = {}
+    if settings.get("description") and fc.uses_language_model(name):
+        own["description"] = settings["description"]
+    if settings.get("retrieval") and fc.is_network(name):
+        own["retrieval"] = settings["retrieval"]
+    return own
 
 
 def nonnegative_toggle(dataset, key: str) -> bool:

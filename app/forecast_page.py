@@ -1,4 +1,5 @@
-"""Forecast page: choose models, horizon and intervals; fit with a progress bar; chart, table, CSV download."""
+"""Forecast page: choose models, horizon and intervals; fit with a progress bar; chart, the similar past periods
+the models retrieved, table, CSV download."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import forecasting as fc
-from app import common
+from app import common, similar_periods
 from app.data_source import Dataset, describe_freq, need_data
 
 _RESULT = "forecast_result"
@@ -23,6 +24,7 @@ class ForecastResult:
     forecasts: pd.DataFrame
     csv: bytes
     fallback_notes: list[str]  # seasons not used on short series, bands calibrated on too few windows
+    retrieved: dict[str, similar_periods.Retrieved]  # per model whose forecasts use analogues
 
 
 def render() -> None:
@@ -49,11 +51,12 @@ def _settings(dataset: Dataset) -> dict:
     levels = right.multiselect("Interval levels (%)", common.LEVELS, default=common.DEFAULT_LEVELS,
                                key="fc_levels", persist_state="session")
     description = common.prompt_description(models, key="fc_description")
+    retrieval = common.retrieval_input(models, key="fc_retrieval")
     nonnegative = common.nonnegative_toggle(dataset, key="fc_nonnegative")
     if not models:
         st.warning("Choose at least one model.")
     return {"models": list(models), "h": int(h), "level": sorted(levels), "description": description,
-            "nonnegative": nonnegative}
+            "retrieval": retrieval, "nonnegative": nonnegative}
 
 
 def _run(dataset: Dataset, settings: dict) -> None:
@@ -62,7 +65,7 @@ def _run(dataset: Dataset, settings: dict) -> None:
                                    nonnegative=settings["nonnegative"], progress=progress)
         forecasts = forecaster.fit(dataset.panel).predict()
         st.session_state[_RESULT] = ForecastResult(dataset.key, settings, forecasts, fc.to_csv_bytes(forecasts),
-                                                   forecaster.fallback_notes)
+                                                   forecaster.fallback_notes, similar_periods.retrieved_by(forecaster))
 
 
 def _show(dataset: Dataset, result: ForecastResult) -> None:
@@ -76,6 +79,8 @@ def _show(dataset: Dataset, result: ForecastResult) -> None:
     if chosen:
         shown = forecasts[forecasts["unique_id"].astype(str).isin(chosen)]
         st.plotly_chart(fc.forecast_figure(dataset.frame, shown), key="fc_chart")
+    if result.retrieved:
+        similar_periods.show(dataset.frame, forecasts, result.retrieved, chosen or ids)
     st.subheader("Table")
     st.caption(f"{len(forecasts):,} rows: {len(ids)} series × {result.settings['h']} steps, "
                f"models {', '.join(result.settings['models'])}.")

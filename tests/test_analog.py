@@ -26,6 +26,7 @@ def test_analog_forecasts_a_repeating_shape_better_than_seasonal_naive():
 def test_the_analogues_are_shown_and_never_come_from_after_the_cutoff():
     panel = cycles(2, 400)
     forecaster = fc.Forecaster([fc.model("analog", k=5)], h=24, level=[80]).fit(panel)
+    assert forecaster.retrieving_models == ["analog"]
     table = forecaster.analogues()
     assert list(table.columns) == ["unique_id", "rank", "series", "library", "start", "cutoff", "end", "similarity",
                                    "weight"]
@@ -42,8 +43,10 @@ def test_the_analogues_are_shown_and_never_come_from_after_the_cutoff():
     forecast = forecaster.predict().set_index(["unique_id", "ds"])["analog"]
     np.testing.assert_allclose(weighted.groupby(["unique_id", "ds"])["part"].sum().reindex(forecast.index), forecast,
                                rtol=1e-5, atol=1e-6)
+    naive = fc.Forecaster(["naive"], h=2).fit(panel)
+    assert naive.retrieving_models == []
     with pytest.raises(ValueError, match="retrieves no analogues"):
-        fc.Forecaster(["naive"], h=2).fit(panel).analogues("naive")
+        naive.analogues("naive")
     with pytest.raises(ValueError, match=r"no model 'dlinear' in this forecaster; it has \['analog'\]"):
         forecaster.analogues("dlinear")
 
@@ -132,4 +135,5 @@ def test_the_report_shows_what_was_retrieved_for_the_worst_window():
     assert html.count("What analog retrieved for its worst forecast") == 1 and "What ets retrieved" not in html
     assert f"series {worst.unique_id}, forecast from {worst.cutoff}" in html
     section = html[html.index("What analog retrieved"):html.index("<h2>Per series</h2>")]
-    assert section.count("<tr><td>") == 4 and "analogues' futures" in section   # the chart's legend
+    first = worst.analogues.iloc[0]
+    assert section.count("<tr><td>") == 4 and f"#1 {first['series']}, {first['start']:%Y-%m-%d %H:%M}" in section

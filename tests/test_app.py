@@ -324,3 +324,90 @@ def test_a_read_failure_the_reader_does_not_describe_names_the_file_and_the_fix(
         "column and numeric value columns; set the delimiter, decimal mark, encoding and date order under 'How the "
         "file was read' to match it, or save it again as a UTF-8 CSV and upload that.")
     assert str(failure) not in message
+
+
+ANALOGUE_COLUMNS = ["rank", "series", "source", "start", "end", "similarity", "weight"]
+
+
+def analogue_table(at: AppTest) -> pd.DataFrame:
+    return next(frame.value for frame in at.dataframe if list(frame.value.columns) == ANALOGUE_COLUMNS)
+
+
+def test_the_analog_model_shows_the_similar_past_periods_it_retrieved():
+    data = hourly_csv({"a": 400, "b": 400})
+    at = forecast(upload(started(), "hours.csv", data), ["seasonal_naive"], 24)
+    assert not at.exception and "Similar past periods" not in [header.value for header in at.main.subheader]
+    at = forecast(at, ["analog", "seasonal_naive"], 24)
+    assert not at.exception
+    assert [header.value for header in at.main.subheader] == ["Chart", "Similar past periods", "Table"]
+    assert not [box for box in at.selectbox if box.key == "fc_analogue_model"]  # one model retrieves: no menu
+    expected = fc.Forecaster(["analog"], h=24).fit(fc.read_table(__import__("io").BytesIO(data))).analogues()
+    table = analogue_table(at)
+    assert table["rank"].tolist() == list(range(1, 11))
+    assert (table["source"] == "this data").all()
+    pd.testing.assert_series_equal(table["similarity"], expected.query("unique_id == 'a'")["similarity"],
+                                   check_index=False)
+    assert table["weight"].sum() == pytest.approx(1.0)
+    chart = json.loads(at.get("plotly_chart")[1].proto.spec)
+    assert chart["layout"]["title"]["text"] == "Similar past periods: a (analog)"
+    assert [trace["name"] for trace in chart["data"]][::11] == ["history", "analog"]
+    first = expected.iloc[0]
+    assert chart["data"][1]["name"] == f"#1 {first.series}, {first.start:%Y-%m-%d %H:%M} to {first.end:%Y-%m-%d %H:%M}"
+    weights = expected.query("unique_id == 'a'")["weight"]
+    assert [trace["opacity"] for trace in chart["data"][1:11]] == pytest.approx(0.15 + 0.85 * weights / weights.max())
+    # charting both series offers both here; the table follows the one picked
+    at.multiselect(key="fc_series").set_value(["a", "b"]).run()
+    at.selectbox(key="fc_analogue_series").set_value("b").run()
+    assert not at.exception
+    pd.testing.assert_series_equal(analogue_table(at)["weight"], expected.query("unique_id == 'b'")["weight"],
+                                   check_index=False)
+    assert json.loads(at.get("plotly_chart")[1].proto.spec)["layout"]["title"]["text"] == \
+        "Similar past periods: b (analog)"
+
+
+def test_networks_fuse_the_analogues_asked_for_and_a_menu_picks_whose_are_shown(monkeypatch):
+    from app.common import build_models
+
+    configs = []
+
+    def quick_model(name: str, **settings):  # the network as the page asks for it, trained for two steps
+        configs.append((name, settings))
+        return fc.models.model(name, **settings, epochs=1, steps_per_epoch=2, retrain_on_all_rows=False)
+
+    monkeypatch.setattr(fc, "model", quick_model)
+    at = started()
+    at.multiselect(key="fc_models").set_value(["analog", "seasonal_naive"]).run()
+    assert "fc_retrieval" not in [box.key for box in at.number_input]      # asked only when a network is chosen
+    at.multiselect(key="fc_models").set_value(["analog", "dlinear"]).run()
+    k = at.number_input(key="fc_retrieval")
+    assert k.label == "Analogues fused into the networks (k, 0 = none)" and k.value == 0
+    k.set_value(3)
+    at = forecast(at, ["analog", "dlinear"], 12)
+    assert not at.exception
+    assert configs == [("dlinear", {"retrieval": 3})]
+    picker = at.selectbox(key="fc_analogue_model")
+    assert picker.options == ["analog", "dlinear"] and picker.value == "analog"
+    assert len(analogue_table(at)) == 10                                      # analog's default k
+    picker.set_value("dlinear").run()
+    assert not at.exception
+    assert analogue_table(at)["rank"].tolist() == [1, 2, 3]
+    assert "(dlinear)" in json.loads(at.get("plotly_chart")[1].proto.spec)["layout"]["title"]["text"]
+    # k = 0 (the default) leaves the networks as they were
+    monkeypatch.undo()
+    assert build_models({"models": ["dlinear", "naive"], "retrieval": 0}) == ["dlinear", "naive"]
+    assert [model.retrieval for model in build_models({"models": ["dlinear"], "retrieval": 2})] == [2]
+    assert build_models({"models": ["naive"], "retrieval": 2}) == ["naive"]
+
+
+def test_the_table_says_which_analogues_come_from_a_library():
+    from app.similar_periods import listed
+    from tests.test_analog import cycles
+
+    own = cycles(1, 30, noise=0.0)          # too short to have seen its next hours' shape: the library has
+    library = cycles(1, 500, noise=0.0, start="2010-01-01").assign(unique_id="reference")
+    fitted = fc.Forecaster([fc.model("analog", k=4, lookback=8, library=library)], h=8).fit(own)
+    table = listed(fitted.analogues())
+    assert list(table.columns) == ANALOGUE_COLUMNS
+    assert (table["source"] == "library").all() and (table["series"] == "library:reference").all()
+    its_own = listed(fc.Forecaster([fc.model("analog", k=4, lookback=12)], h=12).fit(library).analogues())
+    assert (its_own["source"] == "this data").all() and (its_own["series"] == "reference").all()

@@ -1,6 +1,7 @@
 """End to end: a real `streamlit run` server driven by Debian's chromium through Playwright.
 
 Upload ETTh1, forecast with one model, download the CSV; backtest two windows, download the report.
+Forecast with the analog model and find the similar past periods it drew on.
 Screenshots go to out/screenshots/.
 """
 from __future__ import annotations
@@ -253,6 +254,47 @@ def test_series_ids_with_markup_show_as_text(server, tmp_path):
         assert page.locator("main script").count() == 0
         assert page.locator("img[src='x']").count() == 0
     assert dialogs == []
+
+
+def test_the_analog_forecast_shows_the_similar_past_periods_it_drew_on(server, tmp_path):
+    """Two shops with the same (noisy) daily shape: the analog model's forecast lists and charts the ten past
+    days most like each shop's latest two."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    day = np.r_[np.linspace(0, 1, 12), np.linspace(1, -0.5, 8), np.linspace(-0.5, 0, 4)]
+    ds = pd.date_range("2024-01-01", periods=400, freq="h")
+    path = tmp_path / "shops.csv"
+    pd.concat([pd.DataFrame({"unique_id": f"shop{i}", "ds": ds,
+                             "y": np.round(50 * i + (1 + i) * np.resize(day, 400) + rng.normal(0, 0.1, 400), 3)})
+               for i in range(2)]).to_csv(path, index=False)
+    with chromium_page() as page:
+        page.set_default_timeout(STEP_MS)
+        page.goto(server)
+        page.get_by_role("button", name="Forecast", exact=True).wait_for(state="visible")
+        upload(page, path)
+        page.get_by_text("2 series, 800 rows, hourly (h)").wait_for(state="visible")
+        wait_idle(page, STEP_MS)
+        keep_models(page, "Models", ["analog"])
+        page.get_by_role("button", name="Forecast", exact=True).click()
+        page.get_by_role("heading", name="Similar past periods").wait_for(state="visible", timeout=COMPUTE_MS)
+        chart = page.locator(".js-plotly-plot").nth(1)  # after the forecast's
+        chart.wait_for(state="visible")
+        wait_idle(page)
+        assert chart.locator(".gtitle").text_content() == "Similar past periods: shop0 (analog)"
+        legend = chart.locator(".legendtext").all_text_contents()
+        assert len(legend) == 1 + 10 + 1 and legend[0] == "history" and legend[-1] == "analog"
+        assert legend[1].startswith("#1 shop") and " to 2024-01-" in legend[1]
+        table = page.locator('[data-testid="stDataFrame"] table').filter(has_text="similarity")
+        assert table.get_attribute("aria-rowcount") == str(1 + 10)       # the header and k = 10 analogues
+        column = {name: [table.get_by_test_id(f"glide-cell-{index}-{row}").text_content() for row in range(10)]
+                  for index, name in enumerate(["rank", "series", "source"])}
+        assert column["rank"] == [str(rank) for rank in range(1, 11)]
+        assert set(column["series"]) <= {"shop0", "shop1"} and set(column["source"]) == {"this data"}
+        page.set_viewport_size({"width": 1440, "height": 2600})  # the page scrolls inside: all of it in one shot
+        page.wait_for_timeout(500)
+        shot(page, "09-similar-past-periods")
 
 
 def test_a_file_one_byte_over_the_stated_upload_limit_is_refused(server, tmp_path):

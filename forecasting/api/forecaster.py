@@ -151,6 +151,12 @@ class Forecaster:
         analogues = self._fit_that_retrieves(model).next_analogues(self.history)
         return _analogue_futures(analogues, self.history, self.h, self.freq_)
 
+    @property
+    def retrieving_models(self) -> list[str]:
+        """The fitted models whose forecasts use retrieved analogues (those `analogues` can show), in order."""
+        return [config.name for config, states in zip(self.models, self.states)
+                if isinstance(states[0], PanelFit) and states[0].retrieves]
+
     def window_analogues(self, model: str, series_id: str, cutoff: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
         """After `cross_validation`: what `model` retrieved for the forecast of `series_id` from `cutoff`, as
         `analogues` and `analogue_futures` give it for a forecast after `fit`."""
@@ -172,7 +178,7 @@ class Forecaster:
         names = [config.name for config in self.models]
         fits = {name: states[0] for name, states in zip(names, self.states)}
         if model is None:
-            model = next((name for name, fit in fits.items() if isinstance(fit, PanelFit) and fit.retrieves), names[0])
+            model = (self.retrieving_models or names)[0]
         if model not in names:
             raise ValueError(f"no model {model!r} in this forecaster; it has {names}")
         if not isinstance(fits[model], PanelFit):

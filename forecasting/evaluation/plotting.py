@@ -15,7 +15,7 @@ from forecasting.evaluation.metrics import LABELS, comparison_metric, interval_l
 
 ACTUALS_COLOR = "#444"
 REFERENCE_COLOR = "#999"
-ANALOGUE_COLOR = "#8c6bb1"   # the analogues' futures, beside a forecast
+ANALOGUE_COLOR = "#f58518"   # the analogues' futures, beside a forecast
 
 
 def forecast_figure(history: pd.DataFrame, forecasts: pd.DataFrame, context: int | None = None) -> go.Figure:
@@ -92,35 +92,38 @@ def backtest_figure(data: pd.DataFrame, forecasts: pd.DataFrame, series_id: str,
     return figure
 
 
-def analogues_figure(history: pd.DataFrame, forecast: pd.DataFrame, futures: pd.DataFrame, model: str,
-                     analogues: pd.DataFrame, context: int | None = None) -> go.Figure:
-    """One series' forecast by `model` beside the futures of the analogues it retrieved.
-
-    `history`: the series' actuals (ds, y; after the cutoff too, in a backtest); `forecast`: ds and the model's
-    column; `futures`, `analogues`: the series' rows of `Forecaster.analogue_futures` and `analogues`. Each
-    analogue is a thin line, as opaque as its weight; actuals start `context` points (default 3 horizons)
-    before the forecast.
-    """
-    start = forecast["ds"].min()
-    context = context or 3 * len(forecast)
-    shown = pd.concat([history[history["ds"] < start].tail(context), history[history["ds"] >= start]])
-    figure = go.Figure(go.Scatter(x=shown["ds"], y=shown["y"], name="actual", mode="lines",
+def analogue_figure(history: pd.DataFrame, forecasts: pd.DataFrame, model: str, analogues: pd.DataFrame,
+                    futures: pd.DataFrame, series_id: str, context: int | None = None) -> go.Figure:
+    """One series' history, `model`'s forecast and the futures of the analogues it retrieved
+    (`Forecaster.analogues` and `analogue_futures`): thin lines, the more opaque the more weight, each named
+    by its rank, series and dates. History shows the last `context` points before the forecast (default 4
+    horizons) and, in a backtest, the actuals over it; the forecast's start is dotted."""
+    future = forecasts[forecasts["unique_id"] == series_id]
+    start = future["ds"].min()
+    series = history[history["unique_id"] == series_id]
+    before = series[series["ds"] < start].tail(context or 4 * len(future))
+    shown = pd.concat([before, series[(series["ds"] >= start) & (series["ds"] <= future["ds"].max())]])
+    figure = go.Figure(go.Scatter(x=shown["ds"], y=shown["y"], name="history", mode="lines",
                                   line={"color": ACTUALS_COLOR}))
-    heaviest = max(analogues["weight"].max(), 1e-12)
-    for row in analogues.itertuples():
-        path = futures[futures["rank"] == row.rank]
-        figure.add_trace(go.Scatter(
-            x=path["ds"], y=path["value"], mode="lines", line={"color": ANALOGUE_COLOR, "width": 1},
-            opacity=0.15 + 0.85 * row.weight / heaviest, legendgroup="analogues", showlegend=row.rank == 1,
-            name="analogues' futures",
-            hovertemplate=f"#{row.rank} {escape(str(row.series))}, {row.start:%Y-%m-%d %H:%M} to "
-                          f"{row.end:%Y-%m-%d %H:%M}<br>similarity {row.similarity:.3f}, weight {row.weight:.3f}"
-                          "<extra></extra>"))
-    figure.add_trace(go.Scatter(x=forecast["ds"], y=forecast[model], name=escape(model), mode="lines",
+    found = analogues[analogues["unique_id"] == series_id]
+    paths = futures[futures["unique_id"] == series_id]
+    for analogue in found.itertuples():
+        path = paths[paths["rank"] == analogue.rank]
+        name = f"#{analogue.rank} {escape(str(analogue.series))}, {_when(analogue.start)} to {_when(analogue.end)}"
+        figure.add_trace(go.Scatter(x=path["ds"], y=path["value"], name=name, mode="lines", legendgroup="analogues",
+                                    line={"width": 1, "color": ANALOGUE_COLOR},
+                                    opacity=0.15 + 0.85 * analogue.weight / found["weight"].max()))
+    figure.add_trace(go.Scatter(x=future["ds"], y=future[model], name=escape(model), mode="lines",
                                 line={"color": qualitative.Plotly[0], "width": 3}))
     figure.add_vline(x=start, line={"color": REFERENCE_COLOR, "width": 1, "dash": "dot"})
-    figure.update_layout(xaxis_title="ds", yaxis_title="y", template="plotly_white", hovermode="closest")
+    figure.update_layout(title=f"Similar past periods: {escape(str(series_id))} ({escape(model)})",
+                         xaxis_title="ds", yaxis_title="y", template="plotly_white", hovermode="x unified")
     return figure
+
+
+def _when(stamp: pd.Timestamp) -> str:
+    """A window's start or end: the date, and the time of day where it has one."""
+    return f"{stamp:%Y-%m-%d}" if stamp == stamp.normalize() else f"{stamp:%Y-%m-%d %H:%M}"
 
 
 def ranking_figure(ranking: pd.DataFrame, reference: str) -> go.Figure:

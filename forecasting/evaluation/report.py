@@ -19,7 +19,7 @@ from forecasting.data.panel import Panel
 from forecasting.data.summary import series_summary
 from forecasting.evaluation.backtest import REFERENCE, Backtest, WorstWindow, run_backtest
 from forecasting.evaluation.metrics import COVERAGE_TOLERANCE, LABELS, coverage_gaps, coverage_off, nominal_coverage
-from forecasting.evaluation.plotting import analogues_figure, backtest_figure, ranking_figure
+from forecasting.evaluation.plotting import analogue_figure, backtest_figure, ranking_figure
 from forecasting.models.base import GlobalModel, Model
 
 MAX_SERIES_ROWS = 50  # per-series and data tables: longer ones show this many rows and say so
@@ -73,11 +73,10 @@ def backtest_report(data: pd.DataFrame | Panel, models: Sequence[str | Model | G
 
 def _worst_window(backtest: Backtest, worst: WorstWindow) -> dict:
     """A model's worst backtest forecast beside the analogues it retrieved: a sentence, a chart, a table."""
-    series = backtest.panel.frame[backtest.panel.frame["unique_id"] == worst.unique_id]
     windows = backtest.forecasts
     forecast = windows[(windows["unique_id"] == worst.unique_id) & (windows["cutoff"] == worst.cutoff)]
-    chart = analogues_figure(series[["ds", "y"]], forecast[["ds", worst.model]], worst.futures, worst.model,
-                             worst.analogues)
+    chart = analogue_figure(backtest.panel.frame, forecast, worst.model, worst.analogues, worst.futures,
+                            worst.unique_id)
     chart.update_layout(title=f"{worst.unique_id}, forecast from {worst.cutoff}")
     rows = [(row.rank, f"{row.series} (library)" if row.library else row.series, f"{row.start}", f"{row.end}",
              f"{row.similarity:.3f}", f"{row.weight:.3f}") for row in worst.analogues.itertuples()]

@@ -58,6 +58,11 @@ def retrieves(config: AnyModel) -> bool:
     return isinstance(config, Analog) or (isinstance(config, NeuralModel) and config.retrieval > 0)
 
 
+def is_network(name: str) -> bool:
+    """Whether the registered model `name` is a network (its settings are NeuralModel's: epochs, retrieval, ...)."""
+    return isinstance(entry_named(name), Network)
+
+
 def uses_language_model(model_: str | AnyModel) -> bool:
     """Whether the model reads a description of the data through a language model (TimeLLM's prompt)."""
     name = model_ if isinstance(model_, str) else model_.name
