@@ -84,6 +84,9 @@ def test_each_training_window_gets_only_analogues_that_ended_before_its_cutoff()
     found = direct.found.rows >= 0
     assert (index.times[direct.found.rows[found], 2] <= np.broadcast_to(cutoffs[:, None], found.shape)[found]).all()
     assert (~found).any() and found.any()             # the earliest windows have fewer than four to see
+    # searched once: drawn again (in another order, with others), a window gets the same analogues
+    again, _ = windows.batch(torch.cat([picked.flip(0), torch.arange(1, len(windows), 7)]))
+    np.testing.assert_array_equal(again.retrieved[:len(picked)].numpy(), batch.retrieved.flip(0).numpy())
 
 
 def motifs(n_series: int, length: int, seed: int = 0) -> pd.DataFrame:

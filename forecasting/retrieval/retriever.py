@@ -42,7 +42,10 @@ class Retriever:
     def retrieve(self, queries: np.ndarray, cutoffs: np.ndarray) -> Retrieved:
         """queries [Q, L] (any units: the keys ignore level and scale), cutoffs [Q] (int64 ns: the time of
         each query's last step, which decides what it may see)."""
-        found = self.index.search(queries, cutoffs, self.k)
+        return self.futures_of(self.index.search(queries, cutoffs, self.k), queries)
+
+    def futures_of(self, found: Analogues, queries: np.ndarray) -> Retrieved:
+        """The analogues `found` for `queries`, their futures put into each query's units."""
         mean, deviation = window_scale(queries)
         futures = in_query_scale(self.index.futures[np.maximum(found.rows, 0)], mean, deviation)   # [Q, k, H]
         futures[found.rows < 0] = np.nan

@@ -10,7 +10,7 @@ Informer protocol does.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,7 @@ import torch
 from gluonts.time_feature import time_features_from_frequency_str
 
 from backbones.batch import Batch
+from forecasting.retrieval.index import Analogues
 from forecasting.retrieval.retriever import Retriever
 
 
@@ -98,6 +99,7 @@ class Windows:
     series_embedding: torch.Tensor | None = None  # [N, E] its block's external embedding (Batch.series_embedding)
     retriever: Retriever | None = None  # gives each window its analogues (Batch.retrieved), by ...
     stamps: np.ndarray | None = None    # [T] int64 ns: ... the time of each row, so a window sees only the past
+    _found: Analogues | None = field(default=None, repr=False)   # each window's analogues, once searched
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -117,10 +119,26 @@ class Windows:
         if self.retriever is not None:
             if self.values.shape[1] != 1:
                 raise ValueError("retrieval needs windows of one channel (channel independent)")
-            retrieved = self.retriever.retrieve(batch.x[:, :, 0].numpy(), self.stamps[first.numpy() - 1])
+            retrieved = self.retriever.futures_of(self._analogues(index.numpy(), batch.x[:, :, 0].numpy()),
+                                                  batch.x[:, :, 0].numpy())
             batch.retrieved = torch.from_numpy(retrieved.futures)[..., None]                # [B, k, H, 1]
             batch.retrieved_similarity = torch.from_numpy(retrieved.found.similarity)       # [B, k]
         return batch, self.values[future]
+
+    def _analogues(self, index: np.ndarray, queries: np.ndarray) -> Analogues:
+        """The analogues of windows `index` (queries [B, L] their histories), each searched once: a window
+        drawn again in a later epoch, or validated every epoch, reuses its search."""
+        if self._found is None:
+            self._found = Analogues(np.full((len(self), self.retriever.k), -2, np.int64),
+                                    np.full((len(self), self.retriever.k), np.nan, np.float32))
+        new = np.unique(index[self._found.rows[index, 0] == -2])
+        if len(new):
+            position = {window: i for i, window in enumerate(index)}
+            rows = [position[window] for window in new]
+            found = self.retriever.index.search(queries[rows], self.stamps[self.targets.numpy()[new] - 1],
+                                                self.retriever.k)
+            self._found.rows[new], self._found.similarity[new] = found.rows, found.similarity
+        return Analogues(self._found.rows[index], self._found.similarity[index])
 
 
 def make_windows(blocks: Sequence[tuple[np.ndarray, np.ndarray]], lookback: int, horizon: int,
