@@ -12,6 +12,8 @@ The analog model's k and temperature are chosen per horizon on the validation wi
 validation MSE is recorded); the networks fuse `--k` analogues (not tuned: 10 by default).
 
     .venv/bin/python benchmarks/retrieval.py --horizons 96 192 336 720 --out benchmarks/results/retrieval_etth1.json
+    .venv/bin/python benchmarks/retrieval.py --target ETTh2 --library ETTh1 M4-Hourly --horizons 96 --models dlinear \
+        --out benchmarks/results/retrieval_etth2_library.json
 """
 from __future__ import annotations
 
@@ -37,11 +39,10 @@ from forecasting.retrieval.retriever import Retriever
 from forecasting.retrieval.weights import softmax_weights
 
 CHANNELS = 7
-ANALOG_K = (5, 10, 20, 50)
-ANALOG_TEMPERATURE = (0.02, 0.05, 0.1, 0.2)
+ANALOG_CANDIDATES = [(k, t) for k in (5, 10, 20, 50, 100, 200) for t in (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)]
 
 
-def ett_stamps(name: str = "ETTh1") -> np.ndarray:
+def ett_stamps(name: str) -> np.ndarray:
     return pd.DatetimeIndex(pd.read_csv(DATA / f"{name}.csv", usecols=["date"], parse_dates=["date"])["date"]).asi8
 
 
@@ -49,12 +50,31 @@ def channel_blocks(values: np.ndarray, time_features: np.ndarray) -> list[tuple[
     return [(values[:, c:c + 1].astype(np.float32), time_features) for c in range(values.shape[1])]
 
 
-def training_index(values: np.ndarray, stamps: np.ndarray, split: Split, horizon: int) -> WindowIndex:
-    """Every window of the training months of each channel."""
+def training_index(values: np.ndarray, stamps: np.ndarray, split: Split, horizon: int,
+                   library: list[IndexedSeries] = ()) -> WindowIndex:
+    """Every window of the training months of each channel, and of the library's series (exact search
+    below EXACT_BELOW rows, HNSW above)."""
     rows = slice(split.train.start, split.train.stop)
     series = [IndexedSeries(f"channel {c}", pd.DatetimeIndex(stamps[rows]), values[rows, c])
               for c in range(values.shape[1])]
-    return WindowIndex.build(series, LINEAR_LOOKBACK, horizon, method="exact")
+    return WindowIndex.build(series, LINEAR_LOOKBACK, horizon, library=library)
+
+
+def ett_library(name: str) -> list[IndexedSeries]:
+    """Every row of an ETT data set's seven channels."""
+    frame = pd.read_csv(DATA / f"{name}.csv", parse_dates=["date"])
+    return [IndexedSeries(f"{name} {column}", pd.DatetimeIndex(frame["date"]), frame[column].to_numpy(float))
+            for column in frame.columns[1:]]
+
+
+def m4_hourly_library() -> list[IndexedSeries]:
+    """M4 Hourly's 414 training series (they have no dates: hours from 2000-01-01)."""
+    wide = pd.read_csv(DATA / "M4-Hourly-train.csv", index_col=0)
+    return [IndexedSeries(f"M4 {series_id}", pd.date_range("2000-01-01", periods=int(row.notna().sum()), freq="h"),
+                          row.dropna().to_numpy(float)) for series_id, row in wide.iterrows()]
+
+
+LIBRARIES = {"ETTh1": lambda: ett_library("ETTh1"), "M4-Hourly": m4_hourly_library}
 
 
 def split_windows(blocks, split: Split, horizon: int, retriever: Retriever | None, stamps: np.ndarray,
@@ -87,26 +107,34 @@ def fit_network(name: str, blocks, split: Split, horizon: int, retriever: Retrie
     return scores, details
 
 
-def analog_scores(index: WindowIndex, blocks, split: Split, horizon: int, stamps: np.ndarray, part: str, k: int,
-                  temperature: float) -> tuple[float, float, int]:
-    """MSE / MAE of the analog model on the split's windows (each sees the training months only)."""
-    retriever = Retriever(index, k)
+def analog_scores(index: WindowIndex, blocks, split: Split, horizon: int, stamps: np.ndarray, part: str,
+                  candidates: list[tuple[int, float]]) -> dict[tuple[int, float], tuple[float, float, int]]:
+    """MSE / MAE of the analog model with each (k, temperature) candidate on the split's windows (each sees the
+    training months only): one search for the largest k, whose top entries are every smaller k's."""
+    retriever = Retriever(index, max(k for k, _ in candidates))
     windows = split_windows(blocks, split, horizon, None, stamps, part)
-    squared = absolute = 0.0
-    count = 0
+    sums = {candidate: [0.0, 0.0, 0] for candidate in candidates}
     for chunk in torch.arange(len(windows)).split(2048):
         batch, target = windows.batch(chunk)
         cutoffs = stamps[np.asarray(windows.targets[chunk]) % len(stamps) - 1]
         retrieved = retriever.retrieve(batch.x[:, :, 0].double().numpy(), cutoffs)
-        weights = softmax_weights(retrieved.found.similarity, temperature)
-        forecast = np.einsum("bk,bkh->bh", weights, np.nan_to_num(retrieved.futures))
-        error = forecast - target[:, :, 0].double().numpy()
-        squared, absolute, count = squared + float((error ** 2).sum()), absolute + float(np.abs(error).sum()), count + error.size
-    return squared / count, absolute / count, len(windows)
+        futures, actual = np.nan_to_num(retrieved.futures), target[:, :, 0].double().numpy()
+        for (k, temperature), total in sums.items():
+            weights = softmax_weights(retrieved.found.similarity[:, :k], temperature)
+            error = np.einsum("bk,bkh->bh", weights, futures[:, :k]) - actual
+            total[0] += float((error ** 2).sum())
+            total[1] += float(np.abs(error).sum())
+            total[2] += error.size
+    return {candidate: (squared / count, absolute / count, len(windows))
+            for candidate, (squared, absolute, count) in sums.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--target", default="ETTh1", choices=["ETTh1", "ETTh2"], help="the data set forecast")
+    parser.add_argument("--library", nargs="+", default=[], choices=list(LIBRARIES),
+                        help="also retrieve from these data sets (every row): each retrieving column then runs "
+                             "twice, without and with the library")
     parser.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
     parser.add_argument("--models", nargs="+", default=["dlinear", "patchtst", "mamba", "hypermamba"])
     parser.add_argument("--k", type=int, default=10, help="analogues fused into each network's windows")
@@ -114,30 +142,37 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/retrieval_etth1.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    values, time_features, split = load_ett()
-    stamps = ett_stamps()
+    values, time_features, split = load_ett(args.target)
+    stamps = ett_stamps(args.target)
     blocks = channel_blocks(values, time_features)
+    library = [series for name in args.library for series in LIBRARIES[name]()]
     result = {"date": date.today().isoformat(), "machine": platform.platform(), "threads": torch.get_num_threads(),
-              "k": args.k, "seeds": args.seeds, "rows": [], "analog_validation": {}, "details": {}}
+              "target": args.target, "library": args.library, "library_series": len(library), "k": args.k,
+              "seeds": args.seeds, "rows": [], "analog_validation": {}, "details": {}}
     for horizon in args.horizons:
-        index = training_index(values, stamps, split, horizon)
+        indexes = {"": training_index(values, stamps, split, horizon)}
+        if library:
+            indexes[" + library"] = training_index(values, stamps, split, horizon, library)
         row = {"H": horizon, "ridge floor": ridge_floor((values, time_features), split, horizon)[:2],
                "seasonal naive": seasonal_naive((values, time_features), split, horizon)[:2]}
-        validation = {f"k={k} t={t}": analog_scores(index, blocks, split, horizon, stamps, "val", k, t)[0]
-                      for k in ANALOG_K for t in ANALOG_TEMPERATURE}
-        chosen = min(validation, key=validation.get)
-        k, t = (float(part.split("=")[1]) for part in chosen.split())
-        result["analog_validation"][str(horizon)] = {"candidates": validation, "chosen": chosen}
-        row["analog"] = analog_scores(index, blocks, split, horizon, stamps, "test", int(k), t)[:2]
-        print(f"H={horizon} analog {chosen} (validation MSE {validation[chosen]:.4f}): test {row['analog']}", flush=True)
+        for suffix, index in indexes.items():
+            validation = analog_scores(index, blocks, split, horizon, stamps, "val", ANALOG_CANDIDATES)
+            chosen = min(validation, key=lambda candidate: validation[candidate][0])
+            result["analog_validation"][f"{horizon}{suffix}"] = {
+                "rows indexed": len(index), "search": index.method, "chosen": f"k={chosen[0]} t={chosen[1]}",
+                "candidates": {f"k={k} t={t}": mse for (k, t), (mse, _, _) in validation.items()}}
+            row[f"analog{suffix}"] = analog_scores(index, blocks, split, horizon, stamps, "test", [chosen])[chosen][:2]
+            print(f"H={horizon} analog{suffix} k={chosen[0]} t={chosen[1]} ({len(index)} rows, {index.method}; "
+                  f"validation MSE {validation[chosen][0]:.4f}): test {row[f'analog{suffix}']}", flush=True)
         for name in args.models:
-            for label, retriever in ((name, None), (f"{name} + retrieval", Retriever(index, args.k))):
+            arms = [(name, None)] + [(f"{name} + retrieval{suffix}", Retriever(index, args.k))
+                                     for suffix, index in indexes.items()]
+            for label, retriever in arms:
                 runs = []
                 for seed in args.seeds:
                     (mse, mae, n_windows), details = fit_network(name, blocks, split, horizon, retriever, stamps, seed)
                     runs.append((mse, mae))
                     result["details"][f"{label}/{horizon}/seed{seed}"] = {"mse": mse, "mae": mae, **details}
-                    row["test windows"] = n_windows // CHANNELS
                     print(f"H={horizon} {label} seed {seed}: MSE {mse:.4f} MAE {mae:.4f} {details}", flush=True)
                 row[label] = tuple(np.mean(runs, axis=0))
         result["rows"].append(row)
