@@ -98,15 +98,15 @@ def test_a_library_lends_its_windows_and_is_named(tmp_path):
     pd.testing.assert_frame_equal(loaded.analogues(), table)
 
 
-@pytest.mark.parametrize("method", ["exact", "hnsw"])
-def test_saved_and_loaded_it_forecasts_the_same(tmp_path, method):
+@pytest.mark.parametrize("method, dtw", [("exact", False), ("hnsw", False), ("exact", True)])
+def test_saved_and_loaded_it_forecasts_the_same(tmp_path, method, dtw):
     panel = cycles(3, 300, noise=0.3)
-    forecaster = fc.Forecaster([fc.model("analog", method=method)], h=24, level=[80, 95]).fit(panel)
+    forecaster = fc.Forecaster([fc.model("analog", method=method, dtw=dtw)], h=24, level=[80, 95]).fit(panel)
     forecaster.save(tmp_path / method)
     loaded = fc.Forecaster.load(tmp_path / method)
     pd.testing.assert_frame_equal(loaded.predict(), forecaster.predict())
     pd.testing.assert_frame_equal(loaded.analogues(), forecaster.analogues())
-    assert loaded.states[0][0].retriever.index.method == method
+    assert loaded.states[0][0].retriever.index.method == method and loaded.states[0][0].retriever.dtw == dtw
 
 
 def test_a_library_that_cannot_be_read_is_named():

@@ -114,7 +114,7 @@ def test_a_fused_network_uses_what_it_retrieves():
 
 def test_saved_with_its_index_it_forecasts_the_same_and_a_mismatch_is_named(tmp_path):
     panel = motifs(2, 300)
-    model = fc.model("dlinear", lookback=24, epochs=2, steps_per_epoch=5, retrieval=3)
+    model = fc.model("dlinear", lookback=24, epochs=2, steps_per_epoch=5, retrieval=3, retrieval_dtw=True)
     forecaster = fc.Forecaster([model], h=HORIZON, level=[80]).fit(panel)
     forecaster.save(tmp_path / "fused")
     loaded = fc.Forecaster.load(tmp_path / "fused")
@@ -125,7 +125,7 @@ def test_saved_with_its_index_it_forecasts_the_same_and_a_mismatch_is_named(tmp_
     np.testing.assert_allclose(table.groupby("unique_id")["weight"].sum(), 1.0, rtol=1e-6)
     config = tmp_path / "fused" / "config.json"
     text = config.read_text()
-    assert '"retrieval": 3' in text
+    assert '"retrieval": 3' in text and '"retrieval_dtw": true' in text and loaded.states[0][0].retriever.dtw
     plain = fc.Forecaster([fc.model("dlinear", lookback=24, epochs=2, steps_per_epoch=5)], h=HORIZON).fit(panel)
     with pytest.raises(ValueError, match="retrieves no analogues"):
         plain.analogues()

@@ -6,6 +6,7 @@ from safetensors.numpy import load_file, save_file
 
 from forecasting.retrieval.index import ALWAYS, IndexedSeries, WindowIndex
 from forecasting.retrieval.keys import in_query_scale, key_size, window_keys, window_scale
+from forecasting.retrieval.retriever import Retriever
 
 LOOKBACK, HORIZON = 48, 12
 
@@ -121,3 +122,35 @@ def test_bad_settings_and_queries_are_clear_errors():
     index = WindowIndex.build([hourly("s", noise(0, 100))], LOOKBACK, HORIZON)
     with pytest.raises(ValueError, match="queries must be windows of 48 steps, got shape"):
         index.search(np.zeros((2, 10)), np.zeros(2, np.int64), 3)
+
+
+def one_window(name: str, history: np.ndarray, seed: int) -> IndexedSeries:
+    """A series that is exactly one window: `history`, then a future of noise."""
+    future = np.random.default_rng(seed).normal(size=HORIZON)
+    return hourly(name, np.r_[history, future])
+
+
+def test_dtw_re_ranking_prefers_a_shape_that_comes_a_little_late():
+    """A narrow bump: a copy 4 steps late correlates weakly with it (the bumps barely overlap) but is close
+    under DTW; a noisy copy in place correlates better and is farther under DTW."""
+    steps = np.arange(LOOKBACK)
+    bump = lambda at: np.exp(-0.5 * ((steps - at) / 1.5) ** 2)
+    rng = np.random.default_rng(0)
+    index = WindowIndex.build([one_window("late", bump(34), 1), one_window("noisy", bump(30) + rng.normal(0, 0.15, LOOKBACK), 2),
+                               one_window("other", rng.normal(size=LOOKBACK), 3)], LOOKBACK, HORIZON)
+    query, everything = bump(30)[None], np.array([pd.Timestamp("2030-01-01").value])
+    by_correlation = Retriever(index, 1).search(query, everything)
+    by_dtw = Retriever(index, 1, dtw=True).search(query, everything)
+    assert index.names[index.series[by_correlation.rows[0, 0]]] == "noisy"
+    assert index.names[index.series[by_dtw.rows[0, 0]]] == "late"
+    # the similarity reported stays the correlation, for weighting
+    assert by_dtw.similarity[0, 0] == pytest.approx(float(window_keys(query)[0] @ index.keys[by_dtw.rows[0, 0]]), abs=1e-5)
+
+
+def test_dtw_keeps_the_cutoff():
+    series = [hourly(f"s{i}", noise(i, 300)) for i in range(3)]
+    index = WindowIndex.build(series, LOOKBACK, HORIZON)
+    cutoffs = np.array([series[0].ds[150].value, series[1].ds[299].value])
+    found = Retriever(index, 5, dtw=True).search(np.stack([series[0].y[103:151], series[1].y[-LOOKBACK:]]), cutoffs)
+    assert (found.rows >= 0).all()
+    assert (index.times[found.rows, 2] <= cutoffs[:, None]).all()

@@ -39,6 +39,7 @@ class Analog(GlobalModel):
     lookback: steps compared (None: max(2h, 32), shortened to fit short series).
     k: analogues per forecast. temperature: the softmax's, over similarity (mean Pearson correlation).
     method: "exact" search, "hnsw" (approximate), or "auto" (exact below 100,000 windows).
+    dtw: re-rank the most similar windows by their dynamic-time-warping distance (see `forecasting.retrieval`).
     library: other series to retrieve from besides the user's own: a file path, a Panel or a long frame.
         It is data, not a setting: a model file keeps its windows in the index, never the library itself.
     """
@@ -49,6 +50,7 @@ class Analog(GlobalModel):
     k: PositiveInt = 10
     temperature: PositiveFloat = 0.1
     method: Literal["auto", "exact", "hnsw"] = "auto"
+    dtw: bool = False
     library: Any = None
 
     def __post_init__(self) -> None:
@@ -63,7 +65,7 @@ class Analog(GlobalModel):
         shortest = min(len(y) for y in history.values)      # min_length keeps it >= lookback + 2h
         lookback = self.lookback or max(MIN_LOOKBACK, min(max(2 * h, 32), shortest - 2 * h))
         index = WindowIndex.build(own_series(history.ids, history.values, history.last_ds, freq), lookback, h, library_series(self.library), self.method)
-        fit = FittedAnalog(retriever=Retriever(index, self.k), temperature=self.temperature,
+        fit = FittedAnalog(retriever=Retriever(index, self.k, self.dtw), temperature=self.temperature,
                            calibration_levels=levels, calibration_scores=None)
         if levels:
             fit.calibration_scores = _calibration_scores(fit, history, freq, h, levels)
@@ -171,7 +173,7 @@ class FittedAnalog(PanelFit):
         if scores is not None and (scores.ndim != 3 or scores.shape[0] != len(levels) or scores.shape[2] != h):
             raise ValueError(f"calibration_scores have the shape {list(scores.shape)}, not [levels, windows, h] "
                              f"with {len(levels)} levels and h = {h}")
-        return cls(retriever=Retriever(index, model.k), temperature=model.temperature, calibration_levels=levels,
+        return cls(retriever=Retriever(index, model.k, model.dtw), temperature=model.temperature, calibration_levels=levels,
                    calibration_scores=scores)
 
 

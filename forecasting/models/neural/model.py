@@ -75,7 +75,7 @@ class NeuralModel(GlobalModel):
     retrieval: analogues fused into each window's forecast (0: none): the futures of the k past windows
         most like it (see `forecasting.retrieval`; never one that ends after the window's cutoff), weighted
         by a learned softmax over similarity and fused by a linear layer that starts at zero (RAFT-style,
-        `backbones.retrieval`).
+        `backbones.retrieval`). retrieval_dtw: re-rank the most similar windows by DTW distance.
     library: other series to retrieve from besides the user's own (a file path, a Panel or a long
         frame). It is data, not a setting: a model file keeps its windows in the index, never the library.
     checkpoint_dir, resume: where training checkpoints each epoch, and whether it continues the run
@@ -102,6 +102,7 @@ class NeuralModel(GlobalModel):
     resume: bool = False
     retrain_on_all_rows: bool = True
     retrieval: NonNegativeInt = 0
+    retrieval_dtw: bool = False
     library: Any = None
 
     def __post_init__(self) -> None:
@@ -210,7 +211,7 @@ class NeuralModel(GlobalModel):
         return forecasts
 
     def restore_panel(self, state: FitState, series: list[str], h: int, levels: list[int]) -> FittedNetwork:
-        return FittedNetwork.from_state(self.spec, state, series, h, levels, self.retrieval)
+        return FittedNetwork.from_state(self.spec, state, series, h, levels, self.retrieval, self.retrieval_dtw)
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -257,7 +258,7 @@ class NeuralModel(GlobalModel):
         if not self.retrieval:
             return None
         index = WindowIndex.build(own_series(history.ids, history.values, history.last_ds, freq), lookback, h, library_series(self.library))
-        return Retriever(index, self.retrieval)
+        return Retriever(index, self.retrieval, self.retrieval_dtw)
 
     def _checkpoints(self, history: History, freq: str, config: dict, retriever: Retriever | None) -> Path | None:
         """A folder per training set and settings under checkpoint_dir, so resuming never continues a
@@ -353,14 +354,14 @@ class FittedNetwork(PanelFit):
 
     @classmethod
     def from_state(cls, spec: Network, state: FitState, series: list[str], h: int, levels: list[int],
-                   retrieval: int) -> FittedNetwork:
+                   retrieval: int, dtw: bool) -> FittedNetwork:
         """The network `to_state` wrote, rebuilt (its pretrained parts from local files only) to forecast
         `series` h steps at `levels`, with `retrieval` analogues. Raises ValueError (a SavedError that places the
         problem) where it is not such a fit."""
         saved = read_saved(SavedNetwork, state.spec)
         read_saved(spec.config, saved.network, at=("network",))
         _check_saved_network(spec.name, saved, state.arrays, series, h, levels)
-        retriever = _saved_retriever(spec.name, saved, state.arrays, h, retrieval)
+        retriever = _saved_retriever(spec.name, saved, state.arrays, h, retrieval, dtw)
         try:
             with local_sources_only():
                 network = build_network(spec, saved.network, retrieval)
@@ -422,7 +423,7 @@ def build_network(spec: Network, config: dict, retrieval: int) -> nn.Module:
 
 
 def _saved_retriever(name: str, saved: SavedNetwork, arrays: dict[str, np.ndarray], h: int,
-                     retrieval: int) -> Retriever | None:
+                     retrieval: int, dtw: bool) -> Retriever | None:
     """The saved index of a network that fuses analogues; None for one that does not."""
     if bool(retrieval) != (saved.retrieved_from is not None):
         raise SavedError([(("retrieved_from",), f"the saved {name} network was fitted "
@@ -436,7 +437,7 @@ def _saved_retriever(name: str, saved: SavedNetwork, arrays: dict[str, np.ndarra
     except (KeyError, RuntimeError, ValueError) as error:
         raise SavedError([(("retrieved_from",), f"the saved {name} network's index cannot be read: {error}")]) \
             from None
-    return Retriever(index, retrieval)
+    return Retriever(index, retrieval, dtw)
 
 
 def _stamps(history: History, freq: str, ahead: int = 0) -> list[np.ndarray]:

@@ -135,8 +135,7 @@ class Windows:
         if len(new):
             position = {window: i for i, window in enumerate(index)}
             rows = [position[window] for window in new]
-            found = self.retriever.index.search(queries[rows], self.stamps[self.targets.numpy()[new] - 1],
-                                                self.retriever.k)
+            found = self.retriever.search(queries[rows], self.stamps[self.targets.numpy()[new] - 1])
             self._found.rows[new], self._found.similarity[new] = found.rows, found.similarity
         return Analogues(self._found.rows[index], self._found.similarity[index])
 
