@@ -42,7 +42,8 @@ class Network:
 
     defaults: the product's settings for this data, under the user's own (e.g. RevIN on, since series
         in a panel drift in level and scale, which a window-wise normalisation absorbs).
-    inputs: the optional Batch fields `forward` reads ("x_time", "y_time", "series", "series_embedding").
+    inputs: the optional Batch fields `forward` reads ("x_time", "y_time", "series", "series_embedding",
+        "retrieved": TimeLLM's prompt summarises the analogues retrieved).
     series_statistics: for networks that read Batch.series_embedding, how to compute it from a series'
         whole history: x [1, T, 1] -> [1, 1, E].
     language_model: it holds a pretrained language model (the app then asks what the data is).

@@ -76,7 +76,7 @@ class Prompt(nn.Module):
         super().__init__()
         texts = [f"Dataset description: {description} Task description: forecast the next {horizon} steps given "
                  f"the previous {lookback} steps. Input statistics: min value", "max value", "median value",
-                 "trend", f"top {top_lags} lags are"]
+                 "trend", f"top {top_lags} lags are", "similar past periods then changed by"]
         encode = lambda text: tokenizer.encode(text, add_special_tokens=False)
         for i, text in enumerate(texts):
             self.register_buffer(f"text_{i}", torch.tensor(encode(text)), persistent=False)
@@ -84,8 +84,9 @@ class Prompt(nn.Module):
         self.register_buffer("chars", torch.tensor([encode(c)[-1] for c in NUMBER_CHARS]), persistent=False)
         self.top_lags, self.lag_digits = top_lags, len(str(lookback))
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x [S, L] normalised windows -> prompt token ids [S, P]."""
+    def forward(self, x: Tensor, analogue_change: Tensor | None = None) -> Tensor:
+        """x [S, L] normalised windows -> prompt token ids [S, P]; with `analogue_change` [S] (how far the
+        retrieved analogues' futures ended from the window's last value, in its deviations), a sentence on it."""
         S = x.shape[0]
         trend = x[:, -1] - x[:, 0]                                                # the summed steps, as the paper's
         numbers = [x.min(1).values, x.max(1).values, x.median(1).values, trend]
@@ -95,6 +96,8 @@ class Prompt(nn.Module):
         pieces.append(getattr(self, f"text_{len(numbers)}").expand(S, -1))
         for lag in _top_lags(x, self.top_lags).unbind(1):
             pieces.append(self._integer(lag))
+        if analogue_change is not None:
+            pieces += [getattr(self, f"text_{len(numbers) + 1}").expand(S, -1), self._decimal(analogue_change)]
         return torch.cat(pieces, dim=1)
 
     def _decimal(self, value: Tensor) -> Tensor:
@@ -108,6 +111,20 @@ class Prompt(nn.Module):
     def _integer(self, value: Tensor) -> Tensor:
         """value [S] -> ids of its digits, zero-padded to the lookback's width."""
         return self.chars[torch.stack([value // 10 ** k % 10 for k in reversed(range(self.lag_digits))], dim=1)]
+
+
+def _analogue_change(batch: Batch) -> Tensor | None:
+    """With retrieved analogues (Batch.retrieved [B, k, H, C]): how far their futures' mean ended from each
+    window's last value, in the window's deviations [B * C]; None without any (then the prompt says nothing)."""
+    if batch.retrieved is None or batch.retrieved.shape[1] == 0:
+        return None
+    found = ~torch.isnan(batch.retrieved_similarity)                                 # [B, k]
+    ends = batch.retrieved[:, :, -1, :].nan_to_num(0.0)                              # [B, k, C]
+    count = found.sum(1, keepdim=True)                                               # [B, 1]
+    mean_end = (ends * found[..., None]).sum(1) / count.clamp(min=1)                 # [B, C]
+    deviation = batch.x.std(dim=1).clamp(min=1e-8)                                   # [B, C]
+    change = torch.where(count > 0, (mean_end - batch.x[:, -1, :]) / deviation, torch.zeros_like(mean_end))
+    return change.reshape(-1)                                                        # [B * C], as the windows
 
 
 def _top_lags(x: Tensor, k: int) -> Tensor:
@@ -187,15 +204,16 @@ class TimeLLM(nn.Module):
         if self.revin is not None:
             x, stats = self.revin.normalize(x)
         series = x.transpose(1, 2).reshape(B * C, L)                                  # [S, L] channel independent
+        change = _analogue_change(batch)                                             # [S], or None
         patches = F.pad(series, (0, cfg.stride), mode="replicate").unfold(1, cfg.patch_len, cfg.stride)  # [S, N, P]
         prototypes = self.to_prototypes(self.word_embeddings.detach().T).T           # [n_prototypes, H]
         h = self.reprogramming(self.patch_embedding(patches), prototypes)            # [S, N, H]
         if self.language_model is not None:
             if self.language_model.encoder_decoder:         # the head reads the decoder, which attends to the prompt
-                context = h if self.prompt is None else self.language_model.embed_tokens(self.prompt(series))
+                context = h if self.prompt is None else self.language_model.embed_tokens(self.prompt(series, change))
                 h = self.language_model(context.to(h.dtype), decoder_inputs_embeds=h)   # [S, N, H]
             elif self.prompt is not None:
-                prefix = self.language_model.embed_tokens(self.prompt(series))      # [S, P, H] one batched lookup
+                prefix = self.language_model.embed_tokens(self.prompt(series, change))  # [S, P, H] one batched lookup
                 h = self.language_model.continue_after(prefix.to(h.dtype), h)         # [S, N, H]
             else:
                 h = self.language_model(h)
@@ -236,7 +254,7 @@ NETWORKS = [
     Network(name="timellm", summary="TimeLLM: patches reprogrammed into a frozen language model, with a prompt "
                                     "describing the data (Jin et al. 2024)",
             config=TimeLLMConfig, module=TimeLLM, defaults=_language_model_defaults("language_model"),
-            language_model=True, training=_TRAINING),
+            inputs=frozenset({"retrieved"}), language_model=True, training=_TRAINING),
     Network(name="timellm_no_lm", summary="TimeLLM with the language model removed: reprogrammed patches straight "
                                           "to the head (ablation)",
             config=TimeLLMConfig, module=TimeLLM, defaults=_language_model_defaults("none"), training=_TRAINING),

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from backbones import Batch
-from backbones.timellm import TimeLLM, TimeLLMConfig, _top_lags
+from backbones.timellm import TimeLLM, TimeLLMConfig, _analogue_change, _top_lags
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -87,6 +87,29 @@ def test_the_prompt_states_the_task_and_the_windows_statistics(tiny_language_mod
     assert "trend+03.75" in text and "top5lagsare" in text
     # the batch's ids are each window's own: building them together changes nothing
     torch.testing.assert_close(ids[1:], model.prompt(x[1:]))
+
+
+def test_the_prompt_says_where_the_retrieved_analogues_went(tiny_language_models):
+    """Two windows of 48 steps ending at 0; three analogues each, whose futures end on average 2 (resp. -1) away
+    from the window's last value; without analogues the prompt is as before."""
+    model = network(tiny_language_models, channels=1)
+    x = torch.stack([torch.linspace(-1.0, 0.0, 48), torch.linspace(1.0, 0.0, 48)])[..., None]      # [2, 48, 1]
+    retrieved = torch.zeros(2, 3, 12, 1)
+    retrieved[0, :, -1, 0] = torch.tensor([1.0, 2.0, 3.0])
+    retrieved[1, :2, -1, 0] = torch.tensor([-1.0, -1.0])
+    similarity = torch.tensor([[0.9, 0.8, 0.7], [0.9, 0.8, float("nan")]])                    # the third not found
+    with_analogues = Batch(x=x, retrieved=retrieved, retrieved_similarity=similarity)
+    deviation = x[:, :, 0].std(dim=1)
+    torch.testing.assert_close(_analogue_change(with_analogues), torch.stack([2 / deviation[0], -1 / deviation[1]]))
+    ids = model.prompt(x[:, :, 0], _analogue_change(with_analogues))
+    text = model.language_model.tokenizer.decode(ids[0]).replace(" ", "")
+    assert text.endswith(f"similarpastperiodsthenchangedby+{2 / deviation[0].item():05.2f}")
+    plain = Batch(x=x)
+    assert _analogue_change(plain) is None and _analogue_change(Batch(x=x, retrieved=retrieved[:, :0],
+                                                                       retrieved_similarity=similarity[:, :0])) is None
+    with torch.no_grad():
+        model.eval()
+        assert not torch.equal(model(with_analogues), model(plain))
 
 
 def test_top_lags_find_the_period():
