@@ -15,7 +15,7 @@ the network computes exactly what the backbone computes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
@@ -59,3 +59,35 @@ class RetrievalFusion(nn.Module):
         shift = self.fuse((blended - point).transpose(1, 2)).transpose(1, 2)    # [B, H, C]
         shift = shift * (weights.sum(dim=1) > 0)[:, None, None]                 # none found: no shift
         return forecast + (shift.unsqueeze(-1) if forecast.ndim == 4 else shift)
+
+
+class RetrievalPrepend(nn.Module):
+    """RAF-style fusion (Tire et al. 2024): the best-ranked analogue's whole window, its lookback and its
+    future in the query's units, is prepended to the input, and the backbone, built for lookback + (lookback +
+    horizon) steps, reads it as earlier history. A window without an analogue gets its own mean there instead.
+    Prepended steps have calendar features of zero."""
+
+    def __init__(self, backbone: nn.Module, config: FusionConfig):
+        super().__init__()
+        self.backbone = backbone
+        self.horizon = config.horizon
+
+    def weights(self, similarity: Tensor) -> Tensor:
+        """All weight on the best-ranked analogue (the one prepended), where one was found."""
+        weights = torch.zeros_like(similarity).nan_to_num(0.0)
+        weights[:, :1] = (~torch.isnan(similarity[:, :1])).to(weights.dtype)
+        return weights
+
+    def forward(self, batch: Batch) -> Tensor:
+        x = batch.x                                                              # [B, L, C]
+        B, L, C = x.shape
+        context = x.mean(dim=1, keepdim=True).expand(B, L + self.horizon, C)    # no analogue: the window's level
+        if batch.retrieved is not None and batch.retrieved.shape[1] > 0:
+            found = ~torch.isnan(batch.retrieved_similarity[:, 0])              # [B] the best-ranked analogue
+            analogue = torch.cat([batch.retrieved_history[:, 0], batch.retrieved[:, 0]], dim=1)   # [B, L + H, C]
+            context = torch.where(found[:, None, None], analogue.nan_to_num(0.0), context)
+        x_time = batch.x_time
+        if x_time is not None:
+            x_time = torch.cat([x_time.new_zeros(B, L + self.horizon, x_time.shape[2]), x_time], dim=1)
+        longer = replace(batch, x=torch.cat([context, x], dim=1), x_time=x_time)   # [B, 2L + H, C]
+        return self.backbone(longer)

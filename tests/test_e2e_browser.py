@@ -124,6 +124,18 @@ def keep_models(page, label: str, models: list[str]) -> None:
     wait_idle(page, STEP_MS)
 
 
+def upload_and_forecast(page, server: str, path: Path, summary: str, models: list[str]) -> None:
+    """Open the app, upload `path` (the sidebar then reads `summary`), keep `models` and press Forecast."""
+    page.set_default_timeout(STEP_MS)
+    page.goto(server)
+    page.get_by_role("button", name="Forecast", exact=True).wait_for(state="visible")
+    upload(page, path)
+    page.get_by_text(summary).wait_for(state="visible")
+    wait_idle(page, STEP_MS)
+    keep_models(page, "Models", models)
+    page.get_by_role("button", name="Forecast", exact=True).click()
+
+
 def shot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
@@ -221,15 +233,8 @@ def test_series_ids_with_markup_show_as_text(server, tmp_path):
     path.write_text("\n".join(lines) + "\n")
     dialogs = []
     with chromium_page() as page:
-        page.set_default_timeout(STEP_MS)
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        page.goto(server)
-        page.get_by_role("button", name="Forecast", exact=True).wait_for(state="visible")
-        upload(page, path)
-        page.get_by_text("2 series, 56 rows, daily (D)").wait_for(state="visible")
-        wait_idle(page, STEP_MS)
-        keep_models(page, "Models", ["seasonal_naive"])
-        page.get_by_role("button", name="Forecast", exact=True).click()
+        upload_and_forecast(page, server, path, "2 series, 56 rows, daily (D)", ["seasonal_naive"])
         page.locator(".js-plotly-plot").first.wait_for(state="visible", timeout=COMPUTE_MS)
         wait_idle(page)
         first = min(ids)  # series are ordered by id
@@ -270,14 +275,7 @@ def test_the_analog_forecast_shows_the_similar_past_periods_it_drew_on(server, t
                              "y": np.round(50 * i + (1 + i) * np.resize(day, 400) + rng.normal(0, 0.1, 400), 3)})
                for i in range(2)]).to_csv(path, index=False)
     with chromium_page() as page:
-        page.set_default_timeout(STEP_MS)
-        page.goto(server)
-        page.get_by_role("button", name="Forecast", exact=True).wait_for(state="visible")
-        upload(page, path)
-        page.get_by_text("2 series, 800 rows, hourly (h)").wait_for(state="visible")
-        wait_idle(page, STEP_MS)
-        keep_models(page, "Models", ["analog"])
-        page.get_by_role("button", name="Forecast", exact=True).click()
+        upload_and_forecast(page, server, path, "2 series, 800 rows, hourly (h)", ["analog"])
         page.get_by_role("heading", name="Similar past periods").wait_for(state="visible", timeout=COMPUTE_MS)
         chart = page.locator(".js-plotly-plot").nth(1)  # after the forecast's
         chart.wait_for(state="visible")

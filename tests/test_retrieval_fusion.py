@@ -8,7 +8,7 @@ import torch
 import forecasting as fc
 from backbones.batch import Batch
 from backbones.network import DataShape, Network
-from backbones.retrieval import FusionConfig, RetrievalFusion
+from backbones.retrieval import FusionConfig, RetrievalFusion, RetrievalPrepend
 from forecasting.models import REGISTRY
 from forecasting.models.neural.windows import make_windows
 from forecasting.retrieval.index import IndexedSeries, WindowIndex
@@ -131,3 +131,53 @@ def test_saved_with_its_index_it_forecasts_the_same_and_a_mismatch_is_named(tmp_
     plain = fc.Forecaster([fc.model("dlinear", lookback=24, epochs=2, steps_per_epoch=5)], h=HORIZON).fit(panel)
     with pytest.raises(ValueError, match="retrieves no analogues"):
         plain.analogues()
+
+
+class Recorder(torch.nn.Module):
+    """A backbone that remembers its input and forecasts zeros."""
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        self.seen = batch
+        return torch.zeros(batch.x.shape[0], HORIZON, 1)
+
+
+def test_prepend_puts_the_best_ranked_analogues_window_before_the_input():
+    fusion = RetrievalPrepend(Recorder(), FusionConfig(horizon=HORIZON))
+    x = torch.randn(2, LOOKBACK, 1)
+    history, future = torch.randn(2, 3, LOOKBACK, 1), torch.randn(2, 3, HORIZON, 1)
+    similarity = torch.tensor([[0.9, 0.5, 0.2], [float("nan")] * 3])          # the second window found none
+    batch = Batch(x=x, x_time=torch.randn(2, LOOKBACK, 4), retrieved=future, retrieved_similarity=similarity,
+                  retrieved_history=history)
+    fusion(batch)
+    seen = fusion.backbone.seen
+    assert seen.x.shape == (2, 2 * LOOKBACK + HORIZON, 1) and seen.x_time.shape == (2, 2 * LOOKBACK + HORIZON, 4)
+    torch.testing.assert_close(seen.x[0], torch.cat([history[0, 0], future[0, 0], x[0]]))      # rank 1
+    torch.testing.assert_close(seen.x[1, :LOOKBACK + HORIZON], x[1].mean().expand(LOOKBACK + HORIZON, 1))
+    assert (seen.x_time[:, :LOOKBACK + HORIZON] == 0).all()
+    torch.testing.assert_close(fusion.weights(similarity), torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
+
+
+def test_the_retrieved_history_is_the_analogues_own_window_in_the_querys_units():
+    rng = np.random.default_rng(3)
+    ds = pd.date_range("2024-01-01", periods=200, freq="h")
+    y = rng.normal(size=200).cumsum()
+    index = WindowIndex.build([IndexedSeries("s", ds, y)], LOOKBACK, HORIZON)
+    query = 3 * y[140:140 + LOOKBACK] + 10                       # a rescaled copy of a later window
+    retrieved = Retriever(index, 1).retrieve(query[None], np.array([ds[-1].value]))
+    row = retrieved.found.rows[0, 0]
+    start = int(np.searchsorted(ds.asi8, index.times[row, 0]))
+    assert start == 140
+    np.testing.assert_allclose(retrieved.histories[0, 0], query, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(retrieved.futures[0, 0], 3 * y[140 + LOOKBACK:140 + LOOKBACK + HORIZON] + 10,
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_a_network_that_prepends_its_analogue_fits_saves_and_loads(tmp_path):
+    panel = motifs(3, 400)
+    model = fc.model("dlinear", lookback=24, epochs=3, steps_per_epoch=20, retrieval=3, retrieval_fusion="prepend")
+    forecaster = fc.Forecaster([model], h=HORIZON).fit(panel)
+    network = forecaster.states[0][0].network
+    assert isinstance(network, RetrievalPrepend) and network.backbone.config.lookback == 2 * 24 + HORIZON
+    forecaster.save(tmp_path / "prepend")
+    pd.testing.assert_frame_equal(fc.Forecaster.load(tmp_path / "prepend").predict(), forecaster.predict())
+    assert forecaster.analogues()["weight"].tolist() == [1.0, 0.0, 0.0] * 3

@@ -45,6 +45,12 @@ def window_scale(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return windows.mean(axis=1), np.where(deviation > MIN_DEVIATION, deviation, 1.0)
 
 
+def history_in_own_scale(keys: np.ndarray, lookback: int) -> np.ndarray:
+    """Windows in their own scale, (x - mean) / deviation [N, L], read back from their keys [N, D]: the first
+    part of a key is that, divided by sqrt(L) and by the square root of the number of granularities."""
+    return keys[:, :lookback] * np.float32(np.sqrt(len(_granularities(lookback)) * lookback))
+
+
 def in_own_scale(futures: np.ndarray, mean: np.ndarray, deviation: np.ndarray) -> np.ndarray:
     """futures [N, H] -> (future - mean) / deviation of each one's lookback window, float32."""
     return ((futures - mean[:, None]) / deviation[:, None]).astype(np.float32)

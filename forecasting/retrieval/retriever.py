@@ -13,7 +13,7 @@ import numpy as np
 from dtaidistance import dtw as dynamic_time_warping
 
 from forecasting.retrieval.index import Analogues, WindowIndex
-from forecasting.retrieval.keys import in_query_scale, window_keys, window_scale
+from forecasting.retrieval.keys import history_in_own_scale, in_query_scale, window_keys, window_scale
 
 DTW_CANDIDATES = 4   # with DTW re-ranking: correlation's top DTW_CANDIDATES x k are re-ranked
 
@@ -24,6 +24,7 @@ class Retrieved:
 
     found: Analogues         # rows [Q, k] of the index (-1: none) and similarity [Q, k] (NaN: none)
     futures: np.ndarray      # [Q, k, H] float32 in each query's units; NaN where none was found
+    histories: np.ndarray    # [Q, k, L] float32, their lookback windows, likewise
 
 
 @dataclass
@@ -78,6 +79,9 @@ class Retriever:
     def futures_of(self, found: Analogues, queries: np.ndarray) -> Retrieved:
         """The analogues `found` for `queries`, their futures put into each query's units."""
         mean, deviation = window_scale(queries)
-        futures = in_query_scale(self.index.futures[np.maximum(found.rows, 0)], mean, deviation)   # [Q, k, H]
-        futures[found.rows < 0] = np.nan
-        return Retrieved(found, futures.astype(np.float32))
+        rows = np.maximum(found.rows, 0)
+        futures = in_query_scale(self.index.futures[rows], mean, deviation)                        # [Q, k, H]
+        histories = in_query_scale(history_in_own_scale(self.index.keys[rows.reshape(-1)], self.index.lookback)
+                                   .reshape(*rows.shape, -1), mean, deviation)                       # [Q, k, L]
+        futures[found.rows < 0] = histories[found.rows < 0] = np.nan
+        return Retrieved(found, futures.astype(np.float32), histories.astype(np.float32))

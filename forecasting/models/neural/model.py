@@ -25,7 +25,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,7 @@ from pydantic import AllowInfNan, BaseModel, Field, NonNegativeInt, PositiveFloa
 from torch import nn
 
 from backbones.network import DataShape, Network
-from backbones.retrieval import FusionConfig, RetrievalFusion
+from backbones.retrieval import FusionConfig, RetrievalFusion, RetrievalPrepend
 from backbones.sources import local_sources_only
 from backbones.state import load_trained_state, trained_state
 from forecasting.errors import DataError
@@ -76,6 +76,8 @@ class NeuralModel(GlobalModel):
         most like it (see `forecasting.retrieval`; never one that ends after the window's cutoff), weighted
         by a learned softmax over similarity and fused by a linear layer that starts at zero (RAFT-style,
         `backbones.retrieval`). retrieval_dtw: re-rank the most similar windows by DTW distance.
+        retrieval_fusion: "blend" (the above) or "prepend": the most similar analogue's window, lookback and
+        future, is put before the input as earlier history (RAF-style).
     library: other series to retrieve from besides the user's own (a file path, a Panel or a long
         frame). It is data, not a setting: a model file keeps its windows in the index, never the library.
     checkpoint_dir, resume: where training checkpoints each epoch, and whether it continues the run
@@ -103,6 +105,7 @@ class NeuralModel(GlobalModel):
     retrain_on_all_rows: bool = True
     retrieval: NonNegativeInt = 0
     retrieval_dtw: bool = False
+    retrieval_fusion: Literal["blend", "prepend"] = "blend"
     library: Any = None
 
     def __post_init__(self) -> None:
@@ -211,7 +214,8 @@ class NeuralModel(GlobalModel):
         return forecasts
 
     def restore_panel(self, state: FitState, series: list[str], h: int, levels: list[int]) -> FittedNetwork:
-        return FittedNetwork.from_state(self.spec, state, series, h, levels, self.retrieval, self.retrieval_dtw)
+        return FittedNetwork.from_state(self.spec, state, series, h, levels, self.retrieval, self.retrieval_dtw,
+                                        self.retrieval_fusion)
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -219,7 +223,7 @@ class NeuralModel(GlobalModel):
                checkpoint_dir: Path | None, progress: Callable[[int, int], None] | None) -> tuple[nn.Module, TrainingResult]:
         """A new network from the seed, trained (early-stopped on val_windows, if any) and in eval mode."""
         set_seed(self.seed)
-        network = build_network(self.spec, config, self.retrieval)
+        network = build_network(self.spec, config, self.retrieval, self.retrieval_fusion)
         result = train(network, train_windows, val_windows, replace(self.training_config(), epochs=epochs),
                        tuple(config["quantiles"]), checkpoint_dir=checkpoint_dir, resume=self.resume, progress=progress)
         return network.eval(), result
@@ -354,7 +358,7 @@ class FittedNetwork(PanelFit):
 
     @classmethod
     def from_state(cls, spec: Network, state: FitState, series: list[str], h: int, levels: list[int],
-                   retrieval: int, dtw: bool) -> FittedNetwork:
+                   retrieval: int, dtw: bool, fusion: str) -> FittedNetwork:
         """The network `to_state` wrote, rebuilt (its pretrained parts from local files only) to forecast
         `series` h steps at `levels`, with `retrieval` analogues. Raises ValueError (a SavedError that places the
         problem) where it is not such a fit."""
@@ -364,7 +368,7 @@ class FittedNetwork(PanelFit):
         retriever = _saved_retriever(spec.name, saved, state.arrays, h, retrieval, dtw)
         try:
             with local_sources_only():
-                network = build_network(spec, saved.network, retrieval)
+                network = build_network(spec, saved.network, retrieval, fusion)
             load_trained_state(network, {key.removeprefix("network."): torch.from_numpy(np.asarray(value))
                                          for key, value in state.arrays.items() if key.startswith("network.")})
         except (OSError, RuntimeError, TypeError, ValueError) as error:
@@ -414,12 +418,15 @@ def _check_saved_network(name: str, saved: SavedNetwork, arrays: dict[str, np.nd
         raise SavedError(problems)
 
 
-def build_network(spec: Network, config: dict, retrieval: int) -> nn.Module:
-    """The registered network, wrapped in the retrieval fusion when it fuses analogues."""
-    network = spec.build(config)
+def build_network(spec: Network, config: dict, retrieval: int, fusion: str) -> nn.Module:
+    """The registered network, wrapped in the retrieval fusion when it fuses analogues (see FUSIONS)."""
     if not retrieval:
-        return network
-    return RetrievalFusion(network, FusionConfig(horizon=config["horizon"], quantiles=tuple(config["quantiles"])))
+        return spec.build(config)
+    fusion_config = FusionConfig(horizon=config["horizon"], quantiles=tuple(config["quantiles"]))
+    if fusion == "prepend":     # the backbone reads the analogue's window before the query's own
+        return RetrievalPrepend(spec.build({**config, "lookback": 2 * config["lookback"] + config["horizon"]}),
+                                fusion_config)
+    return RetrievalFusion(spec.build(config), fusion_config)
 
 
 def _saved_retriever(name: str, saved: SavedNetwork, arrays: dict[str, np.ndarray], h: int,

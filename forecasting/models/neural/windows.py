@@ -123,6 +123,7 @@ class Windows:
                                                   batch.x[:, :, 0].numpy())
             batch.retrieved = torch.from_numpy(retrieved.futures)[..., None]                # [B, k, H, 1]
             batch.retrieved_similarity = torch.from_numpy(retrieved.found.similarity)       # [B, k]
+            batch.retrieved_history = torch.from_numpy(retrieved.histories)[..., None]      # [B, k, L, 1]
         return batch, self.values[future]
 
     def _analogues(self, index: np.ndarray, queries: np.ndarray) -> Analogues:
