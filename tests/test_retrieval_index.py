@@ -116,6 +116,13 @@ def test_hnsw_finds_most_of_what_exact_search_finds():
     assert recall > 0.9
 
 
+def test_auto_searches_exactly_below_30000_windows_and_by_graph_from_there():
+    for windows, method in ((29_999, "exact"), (30_000, "hnsw")):
+        series = hourly("s", noise(0, windows + LOOKBACK + HORIZON - 1))
+        index = WindowIndex.build([series], LOOKBACK, HORIZON)
+        assert (len(index), index.method) == (windows, method)
+
+
 def test_bad_settings_and_queries_are_clear_errors():
     with pytest.raises(ValueError, match="retrieval method must be one of auto, exact, hnsw, got 'ivf'"):
         WindowIndex.build([hourly("s", noise(0, 100))], LOOKBACK, HORIZON, method="ivf")

@@ -38,7 +38,7 @@ class Analog(GlobalModel):
 
     lookback: steps compared (None: max(2h, 32), shortened to fit short series).
     k: analogues per forecast. temperature: the softmax's, over similarity (mean Pearson correlation).
-    method: "exact" search, "hnsw" (approximate), or "auto" (exact below 100,000 windows).
+    method: "exact" search, "hnsw" (approximate), or "auto" (exact below 30,000 windows).
     dtw: re-rank the most similar windows by their dynamic-time-warping distance (see `forecasting.retrieval`).
     library: other series to retrieve from besides the user's own: a file path, a Panel or a long frame.
         It is data, not a setting: a model file keeps its windows in the index, never the library itself.

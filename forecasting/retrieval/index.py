@@ -27,7 +27,11 @@ import pandas as pd
 from forecasting.retrieval.keys import in_own_scale, key_size, window_keys, window_scale
 
 METHODS = ("auto", "exact", "hnsw")
-EXACT_BELOW = 100_000          # rows: exact search below, HNSW at and above (method "auto")
+# rows: exact search below, HNSW at and above (method "auto"). From 30,000 rows a single search of half the
+# rows (a training window's) takes HNSW a third of exact's time or less, so its longer build pays back within
+# about 4,500 searches, far fewer than a network's fit makes; at 10,000 the two search as fast
+# (BENCHMARKS.md, "The retrieval index")
+EXACT_BELOW = 30_000
 HNSW_NEIGHBOURS = 32           # graph degree
 HNSW_BUILD_DEPTH = 80          # efConstruction
 HNSW_SEARCH_DEPTH = 128        # efSearch: candidates kept per query (recall against speed)
