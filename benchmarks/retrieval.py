@@ -79,7 +79,8 @@ LIBRARIES = {"ETTh1": lambda: ett_library("ETTh1"), "M4-Hourly": m4_hourly_libra
 
 def split_windows(blocks, split: Split, horizon: int, retriever: Retriever | None, stamps: np.ndarray,
                   part: str) -> Windows:
-    return make_windows(blocks, LINEAR_LOOKBACK, horizon, [getattr(split, part)] * len(blocks),
+    # every channel is series 1, as in etth1.py's one seven-channel block (HyperMamba's n_series is 1)
+    return make_windows(blocks, LINEAR_LOOKBACK, horizon, [getattr(split, part)] * len(blocks), series=[1] * len(blocks),
                         retriever=retriever, stamps=[stamps] * len(blocks) if retriever else None)
 
 
