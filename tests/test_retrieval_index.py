@@ -99,9 +99,12 @@ def test_the_index_round_trips_through_a_file_with_identical_results(tmp_path, m
     pd.testing.assert_frame_equal(index.describe(before), loaded.describe(after))
     arrays = load_file(tmp_path / "index.safetensors")
     with pytest.raises(ValueError, match="do not fit together: futures"):
-        WindowIndex.from_arrays({**arrays, "futures": arrays["futures"][:, :5]}, index.names, LOOKBACK, HORIZON)
+        WindowIndex.from_arrays({**arrays, "index.futures": arrays["index.futures"][:, :5]}, index.names, LOOKBACK, HORIZON)
+    with pytest.raises(ValueError, match="the retrieval index lacks keys"):
+        WindowIndex.from_arrays({name: a for name, a in arrays.items() if name != "index.keys"}, index.names,
+                                LOOKBACK, HORIZON)
     with pytest.raises(ValueError, match="not in the order they become visible"):
-        WindowIndex.from_arrays({**arrays, "times": arrays["times"][::-1].copy()}, index.names, LOOKBACK, HORIZON)
+        WindowIndex.from_arrays({**arrays, "index.times": arrays["index.times"][::-1].copy()}, index.names, LOOKBACK, HORIZON)
 
 
 def test_hnsw_finds_most_of_what_exact_search_finds():

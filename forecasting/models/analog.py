@@ -150,7 +150,7 @@ class FittedAnalog(PanelFit):
 
     def to_state(self) -> FitState:
         index = self.retriever.index
-        arrays = {f"index.{name}": array for name, array in index.to_arrays().items()}
+        arrays = index.to_arrays()
         if self.calibration_scores is not None:
             arrays["calibration_scores"] = self.calibration_scores
         spec = SavedAnalog(lookback=index.lookback, names=index.names,
@@ -163,12 +163,9 @@ class FittedAnalog(PanelFit):
         if saved.calibration_levels != levels:
             raise ValueError(f"the analog fit was calibrated for levels {saved.calibration_levels}, "
                              f"but the forecaster's levels are {levels}")
-        prefix = "index."
-        index_arrays = {name[len(prefix):]: array for name, array in state.arrays.items() if name.startswith(prefix)}
-        missing = {"keys", "futures", "series", "library", "times"} - set(index_arrays)
-        if missing or (levels and "calibration_scores" not in state.arrays):
-            raise ValueError(f"the saved analog fit lacks {sorted(missing) or ['calibration_scores']}")
-        index = WindowIndex.from_arrays(index_arrays, saved.names, saved.lookback, h)
+        if levels and "calibration_scores" not in state.arrays:
+            raise ValueError("the saved analog fit lacks calibration_scores")
+        index = WindowIndex.from_arrays(state.arrays, saved.names, saved.lookback, h)
         scores = state.arrays.get("calibration_scores") if levels else None
         if scores is not None and (scores.ndim != 3 or scores.shape[0] != len(levels) or scores.shape[2] != h):
             raise ValueError(f"calibration_scores have the shape {list(scores.shape)}, not [levels, windows, h] "

@@ -37,6 +37,7 @@ HNSW_BUILD_DEPTH = 80          # efConstruction
 HNSW_SEARCH_DEPTH = 128        # efSearch: candidates kept per query (recall against speed)
 EXACT_BLOCK = 1 << 24          # scores held at once by exact search: queries per block x rows
 ALWAYS = np.iinfo(np.int64).min  # the "available" time of a library row: visible to every query
+SAVED_PREFIX = "index."          # the index's arrays among a fit's saved arrays
 
 
 @dataclass
@@ -184,15 +185,22 @@ class WindowIndex:
     # ---- saving ----------------------------------------------------------------------------------
 
     def to_arrays(self) -> dict[str, np.ndarray]:
+        """The index as named arrays ("index.keys", ...), to save beside a fit's own."""
         arrays = {"keys": self.keys, "futures": self.futures, "series": self.series,
                   "library": self.library.astype(np.uint8), "times": self.times}
         if self.graph is not None:
             arrays["graph"] = faiss.serialize_index(self.graph)
-        return arrays
+        return {f"{SAVED_PREFIX}{name}": array for name, array in arrays.items()}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], names: list[str], lookback: int, horizon: int) -> WindowIndex:
-        """The index `to_arrays` wrote. Raises ValueError where the arrays do not fit together."""
+    def from_arrays(cls, saved: dict[str, np.ndarray], names: list[str], lookback: int, horizon: int) -> WindowIndex:
+        """The index `to_arrays` wrote, from a fit's arrays. Raises ValueError where its arrays are missing or do
+        not fit together."""
+        arrays = {name.removeprefix(SAVED_PREFIX): array for name, array in saved.items()
+                  if name.startswith(SAVED_PREFIX)}
+        missing = sorted({"keys", "futures", "series", "library", "times"} - set(arrays))
+        if missing:
+            raise ValueError(f"the retrieval index lacks {', '.join(missing)}")
         keys, futures, series, times = arrays["keys"], arrays["futures"], arrays["series"], arrays["times"]
         rows = len(futures)
         problems = [name for name in ("keys", "series", "library", "times") if len(arrays[name]) != rows]

@@ -339,7 +339,7 @@ class FittedNetwork(PanelFit):
         spec = {"network": self.config, "lookback": self.lookback, "series": self.series,
                 "calibration_levels": self.calibration_levels, **self.training}
         if self.retriever is not None:
-            arrays.update({f"index.{name}": array for name, array in self.retriever.index.to_arrays().items()})
+            arrays.update(self.retriever.index.to_arrays())
             spec["retrieved_from"] = self.retriever.index.names
         return FitState(spec=spec, arrays=arrays)
 
@@ -438,9 +438,8 @@ def _saved_retriever(name: str, saved: SavedNetwork, arrays: dict[str, np.ndarra
                                                 f"retrieval, but the model's retrieval is {retrieval}")])
     if not retrieval:
         return None
-    index_arrays = {key.removeprefix("index."): value for key, value in arrays.items() if key.startswith("index.")}
     try:
-        index = WindowIndex.from_arrays(index_arrays, saved.retrieved_from, saved.lookback, h)
+        index = WindowIndex.from_arrays(arrays, saved.retrieved_from, saved.lookback, h)
     except (KeyError, RuntimeError, ValueError) as error:
         raise SavedError([(("retrieved_from",), f"the saved {name} network's index cannot be read: {error}")]) \
             from None
