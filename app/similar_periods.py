@@ -46,10 +46,11 @@ def show(history: pd.DataFrame, forecasts: pd.DataFrame, retrieved: dict[str, Re
     analogues = analogues[analogues["unique_id"] == series_id]
     st.plotly_chart(fc.analogue_figure(history, forecasts, model, analogues, retrieved[model].futures, series_id),
                     key="fc_analogue_chart")
+    charted = "" if len(analogues) <= fc.CHARTED_ANALOGUES else f" The chart draws the first {fc.CHARTED_ANALOGUES}."
     st.caption(common.plain(
         f"The {len(analogues)} past windows whose last steps look most like the latest steps of {series_id}, "
         f"most similar first. Each one's future is set to the series' recent level and spread, on the forecast's "
-        f"dates; its weight is its share in {model}'s forecast."))
+        f"dates; its weight is its share in {model}'s forecast.{charted}"))
     st.dataframe(listed(analogues), hide_index=True, column_config=TABLE_COLUMNS)
 
 

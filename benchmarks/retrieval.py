@@ -8,8 +8,12 @@ or test row): a training window retrieves only windows that ended before its cut
 windows retrieve from the training months. MSE / MAE on the standardised test split over every test
 window and channel, as etth1.py reports them (the same numbers for the ridge floor and seasonal naive).
 
-The analog model's k and temperature are chosen per horizon on the validation windows (every candidate's
-validation MSE is recorded); the networks fuse `--k` analogues (not tuned: 10 by default).
+The analog model's k and temperature are chosen per horizon on the validation windows among the candidates
+the analog model chooses from (every candidate's validation MSE is recorded); the networks fuse `--k`
+analogues (not tuned: 10 by default). Each retrieving network's test windows are scored twice: retrieving
+from the training months, as in training, and from the training and validation months (the index brought
+up to date without retraining; never a test row): the column "(index to validation)". The analog model
+likewise.
 
     .venv/bin/python benchmarks/retrieval.py --horizons 96 192 336 720 --out benchmarks/results/retrieval_etth1.json
     .venv/bin/python benchmarks/retrieval.py --target ETTh2 --library ETTh1 M4-Hourly --horizons 96 --models dlinear \
@@ -32,6 +36,7 @@ from accelerate.utils import set_seed
 from backbones.retrieval import FusionConfig, RetrievalFusion
 from etth1 import DATA, LINEAR_LOOKBACK, REDUCED, load_ett, ridge_floor, seasonal_naive, test_scores
 from forecasting.models import network_named
+from forecasting.models.analog import K_CANDIDATES, TEMPERATURE_CANDIDATES
 from forecasting.models.neural.training import TrainingConfig, train
 from forecasting.models.neural.windows import Split, Windows, make_windows
 from forecasting.retrieval.index import IndexedSeries, WindowIndex
@@ -39,7 +44,8 @@ from forecasting.retrieval.retriever import Retriever
 from forecasting.retrieval.weights import softmax_weights
 
 CHANNELS = 7
-ANALOG_CANDIDATES = [(k, t) for k in (5, 10, 20, 50, 100, 200) for t in (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)]
+RECENT = " (index to validation)"   # the column of test scores whose index also holds the validation months
+ANALOG_CANDIDATES = [(k, t) for k in K_CANDIDATES for t in TEMPERATURE_CANDIDATES]   # the analog model's own
 
 
 def ett_stamps(name: str) -> np.ndarray:
@@ -51,10 +57,10 @@ def channel_blocks(values: np.ndarray, time_features: np.ndarray) -> list[tuple[
 
 
 def training_index(values: np.ndarray, stamps: np.ndarray, split: Split, horizon: int,
-                   library: list[IndexedSeries] = ()) -> WindowIndex:
-    """Every window of the training months of each channel, and of the library's series (exact search
-    below EXACT_BELOW rows, HNSW above)."""
-    rows = slice(split.train.start, split.train.stop)
+                   library: list[IndexedSeries] = (), through: str = "train") -> WindowIndex:
+    """Every window of the training months of each channel (through="val": and of the validation months), and
+    of the library's series (exact search below EXACT_BELOW rows, HNSW above)."""
+    rows = slice(split.train.start, getattr(split, through).stop)
     series = [IndexedSeries(f"channel {c}", pd.DatetimeIndex(stamps[rows]), values[rows, c])
               for c in range(values.shape[1])]
     return WindowIndex.build(series, LINEAR_LOOKBACK, horizon, library=library)
@@ -85,7 +91,9 @@ def split_windows(blocks, split: Split, horizon: int, retriever: Retriever | Non
 
 
 def fit_network(name: str, blocks, split: Split, horizon: int, retriever: Retriever | None, stamps: np.ndarray,
-                seed: int) -> tuple[tuple[float, float, int], dict]:
+                seed: int, test_retrievers: dict[str, Retriever] | None = None) -> tuple[dict, dict]:
+    """The network trained (with `retriever`'s analogues, if any) and its test MSE / MAE / windows: under ""
+    with the training retriever, and under each of `test_retrievers`' labels with that one instead."""
     network_settings, training_settings = REDUCED[name]
     spec = network_named(name)
     set_seed(seed)
@@ -98,9 +106,11 @@ def fit_network(name: str, blocks, split: Split, horizon: int, retriever: Retrie
                    split_windows(blocks, split, horizon, retriever, stamps, "val"), config, show_bar=False)
     seconds = time.perf_counter() - started
     network.eval()
+    scores = {}
     with torch.no_grad():
-        scores = test_scores(lambda batch: network(batch).double(),
-                             split_windows(blocks, split, horizon, retriever, stamps, "test"))
+        for label, test_retriever in {"": retriever, **(test_retrievers or {})}.items():
+            scores[label] = test_scores(lambda batch: network(batch).double(),
+                                        split_windows(blocks, split, horizon, test_retriever, stamps, "test"))
     details = {"train_seconds": round(seconds, 1), "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
                "best_val_loss": round(result.best_val_loss, 5)}
     if retriever is not None:
@@ -137,7 +147,7 @@ def main() -> None:
                         help="also retrieve from these data sets (every row): each retrieving column then runs "
                              "twice, without and with the library")
     parser.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
-    parser.add_argument("--models", nargs="+", default=["dlinear", "patchtst", "mamba", "hypermamba"])
+    parser.add_argument("--models", nargs="*", default=["dlinear", "patchtst", "mamba", "hypermamba"])
     parser.add_argument("--k", type=int, default=10, help="analogues fused into each network's windows")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/retrieval_etth1.json"))
@@ -156,6 +166,9 @@ def main() -> None:
             indexes[" + library"] = training_index(values, stamps, split, horizon, library)
         row = {"H": horizon, "ridge floor": ridge_floor((values, time_features), split, horizon)[:2],
                "seasonal naive": seasonal_naive((values, time_features), split, horizon)[:2]}
+        # the same fits' test windows also retrieve from the validation months (never the test months): the
+        # index brought up to date without retraining, as a user's forecast retrieves from all its history
+        recent = Retriever(training_index(values, stamps, split, horizon, through="val"), args.k)
         for suffix, index in indexes.items():
             validation = analog_scores(index, blocks, split, horizon, stamps, "val", ANALOG_CANDIDATES)
             chosen = min(validation, key=lambda candidate: validation[candidate][0])
@@ -165,17 +178,24 @@ def main() -> None:
             row[f"analog{suffix}"] = analog_scores(index, blocks, split, horizon, stamps, "test", [chosen])[chosen][:2]
             print(f"H={horizon} analog{suffix} k={chosen[0]} t={chosen[1]} ({len(index)} rows, {index.method}; "
                   f"validation MSE {validation[chosen][0]:.4f}): test {row[f'analog{suffix}']}", flush=True)
+            if not suffix:
+                row[f"analog{RECENT}"] = analog_scores(recent.index, blocks, split, horizon, stamps, "test",
+                                                      [chosen])[chosen][:2]
         for name in args.models:
             arms = [(name, None)] + [(f"{name} + retrieval{suffix}", Retriever(index, args.k))
                                      for suffix, index in indexes.items()]
             for label, retriever in arms:
-                runs = []
+                runs = {}
                 for seed in args.seeds:
-                    (mse, mae, n_windows), details = fit_network(name, blocks, split, horizon, retriever, stamps, seed)
-                    runs.append((mse, mae))
-                    result["details"][f"{label}/{horizon}/seed{seed}"] = {"mse": mse, "mae": mae, **details}
-                    print(f"H={horizon} {label} seed {seed}: MSE {mse:.4f} MAE {mae:.4f} {details}", flush=True)
-                row[label] = tuple(np.mean(runs, axis=0))
+                    scores, details = fit_network(name, blocks, split, horizon, retriever, stamps, seed,
+                                                  {RECENT: recent} if label == f"{name} + retrieval" else None)
+                    for test_label, (mse, mae, _) in scores.items():
+                        runs.setdefault(label + test_label, []).append((mse, mae))
+                        result["details"][f"{label}{test_label}/{horizon}/seed{seed}"] = {"mse": mse, "mae": mae,
+                                                                                         **details}
+                        print(f"H={horizon} {label}{test_label} seed {seed}: MSE {mse:.4f} MAE {mae:.4f} {details}",
+                              flush=True)
+                row.update({column: tuple(np.mean(pairs, axis=0)) for column, pairs in runs.items()})
         result["rows"].append(row)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1, default=float))

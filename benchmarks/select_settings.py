@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from etth1 import LINEAR_LOOKBACK, REDUCED, RIDGE_PENALTIES, few_shot_split, fit_network, fit_ridge_recorded, load_ett
+from etth1 import REDUCED, RIDGE_PENALTIES, few_shot_split, fit_network, fit_ridge_recorded, load_ett
 
 from forecasting.models.neural.training import TrainingConfig
 

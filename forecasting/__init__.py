@@ -21,7 +21,8 @@ from forecasting.errors import DataError, ModelFileError
 from forecasting.evaluation import metrics
 from forecasting.evaluation.backtest import REFERENCE, Backtest, run_backtest
 from forecasting.evaluation.export import to_csv_bytes
-from forecasting.evaluation.plotting import analogue_figure, backtest_figure, forecast_figure, ranking_figure
+from forecasting.evaluation.plotting import (CHARTED_ANALOGUES, analogue_figure, backtest_figure, forecast_figure,
+                                            ranking_figure)
 from forecasting.evaluation.report import backtest_report, render_report
 from forecasting.models import (ARIMA, ETS, REGISTRY, Drift, Naive, Naive2, NeuralModel, SeasonalNaive, Theta,
                                 description, is_network, model, register, uses_language_model)
@@ -32,6 +33,7 @@ from forecasting.models.season_fallback import SeasonFallback, describe_fallback
 __all__ = ["Forecaster", "read_table", "validate_frame", "Panel", "FrameReport", "Repair", "Note", "TableFormat",
            "DataError", "ModelFileError", "TrainingError", "run_backtest", "backtest_report", "render_report",
            "Backtest", "REFERENCE", "datasets", "metrics", "series_summary", "season_length", "to_csv_bytes",
-           "forecast_figure", "backtest_figure", "ranking_figure", "analogue_figure", "REGISTRY", "register", "model",
+           "forecast_figure", "backtest_figure", "ranking_figure", "analogue_figure", "CHARTED_ANALOGUES", "REGISTRY",
+           "register", "model",
            "description", "is_network", "uses_language_model", "NeuralModel", "Naive", "SeasonalNaive", "Drift",
            "Naive2", "ETS", "ARIMA", "Theta", "SeasonFallback", "ShortCalibration", "describe_fallbacks"]

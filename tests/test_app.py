@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 import forecasting as fc
 from app.common import plain
+from forecasting.models.analog import K_CANDIDATES
 
 REPO = Path(__file__).resolve().parents[1]
 MAIN = str(REPO / "app" / "main.py")
@@ -341,20 +342,24 @@ def test_the_analog_model_shows_the_similar_past_periods_it_retrieved():
     assert not at.exception
     assert [header.value for header in at.main.subheader] == ["Chart", "Similar past periods", "Table"]
     assert not [box for box in at.selectbox if box.key == "fc_analogue_model"]  # one model retrieves: no menu
-    expected = fc.Forecaster(["analog"], h=24).fit(fc.read_table(__import__("io").BytesIO(data))).analogues()
+    expected = fc.Forecaster(["analog"], h=24, level=[80, 95]).fit(
+        fc.read_table(__import__("io").BytesIO(data))).analogues()
+    k = int((expected["unique_id"] == "a").sum())            # as many as the model chose
+    charted = min(k, fc.CHARTED_ANALOGUES)
     table = analogue_table(at)
-    assert table["rank"].tolist() == list(range(1, 11))
+    assert table["rank"].tolist() == list(range(1, k + 1))
     assert (table["source"] == "this data").all()
     pd.testing.assert_series_equal(table["similarity"], expected.query("unique_id == 'a'")["similarity"],
                                    check_index=False)
     assert table["weight"].sum() == pytest.approx(1.0)
     chart = json.loads(at.get("plotly_chart")[1].proto.spec)
     assert chart["layout"]["title"]["text"] == "Similar past periods: a (analog)"
-    assert [trace["name"] for trace in chart["data"]][::11] == ["history", "analog"]
+    assert [trace["name"] for trace in chart["data"]][::charted + 1] == ["history", "analog"]
     first = expected.iloc[0]
     assert chart["data"][1]["name"] == f"#1 {first.series}, {first.start:%Y-%m-%d %H:%M} to {first.end:%Y-%m-%d %H:%M}"
     weights = expected.query("unique_id == 'a'")["weight"]
-    assert [trace["opacity"] for trace in chart["data"][1:11]] == pytest.approx(0.15 + 0.85 * weights / weights.max())
+    assert [trace["opacity"] for trace in chart["data"][1:charted + 1]] == pytest.approx(
+        0.15 + 0.85 * weights.head(charted) / weights.head(charted).max())
     # charting both series offers both here; the table follows the one picked
     at.multiselect(key="fc_series").set_value(["a", "b"]).run()
     at.selectbox(key="fc_analogue_series").set_value("b").run()
@@ -387,7 +392,7 @@ def test_networks_fuse_the_analogues_asked_for_and_a_menu_picks_whose_are_shown(
     assert configs == [("dlinear", {"retrieval": 3})]
     picker = at.selectbox(key="fc_analogue_model")
     assert picker.options == ["analog", "dlinear"] and picker.value == "analog"
-    assert len(analogue_table(at)) == 10                                      # analog's default k
+    assert len(analogue_table(at)) in K_CANDIDATES                            # as many as analog chose
     picker.set_value("dlinear").run()
     assert not at.exception
     assert analogue_table(at)["rank"].tolist() == [1, 2, 3]

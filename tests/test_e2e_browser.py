@@ -262,10 +262,12 @@ def test_series_ids_with_markup_show_as_text(server, tmp_path):
 
 
 def test_the_analog_forecast_shows_the_similar_past_periods_it_drew_on(server, tmp_path):
-    """Two shops with the same (noisy) daily shape: the analog model's forecast lists and charts the ten past
-    days most like each shop's latest two."""
+    """Two shops with the same (noisy) daily shape: the analog model's forecast lists the past days most like
+    each shop's latest two (as many as it chose) and charts the first of them."""
     import numpy as np
     import pandas as pd
+
+    import forecasting as fc
 
     rng = np.random.default_rng(0)
     day = np.r_[np.linspace(0, 1, 12), np.linspace(1, -0.5, 8), np.linspace(-0.5, 0, 4)]
@@ -274,6 +276,9 @@ def test_the_analog_forecast_shows_the_similar_past_periods_it_drew_on(server, t
     pd.concat([pd.DataFrame({"unique_id": f"shop{i}", "ds": ds,
                              "y": np.round(50 * i + (1 + i) * np.resize(day, 400) + rng.normal(0, 0.1, 400), 3)})
                for i in range(2)]).to_csv(path, index=False)
+    # the app's defaults: h = 24, levels 80 and 95
+    k = fc.Forecaster(["analog"], h=24, level=[80, 95]).fit(fc.read_table(path)).states[0][0].retriever.k
+    charted = min(k, fc.CHARTED_ANALOGUES)
     with chromium_page() as page:
         upload_and_forecast(page, server, path, "2 series, 800 rows, hourly (h)", ["analog"])
         page.get_by_role("heading", name="Similar past periods").wait_for(state="visible", timeout=COMPUTE_MS)
@@ -282,13 +287,13 @@ def test_the_analog_forecast_shows_the_similar_past_periods_it_drew_on(server, t
         wait_idle(page)
         assert chart.locator(".gtitle").text_content() == "Similar past periods: shop0 (analog)"
         legend = chart.locator(".legendtext").all_text_contents()
-        assert len(legend) == 1 + 10 + 1 and legend[0] == "history" and legend[-1] == "analog"
+        assert len(legend) == 1 + charted + 1 and legend[0] == "history" and legend[-1] == "analog"
         assert legend[1].startswith("#1 shop") and " to 2024-01-" in legend[1]
         table = page.locator('[data-testid="stDataFrame"] table').filter(has_text="similarity")
-        assert table.get_attribute("aria-rowcount") == str(1 + 10)       # the header and k = 10 analogues
-        column = {name: [table.get_by_test_id(f"glide-cell-{index}-{row}").text_content() for row in range(10)]
+        assert table.get_attribute("aria-rowcount") == str(1 + k)        # the header and the k analogues
+        column = {name: [table.get_by_test_id(f"glide-cell-{index}-{row}").text_content() for row in range(5)]
                   for index, name in enumerate(["rank", "series", "source"])}
-        assert column["rank"] == [str(rank) for rank in range(1, 11)]
+        assert column["rank"] == [str(rank) for rank in range(1, 6)]
         assert set(column["series"]) <= {"shop0", "shop1"} and set(column["source"]) == {"this data"}
         page.set_viewport_size({"width": 1440, "height": 2600})  # the page scrolls inside: all of it in one shot
         page.wait_for_timeout(500)

@@ -92,11 +92,14 @@ def backtest_figure(data: pd.DataFrame, forecasts: pd.DataFrame, series_id: str,
     return figure
 
 
+CHARTED_ANALOGUES = 20   # more lines than this hide the forecast (the analog model may average hundreds)
+
+
 def analogue_figure(history: pd.DataFrame, forecasts: pd.DataFrame, model: str, analogues: pd.DataFrame,
                     futures: pd.DataFrame, series_id: str, context: int | None = None) -> go.Figure:
     """One series' history, `model`'s forecast and the futures of the analogues it retrieved
-    (`Forecaster.analogues` and `analogue_futures`): thin lines, the more opaque the more weight, each named
-    by its rank, series and dates. History shows the last `context` points before the forecast (default 4
+    (`Forecaster.analogues` and `analogue_futures`; the CHARTED_ANALOGUES best-ranked of them): thin lines, the
+    more opaque the more weight, each named by its rank, series and dates. History shows the last `context` points before the forecast (default 4
     horizons) and, in a backtest, the actuals over it; the forecast's start is dotted."""
     future = forecasts[forecasts["unique_id"] == series_id]
     start = future["ds"].min()
@@ -105,7 +108,7 @@ def analogue_figure(history: pd.DataFrame, forecasts: pd.DataFrame, model: str, 
     shown = pd.concat([before, series[(series["ds"] >= start) & (series["ds"] <= future["ds"].max())]])
     figure = go.Figure(go.Scatter(x=shown["ds"], y=shown["y"], name="history", mode="lines",
                                   line={"color": ACTUALS_COLOR}))
-    found = analogues[analogues["unique_id"] == series_id]
+    found = analogues[analogues["unique_id"] == series_id].nsmallest(CHARTED_ANALOGUES, "rank")
     paths = futures[futures["unique_id"] == series_id]
     for analogue in found.itertuples():
         path = paths[paths["rank"] == analogue.rank]

@@ -7,7 +7,9 @@ and deviation swapped for the query's) and averages them with softmax weights ov
 interval ends are weighted quantiles of the same futures, calibrated like a network's quantile head
 (conformalised quantile regression) on the forecasts it would have made from each series' latest
 cutoffs: each of those sees only windows that ended before its cutoff, so nothing it is scored on was
-available to it.
+available to it. Unless given, k and the temperature are chosen on the same forecasts: the pair whose
+errors, in units of each window's deviation, have the least mean square. How many analogues to average
+depends on the data (M4 Hourly's validation chose 5, ETTh1's 200 or more), so no one default serves.
 """
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ from forecasting.retrieval.weights import softmax_weights, weighted_quantiles
 MIN_LOOKBACK = 4
 CALIBRATION_SHARE = 0.1        # each series' latest rows whose forecasts calibrate the intervals ...
 MAX_CALIBRATION_WINDOWS = 2000  # ... at most this many, spread evenly over them
+K_CANDIDATES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+TEMPERATURE_CANDIDATES = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 
 @dataclass
@@ -38,6 +42,8 @@ class Analog(GlobalModel):
 
     lookback: steps compared (None: max(2h, 32), shortened to fit short series).
     k: analogues per forecast. temperature: the softmax's, over similarity (mean Pearson correlation).
+        None: chosen on the forecasts from each series' latest cutoffs, among K_CANDIDATES and
+        TEMPERATURE_CANDIDATES (`FittedAnalog.choice` keeps every candidate's error).
     method: "exact" search, "hnsw" (approximate), or "auto" (exact below 30,000 windows).
     dtw: re-rank the most similar windows by their dynamic-time-warping distance (see `forecasting.retrieval`).
     library: other series to retrieve from besides the user's own: a file path, a Panel or a long frame.
@@ -47,8 +53,8 @@ class Analog(GlobalModel):
     name: ClassVar[str] = "analog"
     unsaved: ClassVar[frozenset[str]] = frozenset({"library"})
     lookback: Annotated[int, Field(ge=MIN_LOOKBACK)] | None = None
-    k: PositiveInt = 10
-    temperature: PositiveFloat = 0.1
+    k: PositiveInt | None = None
+    temperature: PositiveFloat | None = None
     method: Literal["auto", "exact", "hnsw"] = "auto"
     dtw: bool = False
     library: Any = None
@@ -64,11 +70,15 @@ class Analog(GlobalModel):
                   progress=None) -> FittedAnalog:
         shortest = min(len(y) for y in history.values)      # min_length keeps it >= lookback + 2h
         lookback = self.lookback or max(MIN_LOOKBACK, min(max(2 * h, 32), shortest - 2 * h))
-        index = WindowIndex.build(own_series(history.ids, history.values, history.last_ds, freq), lookback, h, library_series(self.library), self.method)
-        fit = FittedAnalog(retriever=Retriever(index, self.k, self.dtw), temperature=self.temperature,
-                           calibration_levels=levels, calibration_scores=None)
+        own = own_series(history.ids, history.values, history.last_ds, freq)
+        index = WindowIndex.build(own, lookback, h, library_series(self.library), self.method)
+        latest = _latest_windows(history, freq, h, lookback, levels)
+        choice = _choose_settings(index, latest, self.k, self.temperature, self.dtw)
+        k, temperature = min(choice, key=choice.get)
+        fit = FittedAnalog(retriever=Retriever(index, k, self.dtw), temperature=temperature,
+                           calibration_levels=levels, calibration_scores=None, choice=choice)
         if levels:
-            fit.calibration_scores = _calibration_scores(fit, history, freq, h, levels)
+            fit.calibration_scores = _calibration_scores(fit, latest, levels)
         return fit
 
     def forecast_panel(self, history: History, freq: str, h: int, levels: list[int],
@@ -98,6 +108,8 @@ class SavedAnalog(BaseModel):
     lookback: PositiveInt
     names: list[str]                      # the indexed series, library ones first
     calibration_levels: list[int]
+    k: PositiveInt                        # as given, or as chosen at fit
+    temperature: PositiveFloat
 
 
 @dataclass
@@ -108,6 +120,7 @@ class FittedAnalog(PanelFit):
     temperature: float
     calibration_levels: list[int]
     calibration_scores: np.ndarray | None    # [L, N, h] CQR scores in units of each query's deviation
+    choice: dict[tuple[int, float], float] | None = None   # (k, temperature) -> its error at fit; None once loaded
 
     def calibration(self, level: int) -> np.ndarray:
         if level not in self.calibration_levels:
@@ -153,8 +166,8 @@ class FittedAnalog(PanelFit):
         arrays = index.to_arrays()
         if self.calibration_scores is not None:
             arrays["calibration_scores"] = self.calibration_scores
-        spec = SavedAnalog(lookback=index.lookback, names=index.names,
-                           calibration_levels=self.calibration_levels)
+        spec = SavedAnalog(lookback=index.lookback, names=index.names, calibration_levels=self.calibration_levels,
+                           k=self.retriever.k, temperature=self.temperature)
         return FitState(spec=spec.model_dump(), arrays=arrays)
 
     @classmethod
@@ -170,15 +183,22 @@ class FittedAnalog(PanelFit):
         if scores is not None and (scores.ndim != 3 or scores.shape[0] != len(levels) or scores.shape[2] != h):
             raise ValueError(f"calibration_scores have the shape {list(scores.shape)}, not [levels, windows, h] "
                              f"with {len(levels)} levels and h = {h}")
-        return cls(retriever=Retriever(index, model.k, model.dtw), temperature=model.temperature, calibration_levels=levels,
-                   calibration_scores=scores)
+        return cls(retriever=Retriever(index, saved.k, model.dtw), temperature=saved.temperature,
+                   calibration_levels=levels, calibration_scores=scores)
 
 
-def _calibration_scores(fit: FittedAnalog, history: History, freq: str, h: int, levels: list[int]) -> np.ndarray:
-    """CQR scores [L, N, h] of the forecasts from each series' latest cutoffs (the last 10% of its rows,
-    or the windows the highest level needs), in units of each query window's deviation."""
-    lookback = fit.retriever.index.lookback
-    share = math.ceil(windows_needed(max(levels)) / len(history.ids))
+@dataclass
+class LatestWindows:
+    """Forecasts from each series' latest cutoffs (the last 10% of its rows, or the windows the highest level
+    needs; at most MAX_CALIBRATION_WINDOWS): query windows [N, L], cutoffs [N] (int64 ns), actuals [N, h]."""
+
+    queries: np.ndarray
+    cutoffs: np.ndarray
+    actuals: np.ndarray
+
+
+def _latest_windows(history: History, freq: str, h: int, lookback: int, levels: list[int]) -> LatestWindows:
+    share = math.ceil(windows_needed(max(levels)) / len(history.ids)) if levels else 1
     queries, cutoffs, actuals = [], [], []
     for y, last in zip(history.values, history.last_ds):
         rows = max(int(CALIBRATION_SHARE * len(y)), h - 1 + share)
@@ -189,8 +209,32 @@ def _calibration_scores(fit: FittedAnalog, history: History, freq: str, h: int, 
         cutoffs += [ds[t - 1] for t in starts]
         actuals += [y[t:t + h] for t in starts]
     chosen = np.unique(np.linspace(0, len(queries) - 1, min(len(queries), MAX_CALIBRATION_WINDOWS)).astype(int))
-    queries, cutoffs, actuals = (np.stack([items[i] for i in chosen]) for items in (queries, cutoffs, actuals))
-    paths = fit.predict(queries, cutoffs.astype(np.int64), levels)
-    _, deviation = window_scale(queries)
-    return np.stack([quantile_interval_scores(paths[("lower", level)], paths[("upper", level)], actuals)
+    return LatestWindows(*(np.stack([items[i] for i in chosen]) for items in (queries, cutoffs, actuals)))
+
+
+def _choose_settings(index: WindowIndex, latest: LatestWindows, k: int | None, temperature: float | None,
+                     dtw: bool) -> dict[tuple[int, float], float]:
+    """Each (k, temperature) candidate's mean squared error on the latest windows, in units of each window's
+    deviation (a given k or temperature is the only candidate for it). One search for the largest k: the
+    top entries of its ranking are every smaller k's."""
+    ks = [k] if k is not None else K_CANDIDATES
+    temperatures = [temperature] if temperature is not None else TEMPERATURE_CANDIDATES
+    if len(ks) == 1 and len(temperatures) == 1:
+        return {(ks[0], temperatures[0]): math.nan}
+    retrieved = Retriever(index, max(ks), dtw).retrieve(latest.queries, latest.cutoffs.astype(np.int64))
+    futures = np.nan_to_num(retrieved.futures)
+    _, deviation = window_scale(latest.queries)
+    errors = {}
+    for k_, temperature_ in ((k_, t) for k_ in ks for t in temperatures):
+        weights = softmax_weights(retrieved.found.similarity[:, :k_], temperature_)
+        error = (np.einsum("qk,qkh->qh", weights, futures[:, :k_]) - latest.actuals) / deviation[:, None]
+        errors[(k_, temperature_)] = float(np.mean(error ** 2))
+    return errors
+
+
+def _calibration_scores(fit: FittedAnalog, latest: LatestWindows, levels: list[int]) -> np.ndarray:
+    """CQR scores [L, N, h] of the forecasts from the latest windows, in units of each window's deviation."""
+    paths = fit.predict(latest.queries, latest.cutoffs.astype(np.int64), levels)
+    _, deviation = window_scale(latest.queries)
+    return np.stack([quantile_interval_scores(paths[("lower", level)], paths[("upper", level)], latest.actuals)
                      / deviation[:, None] for level in levels])
