@@ -37,6 +37,7 @@ END = pd.Timestamp("2001-01-01")
 LOOKBACK = 2 * H                      # the networks' and the analog model's default lookback at h = 48
 ANALOG_CANDIDATES = [(k, t) for k in K_CANDIDATES for t in TEMPERATURE_CANDIDATES]   # the analog model's own
 RIDGE_PENALTIES = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
+LEVEL = 95
 NETWORKS = ["dlinear", "patchtst", "informer", "mamba", "hypermamba"]
 
 
@@ -60,9 +61,15 @@ def holdout(train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def m4_scores(forecasts: pd.DataFrame, train: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """sMAPE, MASE and OWA per model column, and the share of actuals inside its 95% interval where it has one."""
     summary = summarize(forecasts, train, season_length=SEASON)
-    return {name: {"sMAPE": float(summary.loc["smape", name]), "MASE": float(summary.loc["mase", name]),
-                   "OWA": float(summary.loc["owa", name])} for name in summary.columns}
+    scores = {name: {"sMAPE": float(summary.loc["smape", name]), "MASE": float(summary.loc["mase", name]),
+                     "OWA": float(summary.loc["owa", name])} for name in summary.columns}
+    if "coverage-95" in summary.index:
+        for name, covered in summary.loc["coverage-95"].items():
+            if np.isfinite(covered):
+                scores[name]["coverage95"] = float(covered)
+    return scores
 
 
 def ridge_windows(values: list[np.ndarray], horizon: int, lookback: int) -> tuple[np.ndarray, np.ndarray]:
@@ -138,8 +145,9 @@ def analog_choice(train: pd.DataFrame, record: dict) -> tuple[int, float]:
 
 def forecast(config, name: str, train: pd.DataFrame) -> tuple[pd.DataFrame, str, float]:
     started = time.perf_counter()
-    predicted = Forecaster([config], h=H, freq="h").fit(train).predict()
-    return predicted.rename(columns={config.name: name}), name, time.perf_counter() - started
+    predicted = Forecaster([config], h=H, freq="h", level=[LEVEL]).fit(train).predict()
+    bounds = {f"{config.name}-{end}-{LEVEL}": f"{name}-{end}-{LEVEL}" for end in ("lo", "hi")}
+    return predicted.rename(columns={config.name: name, **bounds}), name, time.perf_counter() - started
 
 
 def main() -> None:
@@ -159,8 +167,9 @@ def main() -> None:
 
     def add(frame: pd.DataFrame, name: str, seconds: float | None = None) -> None:
         nonlocal forecasts
-        forecasts = forecasts.merge(frame[["unique_id", "ds", name]], on=["unique_id", "ds"], how="left")
-        result["scores"][name] = m4_scores(forecasts[["unique_id", "ds", "y", name]], train)[name]
+        columns = [column for column in frame.columns if column == name or column.startswith(f"{name}-")]
+        forecasts = forecasts.merge(frame[["unique_id", "ds", *columns]], on=["unique_id", "ds"], how="left")
+        result["scores"][name] = m4_scores(forecasts[["unique_id", "ds", "y", *columns]], train)[name]
         if seconds is not None:
             result["seconds"][name] = round(seconds, 1)
         print(name, result["scores"][name], f"{seconds or 0:.0f} s", flush=True)
@@ -184,13 +193,15 @@ def table(scores: dict[str, dict[str, float]]) -> str:
     runs: dict[str, list[dict[str, float]]] = {}
     for name, score in scores.items():
         runs.setdefault(name.split(" seed ")[0], []).append(score)
-    lines = ["| model | sMAPE | MASE | OWA | OWA per seed | OWA sd |", "|---|---|---|---|---|---|"]
+    lines = ["| model | sMAPE | MASE | OWA | OWA per seed | OWA sd | coverage95 |", "|---|---|---|---|---|---|---|"]
     for name, seeds in runs.items():
+        covered = [seed["coverage95"] for seed in seeds if "coverage95" in seed]
         owas = [seed["OWA"] for seed in seeds]
         means = [np.mean([seed[metric] for seed in seeds]) for metric in ("sMAPE", "MASE", "OWA")]
         spread = f"{np.std(owas, ddof=1):.3f}" if len(owas) > 1 else ""
         lines.append(f"| {name} | {means[0]:.3f} | {means[1]:.3f} | {means[2]:.3f} | "
-                     f"{', '.join(f'{owa:.3f}' for owa in owas)} | {spread} |")
+                     f"{', '.join(f'{owa:.3f}' for owa in owas)} | {spread} | "
+                     f"{f'{np.mean(covered):.3f}' if covered else ''} |")
     return "\n".join(lines)
 
 
