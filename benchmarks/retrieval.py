@@ -45,6 +45,9 @@ from forecasting.retrieval.weights import softmax_weights
 
 CHANNELS = 7
 RECENT = " (index to validation)"   # the column of test scores whose index also holds the validation months
+# the retrieval fusion's form (--select-fusion): the H x H map as built, or one trust per step ahead from 0.5 or 0
+FUSION_CANDIDATES = [{"per_step": False, "trust": 0.5}, {"per_step": True, "trust": 0.5},
+                     {"per_step": True, "trust": 0.0}]
 ANALOG_CANDIDATES = [(k, t) for k in K_CANDIDATES for t in TEMPERATURE_CANDIDATES]   # the analog model's own
 
 
@@ -86,21 +89,25 @@ LIBRARIES = {"ETTh1": lambda: ett_library("ETTh1"), "M4-Hourly": m4_hourly_libra
 def split_windows(blocks, split: Split, horizon: int, retriever: Retriever | None, stamps: np.ndarray,
                   part: str) -> Windows:
     # every channel is series 1, as in etth1.py's one seven-channel block (HyperMamba's n_series is 1)
-    return make_windows(blocks, LINEAR_LOOKBACK, horizon, [getattr(split, part)] * len(blocks), series=[1] * len(blocks),
-                        retriever=retriever, stamps=[stamps] * len(blocks) if retriever else None)
+    return make_windows(blocks, LINEAR_LOOKBACK, horizon, [getattr(split, part)] * len(blocks),
+                        series=[1] * len(blocks), retriever=retriever,
+                        stamps=[stamps] * len(blocks) if retriever else None)
 
 
 def fit_network(name: str, blocks, split: Split, horizon: int, retriever: Retriever | None, stamps: np.ndarray,
-                seed: int, test_retrievers: dict[str, Retriever] | None = None) -> tuple[dict, dict]:
-    """The network trained (with `retriever`'s analogues, if any) and its test MSE / MAE / windows: under ""
-    with the training retriever, and under each of `test_retrievers`' labels with that one instead."""
+                seed: int, test_retrievers: dict[str, Retriever] | None = None,
+                fusion: dict | None = None, score_test: bool = True) -> tuple[dict, dict]:
+    """The network trained (with `retriever`'s analogues, if any; `fusion`: FusionConfig fields) and its test
+    MSE / MAE / windows: under "" with the training retriever, and under each of `test_retrievers`' labels with
+    that one instead (none without `score_test`: a choice on validation never builds the test windows)."""
     network_settings, training_settings = REDUCED[name]
     spec = network_named(name)
     set_seed(seed)
     network = spec.module(spec.config(lookback=LINEAR_LOOKBACK, horizon=horizon, channels=1, **network_settings))
     if retriever is not None:
-        network = RetrievalFusion(network, FusionConfig(horizon=horizon))
-    config = TrainingConfig(seed=seed, **{**training_settings, "batch_size": training_settings["batch_size"] * CHANNELS})
+        network = RetrievalFusion(network, FusionConfig(horizon=horizon, **(fusion or {})))
+    batch_size = training_settings["batch_size"] * CHANNELS
+    config = TrainingConfig(seed=seed, **{**training_settings, "batch_size": batch_size})
     started = time.perf_counter()
     result = train(network, split_windows(blocks, split, horizon, retriever, stamps, "train"),
                    split_windows(blocks, split, horizon, retriever, stamps, "val"), config, show_bar=False)
@@ -108,7 +115,7 @@ def fit_network(name: str, blocks, split: Split, horizon: int, retriever: Retrie
     network.eval()
     scores = {}
     with torch.no_grad():
-        for label, test_retriever in {"": retriever, **(test_retrievers or {})}.items():
+        for label, test_retriever in {"": retriever, **(test_retrievers or {})}.items() if score_test else ():
             scores[label] = test_scores(lambda batch: network(batch).double(),
                                         split_windows(blocks, split, horizon, test_retriever, stamps, "test"))
     details = {"train_seconds": round(seconds, 1), "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
@@ -150,6 +157,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=["dlinear", "patchtst", "mamba", "hypermamba"])
     parser.add_argument("--k", type=int, default=10, help="analogues fused into each network's windows")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--select-fusion", action="store_true",
+                        help="instead: train each FUSION_CANDIDATES fusion (and the plain network) and record its "
+                             "validation loss; no test window is built")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/retrieval_etth1.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -157,6 +167,8 @@ def main() -> None:
     stamps = ett_stamps(args.target)
     blocks = channel_blocks(values, time_features)
     library = [series for name in args.library for series in LIBRARIES[name]()]
+    if args.select_fusion:
+        return select_fusion(args, values, stamps, split, blocks)
     result = {"date": date.today().isoformat(), "machine": platform.platform(), "threads": torch.get_num_threads(),
               "target": args.target, "library": args.library, "library_series": len(library), "k": args.k,
               "seeds": args.seeds, "rows": [], "analog_validation": {}, "details": {}}
@@ -200,6 +212,33 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1, default=float))
         print(table(result["rows"]), flush=True)
+
+
+def select_fusion(args, values: np.ndarray, stamps: np.ndarray, split: Split, blocks) -> None:
+    """Each fusion candidate's best validation loss per model, horizon and seed, and the choice: the lowest mean
+    over cells of its loss divided by the cell's best candidate's (as select_settings.py chooses)."""
+    record = {"date": date.today().isoformat(), "machine": platform.platform(), "threads": torch.get_num_threads(),
+              "k": args.k, "seeds": args.seeds, "candidates": [label_of(c) for c in FUSION_CANDIDATES], "cells": {}}
+    for horizon in args.horizons:
+        retriever = Retriever(training_index(values, stamps, split, horizon), args.k)
+        for name in args.models:
+            for seed in args.seeds:
+                cell = record["cells"].setdefault(f"{name}/{horizon}/seed{seed}", {})
+                for candidate in [None, *FUSION_CANDIDATES]:
+                    _, details = fit_network(name, blocks, split, horizon, None if candidate is None else retriever,
+                                             stamps, seed, fusion=candidate, score_test=False)
+                    cell[label_of(candidate)] = details["best_val_loss"]
+                    print(f"H={horizon} {name} seed {seed} {label_of(candidate)}: validation {details}", flush=True)
+                args.out.write_text(json.dumps(record, indent=1))
+    ratios = {label_of(c): np.mean([cell[label_of(c)] / min(cell[label_of(o)] for o in FUSION_CANDIDATES)
+                                    for cell in record["cells"].values()]) for c in FUSION_CANDIDATES}
+    record["mean ratio to the cell's best"], record["chosen"] = ratios, min(ratios, key=ratios.get)
+    args.out.write_text(json.dumps(record, indent=1))
+    print(json.dumps(record, indent=1))
+
+
+def label_of(candidate: dict | None) -> str:
+    return "no retrieval" if candidate is None else ", ".join(f"{key} {value}" for key, value in candidate.items())
 
 
 def table(rows: list[dict]) -> str:
