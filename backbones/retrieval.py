@@ -29,7 +29,6 @@ class FusionConfig:
     quantiles: tuple[float, ...] = ()     # the backbone's output quantiles (empty: a point forecast)
     temperature: float = 0.1              # the softmax's temperature over similarity, at the start of training
     trust: float = 0.5                    # G's diagonal at the start: how far toward the analogues' blend
-    per_step: bool = False                # G diagonal (one trust per step ahead, H weights) instead of H x H
 
 
 class RetrievalFusion(nn.Module):
@@ -38,14 +37,10 @@ class RetrievalFusion(nn.Module):
         self.backbone = backbone
         self.median = config.quantiles.index(0.5) if config.quantiles else None
         self.log_temperature = nn.Parameter(torch.tensor(math.log(config.temperature)))
-        if config.per_step:
-            self.trust = nn.Parameter(torch.full((config.horizon,), config.trust))
-            self.fuse = lambda gap: gap * self.trust
-        else:
-            self.fuse = nn.Linear(config.horizon, config.horizon)
-            with torch.no_grad():
-                self.fuse.weight.copy_(config.trust * torch.eye(config.horizon))
-                self.fuse.bias.zero_()
+        self.fuse = nn.Linear(config.horizon, config.horizon)
+        with torch.no_grad():
+            self.fuse.weight.copy_(config.trust * torch.eye(config.horizon))
+            self.fuse.bias.zero_()
 
     def weights(self, similarity: Tensor) -> Tensor:
         """similarity [B, k] (NaN: no analogue) -> softmax weights [B, k]; 0 where none was found."""

@@ -45,9 +45,9 @@ from forecasting.retrieval.weights import softmax_weights
 
 CHANNELS = 7
 RECENT = " (index to validation)"   # the column of test scores whose index also holds the validation months
-# the retrieval fusion's form (--select-fusion): the H x H map as built, or one trust per step ahead from 0.5 or 0
-FUSION_CANDIDATES = [{"per_step": False, "trust": 0.5}, {"per_step": True, "trust": 0.5},
-                     {"per_step": True, "trust": 0.0}]
+# the retrieval fusion's starting trust in the analogues (--select-fusion; at commit 7b26479 a diagonal map, one
+# trust per step ahead, was a candidate too: level on validation, so not kept, see BENCHMARKS.md)
+FUSION_CANDIDATES = [{"trust": 0.5}, {"trust": 0.0}]
 ANALOG_CANDIDATES = [(k, t) for k in K_CANDIDATES for t in TEMPERATURE_CANDIDATES]   # the analog model's own
 
 
