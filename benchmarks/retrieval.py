@@ -15,7 +15,7 @@ from the training months, as in training, and from the training and validation m
 up to date without retraining; never a test row): the column "(index to validation)". The analog model
 likewise.
 
-    .venv/bin/python benchmarks/retrieval.py --horizons 96 192 336 720 --out benchmarks/results/retrieval_etth1.json
+    .venv/bin/python benchmarks/retrieval.py --horizons 96 192 336 720 --out benchmarks/results/retrieval_etth1_all.json
     .venv/bin/python benchmarks/retrieval.py --target ETTh2 --library ETTh1 M4-Hourly --horizons 96 --models dlinear \
         --out benchmarks/results/retrieval_etth2_library.json
 """
@@ -160,7 +160,7 @@ def main() -> None:
     parser.add_argument("--select-fusion", action="store_true",
                         help="instead: train each FUSION_CANDIDATES fusion (and the plain network) and record its "
                              "validation loss; no test window is built")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/retrieval_etth1.json"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/retrieval_etth1_all.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     values, time_features, split = load_ett(args.target)
