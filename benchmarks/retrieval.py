@@ -36,7 +36,7 @@ from accelerate.utils import set_seed
 from backbones.retrieval import FusionConfig, RetrievalFusion
 from etth1 import DATA, LINEAR_LOOKBACK, REDUCED, load_ett, ridge_floor, seasonal_naive, test_scores
 from forecasting.models import network_named
-from forecasting.models.analog import K_CANDIDATES, TEMPERATURE_CANDIDATES
+from forecasting.models.analog import K_CANDIDATES, TEMPERATURE_CANDIDATES, query_chunks
 from forecasting.models.neural.training import TrainingConfig, train
 from forecasting.models.neural.windows import Split, Windows, make_windows
 from forecasting.retrieval.index import IndexedSeries, WindowIndex
@@ -132,7 +132,8 @@ def analog_scores(index: WindowIndex, blocks, split: Split, horizon: int, stamps
     retriever = Retriever(index, max(k for k, _ in candidates))
     windows = split_windows(blocks, split, horizon, None, stamps, part)
     sums = {candidate: [0.0, 0.0, 0] for candidate in candidates}
-    for chunk in torch.arange(len(windows)).split(2048):
+    for rows in query_chunks(len(windows), retriever):            # bounded memory, as the analog model retrieves
+        chunk = torch.arange(len(windows))[rows]
         batch, target = windows.batch(chunk)
         cutoffs = stamps[np.asarray(windows.targets[chunk]) % len(stamps) - 1]
         retrieved = retriever.retrieve(batch.x[:, :, 0].double().numpy(), cutoffs)

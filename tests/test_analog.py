@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 import forecasting as fc
+from forecasting.models import analog
 from forecasting.models.analog import K_CANDIDATES, TEMPERATURE_CANDIDATES
 
 
@@ -43,6 +44,20 @@ def test_k_and_temperature_are_chosen_on_the_latest_cutoffs_unless_given(tmp_pat
     loaded = fc.Forecaster.load(tmp_path / "analog")
     assert (loaded.states[0][0].retriever.k, loaded.states[0][0].temperature) == chosen
     pd.testing.assert_frame_equal(loaded.predict(), forecaster.predict())
+
+
+def test_retrieving_in_small_chunks_changes_nothing(monkeypatch):
+    """The queries are retrieved in chunks that bound memory (k = 500 analogues of h = 720 steps for 2000 windows
+    would take gigabytes at once); one query per chunk gives the same choice, bands and forecasts."""
+    panel = cycles(2, 400, noise=0.5, seed=2)
+    whole = fc.Forecaster(["analog"], h=24, level=[80]).fit(panel)
+    monkeypatch.setattr(analog, "RETRIEVED_BYTES", 1)
+    assert analog.query_chunks(3, whole.states[0][0].retriever) == [slice(0, 1), slice(1, 2), slice(2, 3)]
+    chunked = fc.Forecaster(["analog"], h=24, level=[80]).fit(panel)
+    assert chunked.states[0][0].choice == pytest.approx(whole.states[0][0].choice)
+    np.testing.assert_allclose(chunked.states[0][0].calibration_scores, whole.states[0][0].calibration_scores,
+                               rtol=1e-6)
+    pd.testing.assert_frame_equal(chunked.predict(), whole.predict())
 
 
 def test_the_analogues_are_shown_and_never_come_from_after_the_cutoff():

@@ -33,6 +33,7 @@ MIN_LOOKBACK = 4
 CALIBRATION_SHARE = 0.1        # each series' latest rows whose forecasts calibrate the intervals ...
 MAX_CALIBRATION_WINDOWS = 2000  # ... at most this many, spread evenly over them
 K_CANDIDATES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+RETRIEVED_BYTES = 2 ** 28      # queries are retrieved in chunks whose analogues (k x (lookback + h)) fit in this
 TEMPERATURE_CANDIDATES = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 
@@ -145,15 +146,18 @@ class FittedAnalog(PanelFit):
 
     def predict(self, queries: np.ndarray, cutoffs: np.ndarray, levels: list[int]) -> dict:
         """Forecast paths [Q, h] in the queries' units: "mean", and ("lower" | "upper", level) for each level."""
-        retrieved = self.retriever.retrieve(queries, cutoffs)
-        weights = softmax_weights(retrieved.found.similarity, self.temperature)             # [Q, k]
-        futures = np.nan_to_num(retrieved.futures)                                          # [Q, k, h]; weight 0 if none
-        paths = {"mean": np.einsum("qk,qkh->qh", weights, futures)}
         ends = [q for level in levels for q in (0.5 - level / 200, 0.5 + level / 200)]
-        if ends:
-            quantiles = weighted_quantiles(futures, weights, ends)
-            for i, level in enumerate(levels):
-                paths[("lower", level)], paths[("upper", level)] = quantiles[2 * i], quantiles[2 * i + 1]
+        parts = []
+        for chunk in query_chunks(len(queries), self.retriever):
+            retrieved = self.retriever.retrieve(queries[chunk], cutoffs[chunk])
+            weights = softmax_weights(retrieved.found.similarity, self.temperature)          # [Q, k]
+            futures = np.nan_to_num(retrieved.futures)                            # [Q, k, h]; weight 0 if none
+            mean = np.einsum("qk,qkh->qh", weights, futures)
+            parts.append((mean, *(weighted_quantiles(futures, weights, ends) if ends else [])))
+        paths = {"mean": np.concatenate([part[0] for part in parts])}
+        for i, level in enumerate(levels):
+            paths[("lower", level)] = np.concatenate([part[1 + 2 * i] for part in parts])
+            paths[("upper", level)] = np.concatenate([part[2 + 2 * i] for part in parts])
         return paths
 
     def next_analogues(self, history: History) -> NextAnalogues:
@@ -221,15 +225,26 @@ def _choose_settings(index: WindowIndex, latest: LatestWindows, k: int | None, t
     temperatures = [temperature] if temperature is not None else TEMPERATURE_CANDIDATES
     if len(ks) == 1 and len(temperatures) == 1:
         return {(ks[0], temperatures[0]): math.nan}
-    retrieved = Retriever(index, max(ks), dtw).retrieve(latest.queries, latest.cutoffs.astype(np.int64))
-    futures = np.nan_to_num(retrieved.futures)
+    retriever = Retriever(index, max(ks), dtw)
     _, deviation = window_scale(latest.queries)
-    errors = {}
-    for k_, temperature_ in ((k_, t) for k_ in ks for t in temperatures):
-        weights = softmax_weights(retrieved.found.similarity[:, :k_], temperature_)
-        error = (np.einsum("qk,qkh->qh", weights, futures[:, :k_]) - latest.actuals) / deviation[:, None]
-        errors[(k_, temperature_)] = float(np.mean(error ** 2))
-    return errors
+    squared = {(k_, t): 0.0 for k_ in ks for t in temperatures}
+    for chunk in query_chunks(len(latest.queries), retriever):
+        retrieved = retriever.retrieve(latest.queries[chunk], latest.cutoffs[chunk].astype(np.int64))
+        futures = np.nan_to_num(retrieved.futures)
+        for k_, temperature_ in squared:
+            weights = softmax_weights(retrieved.found.similarity[:, :k_], temperature_)
+            error = (np.einsum("qk,qkh->qh", weights, futures[:, :k_]) - latest.actuals[chunk]) / deviation[chunk, None]
+            squared[(k_, temperature_)] += float(np.sum(error ** 2))
+    return {candidate: total / latest.actuals.size for candidate, total in squared.items()}
+
+
+def query_chunks(n_queries: int, retriever: Retriever) -> list[slice]:
+    """Slices of the queries, each small enough that its retrieved analogues (futures and histories, float32)
+    take at most RETRIEVED_BYTES."""
+    index = retriever.index
+    per_query = 4 * retriever.k * (index.lookback + index.horizon)
+    size = max(1, RETRIEVED_BYTES // per_query)
+    return [slice(start, start + size) for start in range(0, n_queries, size)] or [slice(0, 0)]
 
 
 def _calibration_scores(fit: FittedAnalog, latest: LatestWindows, levels: list[int]) -> np.ndarray:
