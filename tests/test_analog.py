@@ -19,9 +19,10 @@ def cycles(n_series: int, length: int, noise: float = 0.1, seed: int = 0, start:
 
 
 def test_analog_forecasts_a_repeating_shape_better_than_seasonal_naive():
-    backtest = fc.run_backtest(cycles(3, 600, noise=0.2), ["analog"], h=24, n_windows=2, level=[80])
+    given = fc.model("analog", k=10, temperature=0.1)   # the method itself; its own choice is tested below
+    backtest = fc.run_backtest(cycles(3, 600, noise=0.2), [given], h=24, n_windows=2, level=[80])
     mase = backtest.ranking.set_index("model")["mase"]
-    assert mase["analog"] < 0.9 * mase["seasonal_naive"]
+    assert mase["analog"] < 0.8 * mase["seasonal_naive"]
     assert 0.6 <= backtest.ranking.set_index("model").loc["analog", "coverage-80"] <= 0.97
 
 

@@ -11,7 +11,6 @@ from streamlit.testing.v1 import AppTest
 
 import forecasting as fc
 from app.common import plain
-from forecasting.models.analog import K_CANDIDATES
 
 REPO = Path(__file__).resolve().parents[1]
 MAIN = str(REPO / "app" / "main.py")
@@ -392,7 +391,8 @@ def test_networks_fuse_the_analogues_asked_for_and_a_menu_picks_whose_are_shown(
     assert configs == [("dlinear", {"retrieval": 3})]
     picker = at.selectbox(key="fc_analogue_model")
     assert picker.options == ["analog", "dlinear"] and picker.value == "analog"
-    assert len(analogue_table(at)) in K_CANDIDATES                            # as many as analog chose
+    chosen = fc.Forecaster(["analog"], h=12, level=[80, 95]).fit(fc.datasets.load("air_passengers"))
+    assert len(analogue_table(at)) == chosen.states[0][0].retriever.k           # as many as analog chose
     picker.set_value("dlinear").run()
     assert not at.exception
     assert analogue_table(at)["rank"].tolist() == [1, 2, 3]
