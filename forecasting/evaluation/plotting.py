@@ -99,8 +99,9 @@ def analogue_figure(history: pd.DataFrame, forecasts: pd.DataFrame, model: str, 
                     futures: pd.DataFrame, series_id: str, context: int | None = None) -> go.Figure:
     """One series' history, `model`'s forecast and the futures of the analogues it retrieved
     (`Forecaster.analogues` and `analogue_futures`; the CHARTED_ANALOGUES best-ranked of them): thin lines, the
-    more opaque the more weight, each named by its rank, series and dates. History shows the last `context` points before the forecast (default 4
-    horizons) and, in a backtest, the actuals over it; the forecast's start is dotted."""
+    more opaque the more weight, each named by its rank, series and dates. History shows the last `context`
+    points before the forecast (default 4 horizons) and, in a backtest, the actuals over it; the forecast's
+    start is dotted."""
     future = forecasts[forecasts["unique_id"] == series_id]
     start = future["ds"].min()
     series = history[history["unique_id"] == series_id]

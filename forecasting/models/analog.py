@@ -33,8 +33,8 @@ MIN_LOOKBACK = 4
 CALIBRATION_SHARE = 0.1        # each series' latest rows whose forecasts calibrate the intervals ...
 MAX_CALIBRATION_WINDOWS = 2000  # ... at most this many, spread evenly over them
 K_CANDIDATES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
-RETRIEVED_BYTES = 2 ** 28      # queries are retrieved in chunks whose analogues (k x (lookback + h)) fit in this
 TEMPERATURE_CANDIDATES = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+RETRIEVED_BYTES = 2 ** 28      # queries are retrieved in chunks whose analogues (k x (lookback + h)) fit in this
 
 
 @dataclass
@@ -229,11 +229,11 @@ def _choose_settings(index: WindowIndex, latest: LatestWindows, k: int | None, t
     _, deviation = window_scale(latest.queries)
     squared = {(k_, t): 0.0 for k_ in ks for t in temperatures}
     for chunk in query_chunks(len(latest.queries), retriever):
-        retrieved = retriever.retrieve(latest.queries[chunk], latest.cutoffs[chunk].astype(np.int64))
-        futures = np.nan_to_num(retrieved.futures)
+        retrieved = retriever.retrieve(latest.queries[chunk], latest.cutoffs[chunk])
+        futures, actuals = np.nan_to_num(retrieved.futures), latest.actuals[chunk]
         for k_, temperature_ in squared:
             weights = softmax_weights(retrieved.found.similarity[:, :k_], temperature_)
-            error = (np.einsum("qk,qkh->qh", weights, futures[:, :k_]) - latest.actuals[chunk]) / deviation[chunk, None]
+            error = (np.einsum("qk,qkh->qh", weights, futures[:, :k_]) - actuals) / deviation[chunk, None]
             squared[(k_, temperature_)] += float(np.sum(error ** 2))
     return {candidate: total / latest.actuals.size for candidate, total in squared.items()}
 
@@ -249,7 +249,7 @@ def query_chunks(n_queries: int, retriever: Retriever) -> list[slice]:
 
 def _calibration_scores(fit: FittedAnalog, latest: LatestWindows, levels: list[int]) -> np.ndarray:
     """CQR scores [L, N, h] of the forecasts from the latest windows, in units of each window's deviation."""
-    paths = fit.predict(latest.queries, latest.cutoffs.astype(np.int64), levels)
+    paths = fit.predict(latest.queries, latest.cutoffs, levels)
     _, deviation = window_scale(latest.queries)
     return np.stack([quantile_interval_scores(paths[("lower", level)], paths[("upper", level)], latest.actuals)
                      / deviation[:, None] for level in levels])
