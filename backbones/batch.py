@@ -20,6 +20,7 @@ class Batch:
     retrieved: torch.Tensor | None = None             # [B, k, H, C] futures of the k analogues, in x's units
     retrieved_similarity: torch.Tensor | None = None  # [B, k] their similarity to x's window (NaN: none found)
     retrieved_history: torch.Tensor | None = None     # [B, k, L, C] the analogues' own lookback windows, likewise
+    text: torch.Tensor | None = None     # [B, L + H, M, E] each step's text embeddings per text column (0: none)
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(**{f.name: None if (value := getattr(self, f.name)) is None else value.to(device)

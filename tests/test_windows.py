@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 import torch
 
-from forecasting.models.neural.windows import (Scaler, calendar_features, fraction_split, informer_split, make_windows,
-                                 n_calendar_features)
+from forecasting.models.neural.windows import (Scaler, TextRows, calendar_features, fraction_split, informer_split,
+                                                make_windows, n_calendar_features)
 
 
 def test_informer_split_is_twelve_four_four_months_of_thirty_days():
@@ -78,3 +78,23 @@ def test_scaler_uses_training_rows_only_and_inverts():
     quantiles = np.stack([scaled, scaled + 1], axis=-1)                  # [T, C, Q]
     np.testing.assert_allclose(scaler.inverse(quantiles, channel_axis=1)[..., 0], values, rtol=1e-5, atol=1e-4)
     assert Scaler.fit(np.ones((5, 1))).std[0] == 1.0  # a constant channel does not divide by zero
+
+
+def test_windows_carry_each_steps_text_and_the_future_text_only_of_columns_known_in_advance():
+    """Two blocks, two text columns: a planned one (known in advance) and a logged one (observed only)."""
+    table = np.arange(4 * 3, dtype=np.float32).reshape(4, 3) + 1
+    table[0] = 0                                                        # row 0: no text
+    codes = [np.zeros((20, 2), np.int64), np.zeros((20, 2), np.int64)]
+    codes[0][12, 0], codes[0][9, 1] = 1, 2     # block 0: planned text on row 12, logged text on row 9
+    codes[1][11, 1] = 3                        # block 1: logged text on row 11, past the window's cutoff
+    blocks = [(np.arange(20, dtype=np.float32)[:, None], np.zeros((20, 0), np.float32))] * 2
+    windows = make_windows(blocks, 8, 4, [range(10, 14)] * 2,
+                           text=TextRows(codes=codes, table=table, known=np.array([True, False])))
+    assert len(windows) == 2
+    batch, _ = windows.batch(torch.tensor([0, 1]))          # each block's window, whose targets are rows 10-13
+    assert batch.text.shape == (2, 12, 2, 3)                 # [B, L + H, M, E]
+    torch.testing.assert_close(batch.text[0, 12 - 2, 0], torch.from_numpy(table[1]))   # planned, ahead: read
+    torch.testing.assert_close(batch.text[0, 9 - 2, 1], torch.from_numpy(table[2]))    # logged, behind: read
+    assert batch.text[0].abs().sum() == table[1].sum() + table[2].sum()                # nothing else
+    assert batch.text[1].abs().sum() == 0                    # logged text ahead of the cutoff is never read
+    assert make_windows(blocks, 8, 4).batch(torch.tensor([0]))[0].text is None

@@ -142,7 +142,7 @@ def load_language_model(name_or_path: str | None = None, layers: int | None = No
                       f"`hf download {source} --local-dir ./models/{Path(source).name}`, and fit with that directory")
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS} or None, got {quantize!r}")
-    key = (source, layers, quantize, encoder_decoder)
+    key = (source, source_files(source), layers, quantize, encoder_decoder)   # a directory saved again: loaded again
     with _LOADING:
         if key not in _LOADED:
             _LOADED[key] = _load(source, layers, quantize, encoder_decoder)
@@ -151,6 +151,16 @@ def load_language_model(name_or_path: str | None = None, layers: int | None = No
     if not freeze:
         lm.own_body().requires_grad_(True)
     return lm
+
+
+def source_files(source: str) -> tuple[tuple[str, int, int], ...]:
+    """A directory's files as (name, size, modification time): what tells a model saved again over it from
+    the one loaded before; () for a hub name."""
+    directory = Path(source)
+    if not directory.is_dir():
+        return ()
+    return tuple(sorted((path.name, path.stat().st_size, path.stat().st_mtime_ns)
+                        for path in directory.iterdir() if path.is_file()))
 
 
 def _load(source: str, layers: int | None, quantize: str | None, encoder_decoder: bool) -> tuple[nn.Module, object, str]:

@@ -85,6 +85,16 @@ class Scaler:
         return values * self.std.reshape(shape) + self.mean.reshape(shape)
 
 
+@dataclass(frozen=True)
+class TextRows:
+    """Text covariates of the blocks' rows: each row's text in each of M columns, as a row of `table` (the
+    distinct texts' embeddings [V, E], row 0 all zeros: no text), and which columns are known in advance."""
+
+    codes: list[np.ndarray]   # per block, [T_b, M] int
+    table: np.ndarray         # [V, E]
+    known: np.ndarray         # [M] bool: the column's text over the horizon may be read
+
+
 @dataclass
 class Windows:
     """Every window whose targets start at one of `targets`; blocks concatenated row-wise."""
@@ -99,6 +109,9 @@ class Windows:
     series_embedding: torch.Tensor | None = None  # [N, E] its block's external embedding (Batch.series_embedding)
     retriever: Retriever | None = None  # gives each window its analogues (Batch.retrieved), by ...
     stamps: np.ndarray | None = None    # [T] int64 ns: ... the time of each row, so a window sees only the past
+    text_codes: torch.Tensor | None = None   # [T, M] each row's text per column, a row of text_table (see TextRows)
+    text_table: torch.Tensor | None = None   # [V, E]
+    text_known: torch.Tensor | None = None   # [M] long: 1 where the column's future text may be read
     _found: Analogues | None = field(default=None, repr=False)   # each window's analogues, once searched
 
     def __len__(self) -> int:
@@ -116,6 +129,10 @@ class Windows:
                       y_time=self.time[decoder] if has_time else None,
                       series=self.series[index],
                       series_embedding=None if self.series_embedding is None else self.series_embedding[index])
+        if self.text_codes is not None:
+            codes = self.text_codes[torch.cat([history, future], dim=1)]                    # [B, L + H, M]
+            codes[:, self.lookback:] *= self.text_known                # observed-only columns: none ahead
+            batch.text = self.text_table[codes]                                             # [B, L + H, M, E]
         if self.retriever is not None:
             if self.values.shape[1] != 1:
                 raise ValueError("retrieval needs windows of one channel (channel independent)")
@@ -144,7 +161,8 @@ class Windows:
 def make_windows(blocks: Sequence[tuple[np.ndarray, np.ndarray]], lookback: int, horizon: int,
                  target_rows: Sequence[range] | None = None, label_len: int = 0,
                  series: Sequence[int] | None = None, series_embedding: np.ndarray | None = None,
-                 retriever: Retriever | None = None, stamps: Sequence[np.ndarray] | None = None) -> Windows:
+                 retriever: Retriever | None = None, stamps: Sequence[np.ndarray] | None = None,
+                 text: TextRows | None = None) -> Windows:
     """Windows over `blocks` of (values [T, C], calendar features [T, F]).
 
     target_rows[b]: rows of block b allowed as targets (None: all). A window needs `lookback`
@@ -152,7 +170,7 @@ def make_windows(blocks: Sequence[tuple[np.ndarray, np.ndarray]], lookback: int,
     window is dropped or truncated at the end of a split. series[b]: block b's number in Batch.series
     (None: b + 1, every block a known series); series_embedding[b]: its row of Batch.series_embedding.
     retriever: gives each window the analogues its cutoff may see, by the times stamps[b] [T_b] (int64 ns)
-    of block b's rows.
+    of block b's rows. text: the rows' text covariates (Batch.text).
     """
     if label_len > lookback:
         raise ValueError(f"label_len ({label_len}) cannot exceed lookback ({lookback})")
@@ -173,4 +191,8 @@ def make_windows(blocks: Sequence[tuple[np.ndarray, np.ndarray]], lookback: int,
             np.repeat(np.asarray(series_embedding, np.float32), [len(f) for f in firsts], axis=0)),
         lookback=lookback, horizon=horizon, label_len=label_len,
         retriever=retriever, stamps=None if stamps is None else np.concatenate(stamps).astype(np.int64),
+        **({} if text is None else {
+            "text_codes": torch.from_numpy(np.concatenate(text.codes).astype(np.int64)),
+            "text_table": torch.from_numpy(np.asarray(text.table, np.float32)),
+            "text_known": torch.from_numpy(np.asarray(text.known, bool).astype(np.int64))}),
     )
