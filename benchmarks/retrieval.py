@@ -16,6 +16,8 @@ up to date without retraining; never a test row): the column "(index to validati
 likewise.
 
     .venv/bin/python benchmarks/retrieval.py --horizons 96 192 336 720 --out benchmarks/results/retrieval_etth1_all.json
+    .venv/bin/python benchmarks/retrieval.py --models timellm --horizons 96 --validation-every 7 --no-recent \
+        --out benchmarks/results/retrieval_etth1_timellm.json     # what a 2-core CPU affords of TimeLLM
     .venv/bin/python benchmarks/retrieval.py --target ETTh2 --library ETTh1 M4-Hourly --horizons 96 --models dlinear \
         --out benchmarks/results/retrieval_etth2_library.json
 """
@@ -25,6 +27,7 @@ import argparse
 import json
 import platform
 import time
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -34,7 +37,8 @@ import torch
 from accelerate.utils import set_seed
 
 from backbones.retrieval import FusionConfig, RetrievalFusion
-from etth1 import DATA, LINEAR_LOOKBACK, REDUCED, load_ett, ridge_floor, seasonal_naive, test_scores
+from etth1 import DATA, LINEAR_LOOKBACK, REDUCED, REDUCED_LONG_INFORMER, load_ett, ridge_floor, seasonal_naive, \
+    test_scores
 from forecasting.models import network_named
 from forecasting.models.analog import K_CANDIDATES, TEMPERATURE_CANDIDATES, query_chunks
 from forecasting.models.neural.training import TrainingConfig, train
@@ -42,6 +46,7 @@ from forecasting.models.neural.windows import Split, Windows, make_windows
 from forecasting.retrieval.index import IndexedSeries, WindowIndex
 from forecasting.retrieval.retriever import Retriever
 from forecasting.retrieval.weights import softmax_weights
+from timellm import settings as timellm_settings
 
 CHANNELS = 7
 RECENT = " (index to validation)"   # the column of test scores whose index also holds the validation months
@@ -49,6 +54,15 @@ RECENT = " (index to validation)"   # the column of test scores whose index also
 # trust per step ahead, was a candidate too: level on validation, so not kept, see BENCHMARKS.md)
 FUSION_CANDIDATES = [{"trust": 0.5}, {"trust": 0.0}]
 ANALOG_CANDIDATES = [(k, t) for k in K_CANDIDATES for t in TEMPERATURE_CANDIDATES]   # the analog model's own
+# (network settings, training settings) with batches counted in one-channel windows: etth1.py's reduced
+# settings at 7 one-channel windows for each of its seven-channel ones, as many values a step; Informer, which
+# reads the seven channels as one sequence there and here each as its own (7x the work at 7 x 32 windows), at 32
+# windows a step on its short schedule (4 epochs of 50 steps) at every horizon, with the lookback-96 protocol's
+# start token of 48 steps; TimeLLM as timellm.py's reduced configuration (2 MiniLM blocks, 16 x 7 windows a step).
+SETTINGS = {name: (network, {**training, "batch_size": training["batch_size"] * CHANNELS}) for name, (network, training)
+            in {**REDUCED, "timellm": timellm_settings(False, None)[1]["timellm"]}.items()}
+SETTINGS["informer"] = ({**REDUCED["informer"][0], "label_len": 48, "time_features": 4},
+                        {**REDUCED["informer"][1], **REDUCED_LONG_INFORMER})
 
 
 def ett_stamps(name: str) -> np.ndarray:
@@ -87,37 +101,42 @@ LIBRARIES = {"ETTh1": lambda: ett_library("ETTh1"), "M4-Hourly": m4_hourly_libra
 
 
 def split_windows(blocks, split: Split, horizon: int, retriever: Retriever | None, stamps: np.ndarray,
-                  part: str) -> Windows:
+                  part: str, label_len: int = 0) -> Windows:
     # every channel is series 1, as in etth1.py's one seven-channel block (HyperMamba's n_series is 1)
-    return make_windows(blocks, LINEAR_LOOKBACK, horizon, [getattr(split, part)] * len(blocks),
+    return make_windows(blocks, LINEAR_LOOKBACK, horizon, [getattr(split, part)] * len(blocks), label_len,
                         series=[1] * len(blocks), retriever=retriever,
                         stamps=[stamps] * len(blocks) if retriever else None)
 
 
 def fit_network(name: str, blocks, split: Split, horizon: int, retriever: Retriever | None, stamps: np.ndarray,
                 seed: int, test_retrievers: dict[str, Retriever] | None = None,
-                fusion: dict | None = None, score_test: bool = True) -> tuple[dict, dict]:
-    """The network trained (with `retriever`'s analogues, if any; `fusion`: FusionConfig fields) and its test
-    MSE / MAE / windows: under "" with the training retriever, and under each of `test_retrievers`' labels with
-    that one instead (none without `score_test`: a choice on validation never builds the test windows)."""
-    network_settings, training_settings = REDUCED[name]
+                fusion: dict | None = None, score_test: bool = True, validation_every: int = 1) -> tuple[dict, dict]:
+    """The network trained (with `retriever`'s analogues, if any; `fusion`: FusionConfig fields; early-stopped on
+    every `validation_every`-th validation window) and its test MSE / MAE / windows: under "" with the training
+    retriever, and under each of `test_retrievers`' labels with that one instead (none without `score_test`: a
+    choice on validation never builds the test windows)."""
+    network_settings, training_settings = SETTINGS[name]
+    label_len = network_settings.get("label_len", 0)
     spec = network_named(name)
     set_seed(seed)
     network = spec.module(spec.config(lookback=LINEAR_LOOKBACK, horizon=horizon, channels=1, **network_settings))
     if retriever is not None:
         network = RetrievalFusion(network, FusionConfig(horizon=horizon, **(fusion or {})))
-    batch_size = training_settings["batch_size"] * CHANNELS
-    config = TrainingConfig(seed=seed, **{**training_settings, "batch_size": batch_size})
+    config = TrainingConfig(seed=seed, **training_settings)
     started = time.perf_counter()
-    result = train(network, split_windows(blocks, split, horizon, retriever, stamps, "train"),
-                   split_windows(blocks, split, horizon, retriever, stamps, "val"), config, show_bar=False)
+    validation = split_windows(blocks, split, horizon, retriever, stamps, "val", label_len)
+    validation = replace(validation, targets=validation.targets[::validation_every],
+                         series=validation.series[::validation_every])
+    result = train(network, split_windows(blocks, split, horizon, retriever, stamps, "train", label_len), validation,
+                   config, show_bar=False)
     seconds = time.perf_counter() - started
     network.eval()
     scores = {}
     with torch.no_grad():
         for label, test_retriever in {"": retriever, **(test_retrievers or {})}.items() if score_test else ():
             scores[label] = test_scores(lambda batch: network(batch).double(),
-                                        split_windows(blocks, split, horizon, test_retriever, stamps, "test"))
+                                        split_windows(blocks, split, horizon, test_retriever, stamps, "test",
+                                                      label_len))
     details = {"train_seconds": round(seconds, 1), "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
                "best_val_loss": round(result.best_val_loss, 5)}
     if retriever is not None:
@@ -155,9 +174,13 @@ def main() -> None:
                         help="also retrieve from these data sets (every row): each retrieving column then runs "
                              "twice, without and with the library")
     parser.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
-    parser.add_argument("--models", nargs="*", default=["dlinear", "patchtst", "mamba", "hypermamba"])
+    parser.add_argument("--models", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--k", type=int, default=10, help="analogues fused into each network's windows")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--validation-every", type=int, default=1,
+                        help="early-stop on every N-th validation window only (the test scores every window)")
+    parser.add_argument("--recent", action=argparse.BooleanOptionalAction, default=True,
+                        help="also score each retrieving network's test windows with the validation months indexed")
     parser.add_argument("--select-fusion", action="store_true",
                         help="instead: train each FUSION_CANDIDATES fusion (and the plain network) and record its "
                              "validation loss; no test window is built")
@@ -191,7 +214,7 @@ def main() -> None:
             row[f"analog{suffix}"] = analog_scores(index, blocks, split, horizon, stamps, "test", [chosen])[chosen][:2]
             print(f"H={horizon} analog{suffix} k={chosen[0]} t={chosen[1]} ({len(index)} rows, {index.method}; "
                   f"validation MSE {validation[chosen][0]:.4f}): test {row[f'analog{suffix}']}", flush=True)
-            if not suffix:
+            if not suffix and args.recent:
                 row[f"analog{RECENT}"] = analog_scores(recent.index, blocks, split, horizon, stamps, "test",
                                                       [chosen])[chosen][:2]
         for name in args.models:
@@ -201,7 +224,8 @@ def main() -> None:
                 runs = {}
                 for seed in args.seeds:
                     scores, details = fit_network(name, blocks, split, horizon, retriever, stamps, seed,
-                                                  {RECENT: recent} if label == f"{name} + retrieval" else None)
+                                                  {RECENT: recent} if args.recent and label == f"{name} + retrieval"
+                                                  else None, validation_every=args.validation_every)
                     for test_label, (mse, mae, _) in scores.items():
                         runs.setdefault(label + test_label, []).append((mse, mae))
                         result["details"][f"{label}{test_label}/{horizon}/seed{seed}"] = {"mse": mse, "mae": mae,
