@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 import forecasting as fc
-from app import common
+from app import common, text_covariates
 from app.data_source import Dataset, need_data
 
 _RESULT = "backtest_result"
@@ -52,10 +52,12 @@ def _settings(dataset: Dataset) -> dict:
                       help="Off: estimate once at the first cutoff and reuse the parameters (faster).")
     description = common.prompt_description(models, key="bt_description")
     nonnegative = common.nonnegative_toggle(dataset, key="bt_nonnegative")
+    text = text_covariates.settings(dataset, int(h), planning=False)
     if not models:
         st.warning("Choose at least one model.")
     return {"models": list(models), "h": int(h), "n_windows": int(n_windows), "step_size": int(step) or None,
-            "level": sorted(levels), "refit": bool(refit), "description": description, "nonnegative": nonnegative}
+            "level": sorted(levels), "refit": bool(refit), "description": description, "nonnegative": nonnegative,
+            "text": text}
 
 
 def _run(dataset: Dataset, settings: dict) -> None:
@@ -63,7 +65,9 @@ def _run(dataset: Dataset, settings: dict) -> None:
         backtest = fc.run_backtest(dataset.panel, common.build_models(settings), h=settings["h"],
                                 n_windows=settings["n_windows"], step_size=settings["step_size"], level=settings["level"] or None,
                                 refit=settings["refit"], nonnegative=settings["nonnegative"], progress=progress,
-                                source=dataset.label)
+                                source=dataset.label, text_cols=settings["text"]["text_cols"],
+                                future_text_cols=settings["text"]["future_text_cols"],
+                                description_col=settings["text"]["description_col"])
         html = fc.render_report(backtest, title=f"Backtest report: {dataset.label}")
         st.session_state[_RESULT] = BacktestResult(dataset.key, settings, backtest, html)
 

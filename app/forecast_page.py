@@ -1,5 +1,6 @@
-"""Forecast page: choose models, horizon and intervals; fit with a progress bar; chart, the similar past periods
-the models retrieved, table, CSV download."""
+"""Forecast page: choose models, horizon and intervals, and the text covariates (with text planned over the
+horizon); fit with a progress bar; chart (timestamps with text marked), the similar past periods the models
+retrieved, what the planned text does, table, CSV download."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 import forecasting as fc
-from app import common, similar_periods
+from app import common, similar_periods, text_covariates
 from app.data_source import Dataset, describe_freq, need_data
 
 _RESULT = "forecast_result"
@@ -25,6 +26,7 @@ class ForecastResult:
     csv: bytes
     fallback_notes: list[str]  # seasons not used on short series, bands calibrated on too few windows
     retrieved: dict[str, similar_periods.Retrieved]  # per model whose forecasts use analogues
+    text_effects: pd.DataFrame                        # what the planned text does in ARIMA (empty: nothing)
 
 
 def render() -> None:
@@ -53,19 +55,25 @@ def _settings(dataset: Dataset) -> dict:
     description = common.prompt_description(models, key="fc_description")
     retrieval = common.retrieval_input(models, key="fc_retrieval")
     nonnegative = common.nonnegative_toggle(dataset, key="fc_nonnegative")
+    text = text_covariates.settings(dataset, int(h))
     if not models:
         st.warning("Choose at least one model.")
     return {"models": list(models), "h": int(h), "level": sorted(levels), "description": description,
-            "retrieval": retrieval, "nonnegative": nonnegative}
+            "retrieval": retrieval, "nonnegative": nonnegative, "text": text}
 
 
 def _run(dataset: Dataset, settings: dict) -> None:
     with common.running("Fitting") as progress:
+        text = settings["text"]
         forecaster = fc.Forecaster(common.build_models(settings), h=settings["h"], level=settings["level"] or None,
-                                   nonnegative=settings["nonnegative"], progress=progress)
-        forecasts = forecaster.fit(dataset.panel).predict()
+                                   nonnegative=settings["nonnegative"], progress=progress,
+                                   text_cols=text["text_cols"], future_text_cols=text["future_text_cols"],
+                                   description_col=text["description_col"])
+        forecasts = forecaster.fit(dataset.panel).predict(
+            future_text=text_covariates.future_text(dataset, text["planned"]))
         st.session_state[_RESULT] = ForecastResult(dataset.key, settings, forecasts, fc.to_csv_bytes(forecasts),
-                                                   forecaster.fallback_notes, similar_periods.retrieved_by(forecaster))
+                                                   forecaster.fallback_notes, similar_periods.retrieved_by(forecaster),
+                                                   forecaster.text_effects())
 
 
 def _show(dataset: Dataset, result: ForecastResult) -> None:
@@ -78,9 +86,11 @@ def _show(dataset: Dataset, result: ForecastResult) -> None:
                             help="With several series, the menu at the top right of the chart switches between them.")
     if chosen:
         shown = forecasts[forecasts["unique_id"].astype(str).isin(chosen)]
-        st.plotly_chart(fc.forecast_figure(dataset.frame, shown), key="fc_chart")
+        marks = text_covariates.marks(dataset, result.settings["text"])
+        st.plotly_chart(fc.forecast_figure(dataset.frame, shown, text=marks), key="fc_chart")
     if result.retrieved:
         similar_periods.show(dataset.frame, forecasts, result.retrieved, chosen or ids)
+    text_covariates.show_effects(result.text_effects)
     st.subheader("Table")
     st.caption(f"{len(forecasts):,} rows: {len(ids)} series × {result.settings['h']} steps, "
                f"models {', '.join(result.settings['models'])}.")

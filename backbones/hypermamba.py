@@ -116,7 +116,9 @@ NETWORK = Network(
     name="hypermamba",
     summary="HyperMamba: Mamba whose scan parameters a hypernetwork sets per series, from its statistics and a learned embedding",
     config=HyperMambaConfig, module=HyperMamba,
-    defaults=lambda data: {"revin": True, "n_series": data.n_series, "external_dim": N_STATISTICS},
+    # Batch.series_embedding: the statistics, then the encoded description of the series where there is one
+    defaults=lambda data: {"revin": True, "n_series": data.n_series,
+                           "external_dim": N_STATISTICS + data.description_dim},
     inputs=frozenset({"series", "series_embedding"}),
     # the same statistics over a series' whole history: what lets it adapt to a series it was not trained on
     series_statistics=window_statistics)

@@ -30,6 +30,8 @@ class DataShape:
     n_series: int               # training series (those get a number in Batch.series)
     calendar_features: int      # F, calendar features per step in Batch.x_time / y_time
     description: str            # the data in a sentence, e.g. "3 series of hourly observations."
+    series_descriptions: tuple[str, ...] = ()   # per training series, its description in the user's words ('' none)
+    description_dim: int = 0    # width of each series' encoded description within Batch.series_embedding (0: none)
 
 
 def _no_defaults(data: DataShape) -> dict:

@@ -5,8 +5,9 @@ sentence embeddings (`Batch.text` [B, L + H, M, E], zero where a step has none; 
 only for columns known in advance). Two ways to read them, both wrapping any backbone:
 
 - "late" (Time-MMD / MM-TSFlib): a gated MLP turns each step's text into features, zero where there is no
-  text; a linear map over the window's steps turns them into a shift of each forecast step, added to the
-  backbone's forecast (every quantile alike).
+  text; each forecast step reads its own step's features, plus a linear map over all the window's steps (for
+  text whose effect comes later or lasts), and turns them into a shift of that step, added to the backbone's
+  forecast (every quantile alike).
 - "cross": the window's own tokens (patches of its history, and one query per forecast step) attend to the
   text tokens (each step's text, with its position in the window); each forecast step's token, with what the
   history's tokens read, goes through a feed-forward block and is read out as its shift.
@@ -76,10 +77,13 @@ class TextFusion(nn.Module):
         if batch.text is None:
             return forecast
         has_text = batch.text.abs().sum(-1).amax(-1) > 0                         # [B, L + H] a step with any text
+        if not has_text.any():      # nothing to read, and no random draw (dropout) that would shift the backbone's
+            return forecast
         features = nn.functional.glu(self.text_in(batch.text.flatten(2)), -1)    # [B, L + H, D]
         features = self.dropout(features) * has_text[..., None]
         if self.config.mode == "late":
-            shift = self.read_out(self.over_steps(features.transpose(1, 2)).transpose(1, 2))   # [B, H, 1]
+            lagged = self.over_steps(features.transpose(1, 2)).transpose(1, 2)            # [B, H, D]
+            shift = self.read_out(features[:, self.config.lookback:] + lagged)             # [B, H, 1]
         else:
             shift = self._cross(batch.x, features, has_text)                   # [B, H, 1]
         shift = shift * has_text.any(1)[:, None, None]                          # no text at all: no shift

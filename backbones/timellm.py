@@ -54,6 +54,7 @@ class TimeLLMConfig:
     n_prototypes: int = 1000             # text prototypes
     dropout: float = 0.1
     description: str = "A time series."  # Prompt-as-Prefix: what the data is, in the user's words
+    series_descriptions: tuple[str, ...] = ()  # per training series (Batch.series 1..n), its own ('' none)
     prompt: bool = True
     top_lags: int = 5
     revin: bool = True
@@ -72,7 +73,8 @@ class TimeLLMConfig:
 class Prompt(nn.Module):
     """Prompt-as-Prefix token ids for a batch of windows, as one tensor [S, P]."""
 
-    def __init__(self, tokenizer, description: str, lookback: int, horizon: int, top_lags: int):
+    def __init__(self, tokenizer, description: str, lookback: int, horizon: int, top_lags: int,
+                 series_descriptions: tuple[str, ...] = ()):
         super().__init__()
         texts = [f"Dataset description: {description} Task description: forecast the next {horizon} steps given "
                  f"the previous {lookback} steps. Input statistics: min value", "max value", "median value",
@@ -80,17 +82,27 @@ class Prompt(nn.Module):
         encode = lambda text: tokenizer.encode(text, add_special_tokens=False)
         for i, text in enumerate(texts):
             self.register_buffer(f"text_{i}", torch.tensor(encode(text)), persistent=False)
+        # row s: "Series description: ..." of training series s (row 0, an unseen series: none), padded at its
+        # start with the tokenizer's padding token so that rows stack
+        described = [encode(f"Series description: {text}") if text else [] for text in ("", *series_descriptions)]
+        width, pad = max(map(len, described)), tokenizer.pad_token_id or 0
+        self.register_buffer("series_text", torch.tensor([[pad] * (width - len(ids)) + ids for ids in described],
+                                                         dtype=torch.long).reshape(len(described), width),
+                             persistent=False)
         # one token per character of a number: its last token when encoded alone
         self.register_buffer("chars", torch.tensor([encode(c)[-1] for c in NUMBER_CHARS]), persistent=False)
         self.top_lags, self.lag_digits = top_lags, len(str(lookback))
 
-    def forward(self, x: Tensor, analogue_change: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, analogue_change: Tensor | None = None, series: Tensor | None = None) -> Tensor:
         """x [S, L] normalised windows -> prompt token ids [S, P]; with `analogue_change` [S] (how far the
-        retrieved analogues' futures ended from the window's last value, in its deviations), a sentence on it."""
+        retrieved analogues' futures ended from the window's last value, in its deviations), a sentence on it;
+        with `series` [S] (Batch.series per window), each training series' own description first."""
         S = x.shape[0]
         trend = x[:, -1] - x[:, 0]                                                # the summed steps, as the paper's
         numbers = [x.min(1).values, x.max(1).values, x.median(1).values, trend]
         pieces = []
+        if self.series_text.shape[1] and series is not None:
+            pieces.append(self.series_text[series.clamp(0, len(self.series_text) - 1)])   # [S, P_d]
         for i, value in enumerate(numbers):
             pieces += [getattr(self, f"text_{i}").expand(S, -1), self._decimal(value)]
         pieces.append(getattr(self, f"text_{len(numbers)}").expand(S, -1))
@@ -174,7 +186,8 @@ class TimeLLM(nn.Module):
             self.language_model = None
             self.word_embedding = WordEmbedding(language_model.body.get_input_embeddings())
         self.prompt = (Prompt(language_model.tokenizer, config.description, config.lookback, config.horizon,
-                              config.top_lags) if config.prompt and config.body == "language_model" else None)
+                              config.top_lags, tuple(config.series_descriptions))
+                       if config.prompt and config.body == "language_model" else None)
         self.patch_embedding = nn.Linear(config.patch_len, config.d_model)
         self.to_prototypes = nn.Linear(self.word_embeddings.shape[0], config.n_prototypes)
         self.reprogramming = Reprogramming(config.d_model, config.n_heads, d_llm, config.dropout)
@@ -205,15 +218,17 @@ class TimeLLM(nn.Module):
             x, stats = self.revin.normalize(x)
         series = x.transpose(1, 2).reshape(B * C, L)                                  # [S, L] channel independent
         change = _analogue_change(batch)                                             # [S], or None
+        numbers = None if batch.series is None else batch.series.repeat_interleave(C)  # [S] each row's series
         patches = F.pad(series, (0, cfg.stride), mode="replicate").unfold(1, cfg.patch_len, cfg.stride)  # [S, N, P]
         prototypes = self.to_prototypes(self.word_embeddings.detach().T).T           # [n_prototypes, H]
         h = self.reprogramming(self.patch_embedding(patches), prototypes)            # [S, N, H]
         if self.language_model is not None:
             if self.language_model.encoder_decoder:         # the head reads the decoder, which attends to the prompt
-                context = h if self.prompt is None else self.language_model.embed_tokens(self.prompt(series, change))
+                context = h if self.prompt is None else self.language_model.embed_tokens(
+                    self.prompt(series, change, numbers))
                 h = self.language_model(context.to(h.dtype), decoder_inputs_embeds=h)   # [S, N, H]
             elif self.prompt is not None:
-                prefix = self.language_model.embed_tokens(self.prompt(series, change))  # [S, P, H] one batched lookup
+                prefix = self.language_model.embed_tokens(self.prompt(series, change, numbers))  # [S, P, H]
                 h = self.language_model.continue_after(prefix.to(h.dtype), h)         # [S, N, H]
             else:
                 h = self.language_model(h)
@@ -243,7 +258,8 @@ def _heads_for(width: int) -> int:
 
 def _language_model_defaults(body: str):
     def defaults(data: DataShape) -> dict:
-        return {"revin": True, "description": data.description, "body": body}
+        return {"revin": True, "description": data.description, "series_descriptions": list(data.series_descriptions),
+                "body": body}
     return defaults
 
 

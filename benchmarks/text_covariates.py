@@ -14,16 +14,29 @@ only as far as it reads what the text means. The control replaces every text by 
 length, so that what remains is that some text is there, not what it says.
 
     .venv/bin/python benchmarks/text_covariates.py        # the panel's description: events per split and kind
+    .venv/bin/python -W ignore benchmarks/text_covariates.py --models dlinear arima --seeds 0 1 2
+    .venv/bin/python -W ignore benchmarks/text_covariates.py --encoding
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
 import string
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+import forecasting as fc
+from backbones.language.text_encoder import EmbeddingCache, TextEncoder, TextEncoderConfig, default_cache_path
+from forecasting.models import GlobalModel, Model
+from forecasting.models.text import text_encoder
+from retrieval_m4 import REDUCED
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TRAIN, VALIDATION = 0.7, 0.1          # chronological shares of each series; the rest is the test part
@@ -121,14 +134,138 @@ def describe(panel: pd.DataFrame) -> pd.DataFrame:
     return table.rename(index={0: "train", 1: "validation", 2: "test"}, level="part")
 
 
+H = 7                                 # a week ahead
+CONDITIONS = ("no text", "text", "random strings")
+
+
+# Informer and TimeLLM as retrieval_m4.REDUCED; Mamba and HyperMamba on the same short schedule (with the
+# product's 10 epochs of 100 steps, one fit of Mamba took 16 minutes here, results/text_covariates_seed0.log)
+CPU_REDUCED = {**REDUCED, "mamba": {"epochs": 4, "steps_per_epoch": 50},
+               "hypermamba": {"epochs": 4, "steps_per_epoch": 50}}
+
+
+def test_frame(panel: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The panel cut so that every series' test part holds the same number of whole h-step windows, and that
+    number: a backtest of that many windows then starts at each series' first test row."""
+    test_rows = panel[panel["part"] == 2].groupby("unique_id", sort=False).size()
+    windows = int(test_rows.min() // H)
+    first_test = panel[panel["part"] == 2].groupby("unique_id", sort=False).head(1).index
+    keep = np.zeros(len(panel), bool)
+    for start, (series, group) in zip(first_test, panel.groupby("unique_id", sort=False)):
+        keep[group.index[0]:start + windows * H] = True
+    return panel[keep].reset_index(drop=True), windows
+
+
+def scores(backtest: pd.DataFrame, panel: pd.DataFrame, name: str) -> dict[str, float]:
+    """MSE in each series' deviations (of day-to-day changes over its training part), all test days, event
+    days (an effect is on) and the other days."""
+    deviation = {series: np.std(np.diff(group.loc[group["part"] == 0, "y"].to_numpy()))
+                 for series, group in panel.groupby("unique_id")}
+    kinds = panel.set_index(["unique_id", "ds"])["kind"]
+    frame = backtest.assign(kind=kinds.reindex(pd.MultiIndex.from_frame(backtest[["unique_id", "ds"]])).to_numpy())
+    error = ((frame[name] - frame["y"]) / frame["unique_id"].map(deviation)) ** 2
+    moved = frame["kind"].isin(["sale", "closure", "heat"])
+    return {"mse": float(error.mean()), "mse_event_days": float(error[moved].mean()),
+            "mse_other_days": float(error[~moved].mean())}
+
+
+def model_config(name: str, seed: int) -> Model | GlobalModel:
+    if name in ("arima", "ets", "theta", "naive", "seasonal_naive"):
+        return fc.model(name)
+    # the product's settings, but for the networks this CPU cannot fit in full 54 times (see CPU_REDUCED)
+    return fc.model(name, seed=seed, **CPU_REDUCED.get(name, {}))
+
+
+def run(models: list[str], seeds: list[int], out: Path) -> pd.DataFrame:
+    rows = []
+    for seed in seeds:
+        panels = {"text": semi_synthetic_panel(seed), "random strings": semi_synthetic_panel(seed, control=True)}
+        panels["no text"] = panels["text"]
+        for name in models:
+            for condition in CONDITIONS:
+                frame, windows = test_frame(panels[condition])
+                forecaster = fc.Forecaster([model_config(name, seed)], h=H, n_jobs=1,
+                                           text_cols=[] if condition == "no text" else ["event"],
+                                           future_text_cols=[] if condition == "no text" else ["event"])
+                started = time.perf_counter()
+                backtest = forecaster.cross_validation(frame[["unique_id", "ds", "y", "event"]], n_windows=windows,
+                                                       step_size=H, refit=False)
+                row = {"model": name, "seed": seed, "condition": condition, "windows": windows,
+                       "seconds": round(time.perf_counter() - started, 1), **scores(backtest, frame, name)}
+                print(row, flush=True)
+                rows.append(row)
+                pd.DataFrame(rows).to_csv(out, index=False)
+    return pd.DataFrame(rows)
+
+
+def summary(results: pd.DataFrame) -> pd.DataFrame:
+    """Per model and condition: mean MSE over seeds, its spread, and the ratio to the same seed without text."""
+    base = results[results["condition"] == "no text"].set_index(["model", "seed"])["mse"]
+    ratio = results["mse"] / base.reindex(pd.MultiIndex.from_frame(results[["model", "seed"]])).to_numpy()
+    table = results.assign(ratio=ratio).groupby(["model", "condition"], sort=False).agg(
+        seeds=("seed", "size"), mse=("mse", "mean"), mse_sd=("mse", "std"), event_days=("mse_event_days", "mean"),
+        other_days=("mse_other_days", "mean"), ratio_to_no_text=("ratio", "mean"), ratio_min=("ratio", "min"),
+        ratio_max=("ratio", "max"), seconds=("seconds", "mean"))
+    return table.round(3)
+
+
+def encoding(out: Path) -> dict[str, float]:
+    """Encoding throughput (texts/s, nothing cached), the cache's hit rate on a second fit, the encoder's memory."""
+    cache = Path(tempfile.mkdtemp()) / "cache.sqlite"
+    texts = [f"{wording} (store {i})" for i in range(400) for wording in
+             [*TRAIN_WORDINGS["sale"], *TRAIN_WORDINGS["closure"]]][:4000]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    encoder = TextEncoder(TextEncoderConfig(), cache_path=cache)
+    encoder.encode(texts)
+    first = encoder.last
+    parameters = sum(p.numel() * p.element_size() for p in encoder.language_model.body.parameters())
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    encoder.encode(texts)
+    second = encoder.last
+    # the product path: two fits of a Forecaster on the panel; what each encoded is what it added to the cache
+    frame, _ = test_frame(semi_synthetic_panel(0))
+    os.environ["ALMANAC_CACHE_DIR"] = str(cache.parent / "fits")
+    fit_cache = EmbeddingCache(default_cache_path())
+    distinct = frame["event"][frame["event"] != ""].nunique()
+    encoded_per_fit = []
+    for _ in range(2):
+        text_encoder.cache_clear()
+        before = fit_cache.count()
+        fc.Forecaster([model_config("arima", 0)], h=H, n_jobs=1, text_cols=["event"], future_text_cols=["event"]) \
+            .fit(frame[["unique_id", "ds", "y", "event"]])
+        encoded_per_fit.append(fit_cache.count() - before)
+    result = {"texts": first.texts, "encode_seconds": round(first.seconds, 2),
+              "texts_per_second": round(first.texts / first.seconds, 1),
+              "second_call_hit_rate": second.hit_rate, "second_call_seconds": round(second.seconds, 3),
+              "fit_distinct_texts": int(distinct), "first_fit_encoded": encoded_per_fit[0],
+              "second_fit_encoded": encoded_per_fit[1], "second_fit_hit_rate": 1 - encoded_per_fit[1] / distinct,
+              "encoder_parameters_mb": round(parameters / 2**20, 1), "max_rss_growth_mb": round(grown / 1024, 1)}
+    out.write_text(json.dumps(result, indent=1))
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the panel to describe (without --models)")
+    parser.add_argument("--models", nargs="*", default=[], help="backtest these models in every condition")
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    parser.add_argument("--encoding", action="store_true", help="measure the encoder: throughput, cache, memory")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/text_covariates.csv"))
+    parser.add_argument("--summarize", nargs="+", type=Path, help="only print the summary of these result files")
     args = parser.parse_args()
-    panel = semi_synthetic_panel(args.seed)
-    print(f"{panel['unique_id'].nunique()} series, {len(panel):,} rows, "
-          f"{(panel['event'] != '').sum():,} events")
-    print(describe(panel).to_string())
+    if args.summarize:
+        print(summary(pd.concat([pd.read_csv(path) for path in args.summarize], ignore_index=True)).to_string())
+        return
+    if args.encoding:
+        print(encoding(args.out.with_name("text_encoding.json")))
+        return
+    if not args.models:
+        panel = semi_synthetic_panel(args.seed)
+        print(f"{panel['unique_id'].nunique()} series, {len(panel):,} rows, "
+              f"{(panel['event'] != '').sum():,} events")
+        print(describe(panel).to_string())
+        return
+    print(summary(run(args.models, args.seeds, args.out)).to_string())
 
 
 if __name__ == "__main__":

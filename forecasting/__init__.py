@@ -17,6 +17,7 @@ from forecasting.data.frequency import season_length
 from forecasting.data.panel import FrameReport, Note, Panel, Repair, TableFormat
 from forecasting.data.reading import read_table
 from forecasting.data.summary import series_summary
+from forecasting.data.text import detected_text_columns, text_marks
 from forecasting.errors import DataError, ModelFileError
 from forecasting.evaluation import metrics
 from forecasting.evaluation.backtest import REFERENCE, Backtest, run_backtest
@@ -36,4 +37,5 @@ __all__ = ["Forecaster", "read_table", "validate_frame", "Panel", "FrameReport",
            "forecast_figure", "backtest_figure", "ranking_figure", "analogue_figure", "CHARTED_ANALOGUES", "REGISTRY",
            "register", "model",
            "description", "is_network", "uses_language_model", "NeuralModel", "Naive", "SeasonalNaive", "Drift",
-           "Naive2", "ETS", "ARIMA", "Theta", "SeasonFallback", "ShortCalibration", "describe_fallbacks"]
+           "Naive2", "ETS", "ARIMA", "Theta", "SeasonFallback", "ShortCalibration", "describe_fallbacks",
+           "detected_text_columns", "text_marks"]

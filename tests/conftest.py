@@ -1,4 +1,5 @@
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ if not torch.cuda.is_available():
     # Triton runs only interpreted without a GPU, and it reads this when first imported, which
     # transformers (imported below) may already do
     os.environ.setdefault("TRITON_INTERPRET", "1")
+# text embeddings are cached in the run's own folder, never in the user's
+os.environ.setdefault("ALMANAC_CACHE_DIR", tempfile.mkdtemp(prefix="almanac-cache-"))
 
 from transformers import (AutoTokenizer, BertConfig, BertModel, GPT2Config, GPT2Model, LlamaConfig, LlamaModel,
                           RobertaConfig, RobertaModel, T5Config, T5Model)

@@ -55,7 +55,7 @@ def forecast(at: AppTest, models: list[str], h: int) -> AppTest:
     at.multiselect(key="fc_models").set_value(models)
     horizon = next(widget for widget in at.number_input if widget.key.startswith("fc_h_"))
     horizon.set_value(h)
-    at.button[0].click()
+    next(button for button in at.button if button.label == "Forecast").click()
     return at.run()
 
 
@@ -416,3 +416,33 @@ def test_the_table_says_which_analogues_come_from_a_library():
     assert (table["source"] == "library").all() and (table["series"] == "library:reference").all()
     its_own = listed(fc.Forecaster([fc.model("analog", k=4, lookback=12)], h=12).fit(library).analogues())
     assert (its_own["source"] == "this data").all() and (its_own["series"] == "reference").all()
+
+
+def events_csv(days: int = 120) -> bytes:
+    """Two daily series with a sale (+3) on every ninth day, written in the text column 'event'."""
+    lines = ["unique_id,ds,y,event"]
+    for k, series_id in enumerate(["north", "south"]):
+        for i in range(days):
+            sale = i % 9 == 4
+            lines.append(f"{series_id},{pd.Timestamp('2024-01-01') + pd.Timedelta(days=i):%Y-%m-%d},"
+                         f"{10 + k + (i % 7) + 3 * sale},{'flash sale 30% off' if sale else ''}")
+    return "\n".join(lines).encode()
+
+
+def test_planned_text_is_typed_for_the_horizon_and_moves_arimas_forecast():
+    at = upload(started(), "events.csv", events_csv())
+    at.switch_page("views/forecast.py").run()
+    assert at.multiselect(key=next(w.key for w in at.multiselect if w.key.startswith("fc_text_cols_"))).value == \
+        ["event"]
+    known = next(w for w in at.multiselect if w.key.startswith("fc_future_text_cols_"))
+    known.set_value(["event"]).run()
+    at.selectbox(key="fc_planned_series").set_value("All series")
+    at.number_input(key="fc_planned_step").set_value(3)
+    at.text_input(key="fc_planned_text_input").set_value("prices slashed for one day only").run()
+    next(button for button in at.button if button.label == "Add planned text").click().run()
+    assert "Nothing planned" not in [caption.value for caption in at.caption]
+    at = forecast(at, ["arima"], 7)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    table = next(frame.value for frame in at.dataframe if "regressor" in frame.value.columns)
+    assert set(table["unique_id"]) == {"north", "south"}
+    assert (table.loc[table["regressor"] == "event: has text", "effect"] > 1.5).all()

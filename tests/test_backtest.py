@@ -47,7 +47,7 @@ def test_the_reference_is_added_and_every_table_has_it(seasonal_backtest):
     backtest, _ = seasonal_backtest
     assert backtest.settings == {
         "source": "weekly.csv", "n_series": 2, "freq": "D", "season_length": 7, "models": ["naive", REFERENCE],
-        "h": 7, "n_windows": 2, "step_size": 7, "level": [80], "refit": True, "nonnegative": True,
+        "h": 7, "n_windows": 2, "step_size": 7, "level": [80], "refit": True, "nonnegative": True, "text": "none",
     }
     assert list(backtest.summary.columns) == ["naive", REFERENCE]
     assert set(backtest.ranking["model"]) == {"naive", REFERENCE}

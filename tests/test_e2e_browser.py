@@ -385,3 +385,92 @@ def test_closing_the_tab_mid_forecast_stops_the_work_and_returns_the_memory(tmp_
         settle(lambda: rss_mb() < baseline + RSS_MARGIN_MB,
                f"memory back within {RSS_MARGIN_MB} MB of {baseline:.0f} MB (it held {held:.0f} MB, now {rss_mb():.0f} MB)")
         assert held > baseline + 2 * RSS_MARGIN_MB  # the session did hold memory worth returning (twice the margin)
+
+
+def test_text_columns_planned_text_and_hover_in_a_browser(server, tmp_path):
+    """Two shops with a flash sale on every ninth day, written in the text column 'event': the Forecast page
+    reads it, takes a text typed in for the third step ahead, shows what that text does in ARIMA, and the
+    chart's text marks show each timestamp's text on hover, the history's and the planned one."""
+    import pandas as pd
+
+    from tests.test_app import events_csv
+
+    planned, past = "prices slashed for one day only", "flash sale 30% off"
+    path = tmp_path / "events.csv"
+    path.write_bytes(events_csv())
+    last = pd.Timestamp("2024-01-01") + pd.Timedelta(days=119)
+    with chromium_page() as page:
+        page.set_default_timeout(STEP_MS)
+        page.goto(server)
+        page.get_by_role("button", name="Forecast", exact=True).wait_for(state="visible")
+        upload(page, path)
+        page.get_by_text("2 series, 240 rows, daily (D)").wait_for(state="visible")
+        wait_idle(page, STEP_MS)
+        keep_models(page, "Models", ["arima"])
+        assert page.get_by_label("Horizon (steps)", exact=True).input_value() == "7"
+
+        # The expander reads the text column, and the text planned at step 3 of every series.
+        expander = page.locator('[data-testid="stExpander"]').filter(has_text="Text covariates")
+        read = expander.locator('[data-testid="stMultiSelect"]').filter(has_text="Text columns the models read")
+        assert read.locator(".react-aria-ComboBox [data-tag]").all_inner_texts() == ["event"]
+        keep_models(page, "Known in advance (planned, e.g. promotions)", ["event"])
+        known = expander.locator('[data-testid="stMultiSelect"]').filter(has_text="Known in advance")
+        assert known.locator(".react-aria-ComboBox [data-tag]").all_inner_texts() == ["event"]
+        expander.get_by_text("Nothing planned: the horizon carries no text.").wait_for(state="visible")
+        assert expander.get_by_label("Series", exact=True).input_value() == "All series"
+        step = expander.get_by_label("Step ahead", exact=True)
+        step.fill("3")
+        step.press("Enter")
+        wait_idle(page, STEP_MS)
+        text = expander.get_by_label("Text", exact=True)
+        text.fill(planned)
+        text.press("Enter")
+        wait_idle(page, STEP_MS)
+        expander.get_by_role("button", name="Add planned text").click()
+        wait_idle(page, STEP_MS)
+        table = expander.locator('[data-testid="stDataFrame"] table')
+        table.wait_for(state="attached")
+        assert table.get_attribute("aria-rowcount") == "3"   # the header and one row per series
+        rows = [[table.get_by_test_id(f"glide-cell-{column}-{row}").text_content() for column in range(3)]
+                for row in range(2)]
+        horizon = last + pd.Timedelta(days=3)
+        assert [row[0] for row in rows] == ["north", "south"]
+        assert all(row[1].startswith(f"{horizon:%Y-%m-%d}") and row[2] == planned for row in rows), rows
+        assert expander.get_by_text("Nothing planned").count() == 0
+        shot(page, "10-planned-text")
+
+        # Forecast: ARIMA reads the text, and says what the planned text does.
+        page.get_by_role("button", name="Forecast", exact=True).click()
+        page.get_by_role("heading", name="What the planned text does (ARIMA)").wait_for(
+            state="visible", timeout=COMPUTE_MS)
+        wait_idle(page)
+        main = page.locator('[data-testid="stMain"]')
+        assert main.locator('[data-testid="stAlertContentError"], [data-testid="stException"]').count() == 0
+
+        # The chart marks the timestamps with text (north's): hovering a mark shows its text.
+        chart = page.locator('[data-testid="stPlotlyChart"]').first.locator(".js-plotly-plot")
+        chart.wait_for(state="visible")
+        assert chart.locator(".gtitle").text_content() == "Forecast: north"
+        assert "text" in chart.locator(".legendtext").all_text_contents()
+        chart.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        marks = chart.locator(".scatterlayer .trace").last.locator("path.point")
+        assert marks.count() == len(range(4, 120, 9)) + 1    # the sale days, and the planned step
+        boxes = sorted((marks.nth(index).bounding_box() for index in range(marks.count())), key=lambda box: box["x"])
+        hover = chart.locator(".hoverlayer")
+
+        def hovered(box: dict, day: pd.Timestamp) -> str:
+            """The hover label at the centre of a mark, once it is the label of `day`."""
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            hover.get_by_text(f"{day:%b %-d, %Y}", exact=True).wait_for(state="visible")
+            return hover.text_content()
+
+        label = hovered(boxes[-1], horizon)    # the rightmost mark: on the forecast, after the history's last day
+        assert label.startswith(f"{horizon:%b %-d, %Y}") and label.endswith(f"text : event: {planned}"), label
+        assert "arima : " in label and past not in label, label
+        shot(page, "11-planned-text-hover")
+        sale = pd.Timestamp("2024-01-01") + pd.Timedelta(days=max(i for i in range(120) if i % 9 == 4))
+        label = hovered(boxes[-2], sale)       # the last sale day of the history
+        assert label.startswith(f"{sale:%b %-d, %Y}") and label.endswith(f"text : event: {past}"), label
+        assert planned not in label, label
+        shot(page, "12-history-text-hover")

@@ -112,12 +112,28 @@ def test_gaps_are_inserted_and_filled(fill, filled):
     assert f"fill_gaps:{fill} (2 rows)" in report.summary()
 
 
-def test_covariates_of_inserted_rows_are_filled_too():
+def test_numeric_covariates_of_inserted_rows_are_filled_and_text_is_not_repeated():
     df = daily([0.0, 1.0, 2.0, 3.0], price=[1.0, 2.0, 3.0, 4.0], event=["a", "b", "c", "d"]).drop(index=[1])
     panel = validate_frame(df)
     frame, _ = panel.frame, panel.report
     assert frame["price"].tolist() == [1.0, 2.0, 3.0, 4.0]
-    assert frame["event"].tolist() == ["a", "a", "c", "d"]
+    # an event is not carried into the gap after it: the inserted day has no text
+    assert frame["event"].iloc[[0, 2, 3]].tolist() == ["a", "c", "d"]
+    assert pd.isna(frame["event"].iloc[1])
+
+
+def test_resampling_joins_each_periods_distinct_texts():
+    df = pd.DataFrame({"unique_id": "s", "ds": pd.to_datetime(["2024-01-01 08:00", "2024-01-01 12:00",
+                                                                 "2024-01-01 18:00", "2024-01-02 09:00",
+                                                                 "2024-01-03 09:00", "2024-01-04 09:00"]),
+                       "y": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+                       "event": ["sale", None, "sale", "closed", None, "heat"]})
+    frame = validate_frame(df, freq="D").frame
+    assert frame["y"].tolist() == [2.0, 4.0, 5.0, 6.0]
+    assert frame["event"].iloc[[0, 1, 3]].tolist() == ["sale", "closed", "heat"]
+    assert pd.isna(frame["event"].iloc[2])
+    two = df.assign(event=["sale", "closed", "sale", None, None, None])
+    assert validate_frame(two, freq="D").frame["event"].iloc[0] == "sale; closed"
 
 
 def test_empty_targets_are_filled_and_reported():

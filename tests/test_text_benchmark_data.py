@@ -15,7 +15,11 @@ def bench():
     spec = importlib.util.spec_from_file_location("text_covariates", REPO / "benchmarks" / "text_covariates.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module                     # its dataclasses look their module up
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(REPO / "benchmarks"))        # as when run from there: it imports its siblings
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
     return module
 
 

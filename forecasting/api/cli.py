@@ -13,6 +13,7 @@ from forecasting.data import datasets
 from forecasting.data.frequency import season_length
 from forecasting.data.panel import Panel
 from forecasting.data.reading import read_table
+from forecasting.data.text import describe_text
 from forecasting.errors import DataError, ModelFileError
 from forecasting.evaluation.backtest import run_backtest
 from forecasting.evaluation.export import to_csv_bytes
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def forecast_command(args: argparse.Namespace) -> int:
     panel, forecaster = _read(args), _forecaster(args)
-    forecasts = forecaster.fit(panel).predict()
+    future_text = _read_future_text(args.future_text) if args.future_text else None
+    forecasts = forecaster.fit(panel).predict(future_text=future_text)
     _print_decisions(forecaster, args)
     _write_csv(forecasts, args.out)
     print(f"{len(forecasts)} rows ({forecasts['unique_id'].nunique()} series x {args.h} steps, "
@@ -55,6 +57,9 @@ def forecast_command(args: argparse.Namespace) -> int:
     if args.analogues:
         _write_csv(forecaster.analogues(), args.analogues)
         print(f"analogues -> {args.analogues}", file=sys.stderr)
+    if args.text_effects:
+        _write_csv(forecaster.text_effects(), args.text_effects)
+        print(f"text effects -> {args.text_effects}", file=sys.stderr)
     return 0
 
 
@@ -81,7 +86,9 @@ def backtest_command(args: argparse.Namespace) -> int:
     h = args.h if args.h is not None else _default_horizon(panel)
     backtest = run_backtest(panel, args.model, h=h, n_windows=args.windows, step_size=args.step, level=args.level,
                             refit=not args.no_refit, freq=args.freq, n_jobs=args.n_jobs,
-                            nonnegative=NONNEGATIVE[args.nonnegative], source=args.file)
+                            nonnegative=NONNEGATIVE[args.nonnegative], source=args.file, text_cols=args.text_cols,
+                            future_text_cols=args.future_text_cols or (), description_col=args.description_col,
+                            text_encoder=args.text_encoder)
     print(backtest.ranking.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(backtest.verdict)
     _print_notes(backtest.fallback_notes)
@@ -115,7 +122,14 @@ def _read(args: argparse.Namespace) -> Panel:
 
 def _forecaster(args: argparse.Namespace) -> Forecaster:
     return Forecaster(args.model, h=args.h, freq=args.freq, level=args.level, n_jobs=args.n_jobs,
-                      nonnegative=NONNEGATIVE[args.nonnegative])
+                      nonnegative=NONNEGATIVE[args.nonnegative], text_cols=args.text_cols,
+                      future_text_cols=args.future_text_cols or (), description_col=args.description_col,
+                      text_encoder=args.text_encoder)
+
+
+def _read_future_text(path: str) -> pd.DataFrame:
+    """The horizon's planned text: a CSV of unique_id, ds and text columns known in advance (empty cells: no text)."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
 def _print_decisions(forecaster: Forecaster, args: argparse.Namespace) -> None:
@@ -123,6 +137,9 @@ def _print_decisions(forecaster: Forecaster, args: argparse.Namespace) -> None:
     if forecaster.nonnegative_ and args.nonnegative == "auto":
         print("forecasts kept at or above zero: no value in the data is negative "
               "(--nonnegative off allows negative forecasts)", file=sys.stderr)
+    for line in describe_text(forecaster.panel, forecaster.text_columns_):
+        print(line + ("" if args.text_cols is not None else " (detected; --text-cols names others, or none)"),
+              file=sys.stderr)
     _print_notes(forecaster.fallback_notes)
 
 
@@ -181,6 +198,17 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--n-jobs", type=int, help="worker processes (default: all cores)")
         sub.add_argument("--library", help="a file of other series that the models which retrieve (analog, or a "
                                            "network with --set NAME.retrieval=K) also retrieve analogues from")
+        sub.add_argument("--text-cols", nargs="*", metavar="COLUMN",
+                         help="text covariate columns the models read (default: every column holding text; "
+                              "--text-cols alone: none)")
+        sub.add_argument("--future-text-cols", nargs="+", metavar="COLUMN",
+                         help="those of the text columns known in advance, e.g. planned promotions")
+        sub.add_argument("--description-col", metavar="COLUMN",
+                         help="column describing each series in words (one text per series), read by TimeLLM's "
+                              "prompt and HyperMamba's conditioning")
+        sub.add_argument("--text-encoder", metavar="MODEL",
+                         help="BERT or RoBERTa model (directory or hub name) encoding the text (default: the bundled "
+                              "MiniLM)")
         return sub
 
     forecast = data_command("forecast", "Fit models and forecast the next h steps of every series.")
@@ -188,6 +216,10 @@ def _parser() -> argparse.ArgumentParser:
     forecast.add_argument("--plot", help="also write an interactive HTML chart here")
     forecast.add_argument("--save", help="also save the fitted models to this directory")
     forecast.add_argument("--analogues", help="also write the past windows each forecast retrieved to this CSV")
+    forecast.add_argument("--future-text", metavar="CSV",
+                          help="planned text over the horizon: unique_id, ds and --future-text-cols columns")
+    forecast.add_argument("--text-effects", metavar="CSV",
+                          help="also write what the planned text does in ARIMA (coefficients, p-values) to this CSV")
     forecast.set_defaults(command=forecast_command)
 
     evaluation = data_command("evaluate", "Backtest models over rolling windows and report accuracy.")

@@ -6,21 +6,27 @@ Output frames follow the long convention: `unique_id, ds, <model>, <model>-lo-<l
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from backbones.language.text_encoder import TextEncoderConfig
 from forecasting.api import persistence
 from forecasting.api.parallel import Progress, map_tasks
+from forecasting.api.text import history_text, with_future_text
 from forecasting.data.frame import require_length, validate_frame
 from forecasting.data.frequency import season_length
 from forecasting.data.panel import Panel
+from forecasting.data.text import TextColumns, series_descriptions, text_columns
 from forecasting.models import FitState, GlobalModel, History, Model, PanelFit, SeriesForecast, build
-from forecasting.models.base import NO_ANALOGUES
+from forecasting.models.base import NO_ANALOGUES, SeriesDescriptions
 from forecasting.models.intervals import ShortCalibration, describe_short_calibrations, windows_needed
 from forecasting.models.season_fallback import SeasonFallback, describe_fallbacks, season_fallbacks
+from forecasting.models.statistical.arima import text_effects
 from forecasting.models.statistical.fitting import SeriesTask, run_task
+from forecasting.models.text import TextComponents
 from forecasting.retrieval.retriever import NextAnalogues
 
 
@@ -40,6 +46,17 @@ class Forecaster:
     nonnegative: keep forecasts and interval bounds at or above zero. None: when no value the models
         learn from is negative (counts, sales, rates); `nonnegative_` says what was decided.
     progress: called as progress(stage, done, total) while fitting, predicting and backtesting.
+    text_cols: the text covariate columns the models read (None: every column that holds text; []: none).
+        Networks fuse each step's sentence embedding (see NeuralModel.text_fusion); ARIMA takes the principal
+        components of the known-in-advance columns' embeddings as regressors; the other models ignore text.
+    future_text_cols: those of the text columns known in advance (a planned promotion): their text over the
+        horizon is read, from the data in a backtest and from `predict(future_text=...)` in a forecast. The
+        others are observed in the past only (an incident log).
+    description_col: a column holding what each series is, in words ("weekly sales of a seaside ice-cream
+        shop"; one text per series, on any of its rows). TimeLLM reads it in its prompt, HyperMamba conditions on
+        its embedding; it is not a text covariate.
+    text_encoder: the BERT or RoBERTa model that encodes the text (a hub name or a local directory; None: the
+        bundled MiniLM), or a TextEncoderConfig (pooling, token limit). Embeddings are cached on disk.
 
     After `fit` or `cross_validation`, `fallbacks` lists each (model, series) fitted without its
     season because the series was too short for it (see `SeasonFallback`), `short_calibrations` each
@@ -50,7 +67,9 @@ class Forecaster:
     def __init__(self, models: Sequence[str | Model | GlobalModel], h: int, freq: str | None = None,
                  level: Sequence[int] | None = None, n_jobs: int | None = None,
                  fill: str = "interpolate", duplicates: str = "error", nonnegative: bool | None = None,
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, text_cols: Sequence[str] | None = None,
+                 future_text_cols: Sequence[str] = (), description_col: str | None = None,
+                 text_encoder: str | TextEncoderConfig | None = None):
         self.models = [build(model) for model in models]
         names = [model.name for model in self.models]
         if not names or len(set(names)) != len(names):
@@ -63,6 +82,14 @@ class Forecaster:
             raise ValueError(f"interval levels are percentages strictly between 0 and 100, got {list(level)}")
         self.h, self.freq, self.level, self.n_jobs = int(h), freq, levels, n_jobs
         self.fill, self.duplicates, self.nonnegative, self.progress = fill, duplicates, nonnegative, progress
+        self.text_cols = None if text_cols is None else [str(name) for name in text_cols]
+        self.future_text_cols = [str(name) for name in future_text_cols]
+        self.description_col = description_col
+        self.text_encoder = text_encoder if isinstance(text_encoder, TextEncoderConfig) else \
+            TextEncoderConfig(model=text_encoder)
+        self.text_columns_: TextColumns = TextColumns()     # decided at fit (or cross-validation)
+        # of the known-in-advance text, for the models that take it as regressors (ARIMA); None: no such text
+        self.text_components_: TextComponents | None = None
         self.nonnegative_: bool | None = None     # decided at fit (or cross-validation)
         self.panel: Panel | None = None           # the data of the last fit or cross-validation
         self.freq_: str | None = None
@@ -80,17 +107,22 @@ class Forecaster:
         """Fit every model to every series of `data`: a Panel (from read_table), or a long frame that
         is validated here (id_col, time_col and target_col name its columns)."""
         panel = self._panel(data, id_col, time_col, target_col, self._min_train_length())
-        self.history = _history(panel.frame)
+        self.history = self._history(panel)
+        self.text_components_ = self._text_components(self.history)
         self.nonnegative_ = self._keeps_nonnegative(self.history.values)
-        self.states = self._run([self.history], None, None, "fit")[0][0]
+        self.states = self._run([self.history], None, None, "fit", self.text_components_)[0][0]
         self._record_fallbacks(self.history.ids, [self.states])
         return self
 
-    def predict(self) -> pd.DataFrame:
+    def predict(self, future_text: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Forecast h steps after each series' end. future_text: the text known in advance over the horizon (a
+        frame of unique_id, ds and some of the future_text_cols; a step it does not give carries no text)."""
         if self.history is None:
             raise RuntimeError("call fit(df) before predict()")
         history = self.history
-        forecasts = self._run([history], [self.states], self.h, "predict")[1][0]
+        if future_text is not None:
+            history = replace(history, text=with_future_text(history, future_text, self.h, self.freq_))
+        forecasts = self._run([history], [self.states], self.h, "predict", self.text_components_)[1][0]
         ds = np.concatenate([_future(last, self.h, self.freq_) for last in history.last_ds])
         out = pd.DataFrame({"unique_id": np.repeat(history.ids, self.h), "ds": ds})
         return self._add_forecast_columns(out, [f for model_forecasts in forecasts for f in model_forecasts],
@@ -107,22 +139,26 @@ class Forecaster:
         if n_windows < 1 or step < 1:
             raise ValueError(f"n_windows and step_size must be positive, got {n_windows} and {step}")
         needed = self._min_train_length() + self.h + (n_windows - 1) * step
-        frame = self._panel(data, id_col, time_col, target_col, needed).frame
-        history = _history(frame)
+        panel = self._panel(data, id_col, time_col, target_col, needed)
+        frame, history = panel.frame, self._history(panel)
         # origins[s][w]: index of the first forecast step of window w in series s
         origins = [[len(y) - self.h - (n_windows - 1 - w) * step for w in range(n_windows)]
                    for y in history.values]
         series_ds = _ds_by_series(frame)
         cutoff = [History(ids=history.ids, values=[y[:o[w]] for y, o in zip(history.values, origins)],
-                          last_ds=[pd.Timestamp(ds[o[w] - 1]) for ds, o in zip(series_ds, origins)])
+                          last_ds=[pd.Timestamp(ds[o[w] - 1]) for ds, o in zip(series_ds, origins)],
+                          text=history.text and history.text.cut([o[w] for o in origins], self.h),
+                          descriptions=history.descriptions)
                   for w in range(n_windows)]
+        # every window's regressors from the components of the text known at the first cutoff
+        components = self._text_components(cutoff[0])
         self.nonnegative_ = self._keeps_nonnegative(cutoff[0].values)     # what every window's models could see
         if refit:
-            states, forecasts = self._run(cutoff, None, self.h, "backtest")
+            states, forecasts = self._run(cutoff, None, self.h, "backtest", components)
         else:  # every later window re-uses the fits of the first cutoff
-            states, forecasts = self._run(cutoff[:1], None, self.h, "backtest")
+            states, forecasts = self._run(cutoff[:1], None, self.h, "backtest", components)
             if n_windows > 1:
-                forecasts += self._run(cutoff[1:], states * (n_windows - 1), self.h, "backtest")[1]
+                forecasts += self._run(cutoff[1:], states * (n_windows - 1), self.h, "backtest", components)[1]
         self._record_fallbacks(history.ids, states)
         self.backtest_fits = [(cutoff[w], [fit if isinstance(fit := states[w if refit else 0][m][0], PanelFit)
                                            and fit.retrieves else None for m in range(len(self.models))])
@@ -185,6 +221,29 @@ class Forecaster:
             raise ValueError(f"{model}: {NO_ANALOGUES}")
         return fits[model]
 
+    def text_effects(self) -> pd.DataFrame:
+        """After `fit`: what the text known in advance does in the models that take it as regressors (ARIMA). One
+        row per model, series and regressor its fit used, with the coefficient (in the series' units, per unit of
+        the regressor: a step with text, or a component's score), its p-value, and the texts that score highest and
+        lowest on the regressor (what a component means)."""
+        columns = ["model", "unique_id", "regressor", "effect", "p_value", "high", "low"]
+        if self.history is None:
+            raise RuntimeError("call fit(df) before asking for text effects")
+        if self.text_components_ is None:
+            return pd.DataFrame(columns=columns)
+        names, meaning = self.text_components_.names, self.text_components_.describe().set_index("regressor")
+        rows = []
+        for model, states in zip(self.models, self.states):
+            if not (isinstance(model, Model) and model.takes_text):
+                continue
+            for series_id, state in zip(self.history.ids, states):
+                if state.spec.get("constant"):
+                    continue
+                for k, effect, p_value in text_effects(state):
+                    rows.append({"model": model.name, "unique_id": series_id, "regressor": names[k], "effect": effect,
+                                 "p_value": p_value, **meaning.loc[names[k]].to_dict()})
+        return pd.DataFrame(rows, columns=columns)
+
     # ---- persistence ---------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
@@ -193,9 +252,11 @@ class Forecaster:
             raise RuntimeError("fit the Forecaster before saving it")
         settings = persistence.Settings.model_validate(
             {"h": self.h, "freq": self.freq, "inferred_freq": self.freq_, "level": self.level, "fill": self.fill,
-             "duplicates": self.duplicates, "nonnegative": self.nonnegative, "nonnegative_used": self.nonnegative_},
-            strict=False)
-        return persistence.write(Path(path), persistence.Saved(settings, self.models, self.history, self.states))
+             "duplicates": self.duplicates, "nonnegative": self.nonnegative, "nonnegative_used": self.nonnegative_,
+             "text_cols": self.text_cols, "future_text_cols": self.future_text_cols,
+             "description_col": self.description_col}, strict=False)
+        return persistence.write(Path(path), persistence.Saved(settings, self.models, self.history, self.states,
+                                                               self.text_components_))
 
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
@@ -203,9 +264,19 @@ class Forecaster:
         ModelFileError where the files changed since they were saved, or do not hold what a save writes."""
         saved = persistence.read(Path(path))
         settings = saved.settings
+        text = saved.history.text
         forecaster = cls(saved.models, h=settings.h, freq=settings.freq, level=settings.level, fill=settings.fill,
-                         duplicates=settings.duplicates, nonnegative=settings.nonnegative)
+                         duplicates=settings.duplicates, nonnegative=settings.nonnegative,
+                         text_cols=settings.text_cols, future_text_cols=settings.future_text_cols,
+                         description_col=settings.description_col,
+                         text_encoder=(text or saved.history.descriptions).encoder
+                         if text or saved.history.descriptions else None)
         forecaster.freq_, forecaster.history = settings.inferred_freq, saved.history
+        forecaster.text_components_ = saved.text_components
+        if text is not None:
+            forecaster.text_columns_ = TextColumns(
+                past=tuple(c for c, known in zip(text.columns, text.known) if not known),
+                future=tuple(c for c, known in zip(text.columns, text.known) if known))
         forecaster.nonnegative_ = settings.nonnegative_used
         forecaster.states = saved.states
         forecaster._record_fallbacks(saved.history.ids, [forecaster.states])
@@ -226,6 +297,32 @@ class Forecaster:
         self.panel, self.freq_ = panel, panel.freq
         return panel
 
+    def _history(self, panel: Panel) -> History:
+        """The panel's series as arrays, with the text columns asked for (decided here: `text_columns_`)."""
+        self.text_columns_ = text_columns(panel, self.text_cols, self.future_text_cols, self.description_col)
+        history = _history(panel.frame)
+        history.text = history_text(panel, self.text_columns_, self.h, self.text_encoder)
+        if self.description_col is not None:
+            history.descriptions = SeriesDescriptions(series_descriptions(panel, self.description_col),
+                                                      self.text_encoder)
+        return history
+
+    def _text_components(self, history: History) -> TextComponents | None:
+        """The components of the known-in-advance text, where a model takes them as regressors."""
+        wanted = [model.text_components for model in self.models if isinstance(model, Model) and model.takes_text]
+        if history.text is None or not any(wanted):
+            return None
+        return TextComponents.fit(history.text, max(wanted))
+
+    @staticmethod
+    def _regressors(history: History, components: TextComponents | None) -> list[np.ndarray | None]:
+        """Per series, the text regressors of its rows and horizon [T + h, K] (None: there are none)."""
+        if components is None or history.text is None:
+            return [None] * len(history.ids)
+        text = history.text
+        return [components.regressors(text.columns, np.concatenate([past, ahead]))
+                for past, ahead in zip(text.past, text.ahead)]
+
     def _min_train_length(self) -> int:
         """Shortest history a fit needs: conformal intervals calibrate on at least one h-step
         window; a network needs its lookback plus training and validation windows."""
@@ -236,13 +333,16 @@ class Forecaster:
         return max(needs)
 
     def _run(self, histories: list[History], states: list[list[list[FitState | PanelFit]]] | None, h: int | None,
-             stage: str) -> tuple[list, list]:
+             stage: str, components: TextComponents | None = None) -> tuple[list, list]:
         """Fit (where `states` is None) and forecast h steps (unless h is None) every model on
         each history. Returns states[w][m][s] and forecasts[w][m][s] for history w, model m,
         series s; a global model has a single state per history. Local work for all histories
-        goes to the worker pool at once."""
+        goes to the worker pool at once. components: the text regressors' (for models that take text)."""
         local = [m for m, model in enumerate(self.models) if isinstance(model, Model)]
-        tasks = [self._task(self.models[m], series_id, y, h=h, state=None if states is None else states[w][m][s])
+        regressors = [self._regressors(history, components) if any(self.models[m].takes_text for m in local)
+                      else None for history in histories]
+        tasks = [self._task(self.models[m], series_id, y, h=h, state=None if states is None else states[w][m][s],
+                            regressors=regressors[w][s] if self.models[m].takes_text else None)
                  for w, history in enumerate(histories) for m in local
                  for s, (series_id, y) in enumerate(zip(history.ids, history.values))]
         results = iter(map_tasks(run_task, tasks, self.n_jobs, stage, self.progress))
@@ -288,11 +388,11 @@ class Forecaster:
         return lambda epoch, epochs: self.progress(f"train {model.name}", epoch, epochs)
 
     def _task(self, model: Model, series_id: str, y: np.ndarray, h: int | None = None,
-              state: FitState | None = None) -> SeriesTask:
+              state: FitState | None = None, regressors: np.ndarray | None = None) -> SeriesTask:
         return SeriesTask(model=model, series_id=series_id, y=y,
                           season_length=model.season_length or season_length(self.freq_),
                           h=h, levels=tuple(self.level), state=state,
-                          interval_horizon=self.h if self.level else 0)
+                          interval_horizon=self.h if self.level else 0, regressors=regressors)
 
     def _keeps_nonnegative(self, values: list[np.ndarray]) -> bool:
         if self.nonnegative is not None:

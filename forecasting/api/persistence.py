@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Literal
@@ -28,7 +28,10 @@ from safetensors.numpy import load_file, save_file
 
 from forecasting.data.frame import DUPLICATES, FILLS
 from forecasting.errors import ModelFileError
+from backbones.language.text_encoder import TextEncoderConfig
 from forecasting.models import AnyModel, FitState, GlobalModel, History, Model, PanelFit, config_class
+from forecasting.models.base import HistoryText, SeriesDescriptions
+from forecasting.models.text import TextComponents
 from forecasting.models.base import SAVED, Place, SavedError, place_text, read_saved
 from forecasting.models.statistical.fitting import check_fit
 
@@ -81,6 +84,53 @@ class Settings(BaseModel):
     duplicates: Literal[DUPLICATES]
     nonnegative: bool | None
     nonnegative_used: bool
+    text_cols: list[str] | None = None     # as asked for; the text the fit used is in `text`
+    future_text_cols: list[str] = []
+    description_col: str | None = None
+
+
+class SavedEncoder(BaseModel):
+    model_config = SAVED
+    model: str | None
+    pooling: Literal["mean", "cls"]
+    max_tokens: Annotated[int, Field(ge=2)]
+    batch_size: PositiveInt
+
+
+class SavedText(BaseModel):
+    """The series' text covariates: the columns, which are known in advance, the encoder, and the distinct texts
+    (the array text_codes [rows, columns] holds each row's text as an index into `distinct`, 0 for none)."""
+
+    model_config = SAVED
+    columns: list[str] = Field(min_length=1)
+    known: list[bool]
+    encoder: SavedEncoder
+    distinct: list[str]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SavedText:
+        if len(self.known) != len(self.columns):
+            raise ValueError(f"known has {len(self.known)} entries for {len(self.columns)} columns")
+        if not self.distinct or self.distinct[0] != "":
+            raise ValueError("distinct must start with '' (no text)")
+        return self
+
+
+class SavedDescriptions(BaseModel):
+    """Each series' description ('' none) and the encoder that reads them."""
+
+    model_config = SAVED
+    texts: list[str]
+    encoder: SavedEncoder
+
+
+class SavedComponents(BaseModel):
+    """The components of the known-in-advance text (arrays text_components.mean and .basis) and the texts
+    they were found on."""
+
+    model_config = SAVED
+    columns: list[str] = Field(min_length=1)
+    texts: list[list[str]]
 
 
 class SavedSeries(BaseModel):
@@ -116,6 +166,9 @@ class ConfigFile(Settings):
     models: list[SavedModel] = Field(min_length=1)
     series: SavedSeries
     fits: list[list[dict]]                 # per model: a fit's spec per series, or one for a global model
+    text: SavedText | None = None
+    text_components: SavedComponents | None = None
+    descriptions: SavedDescriptions | None = None
     sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
 
     @model_validator(mode="after")
@@ -135,6 +188,7 @@ class Saved:
     models: list[AnyModel]
     history: History
     states: list[list[FitState | PanelFit]]     # per model: a FitState per series, or one fit for a global model
+    text_components: TextComponents | None = None
 
 
 def write(directory: Path, saved: Saved) -> Path:
@@ -143,6 +197,17 @@ def write(directory: Path, saved: Saved) -> Path:
     states = [[state.to_state() if isinstance(state, PanelFit) else state for state in model_states]
               for model_states in saved.states]
     arrays = {"history": np.concatenate(history.values)}
+    text = None
+    if history.text is not None:
+        cells = np.concatenate(history.text.past)
+        distinct = [""] + sorted(set(cells.reshape(-1).tolist()) - {""})
+        code = {cell: i for i, cell in enumerate(distinct)}
+        arrays["text_codes"] = np.vectorize(code.__getitem__, otypes=[np.int64])(cells).reshape(cells.shape)
+        text = {"columns": history.text.columns, "known": history.text.known,
+                "encoder": asdict(history.text.encoder), "distinct": distinct}
+    components = saved.text_components
+    if components is not None:
+        arrays["text_components.mean"], arrays["text_components.basis"] = components.mean, components.basis
     for m, model_states in enumerate(states):
         for s, state in enumerate(model_states):
             arrays.update({f"fit/{m}/{s}/{key}": np.ascontiguousarray(value) for key, value in state.arrays.items()})
@@ -156,6 +221,11 @@ def write(directory: Path, saved: Saved) -> Path:
         "series": {"ids": history.ids, "lengths": [len(y) for y in history.values],
                    "last_ds": [ts.isoformat() for ts in history.last_ds]},
         "fits": [[state.spec for state in model_states] for model_states in states],
+        "text": text,
+        "descriptions": None if history.descriptions is None else {
+            "texts": history.descriptions.texts, "encoder": asdict(history.descriptions.encoder)},
+        "text_components": None if components is None else {"columns": components.columns,
+                                                             "texts": components.texts},
     }
     config = json.loads(json.dumps(config))                          # as reading will see it
     config[DIGEST] = content_digest(config, directory / WEIGHTS)
@@ -183,11 +253,19 @@ def read(directory: Path) -> Saved:
         raise ModelFileError(f"{weights} is not a readable safetensors file ({error}). {FIX}") from None
     settings = Settings(**{key: getattr(file, key) for key in Settings.model_fields})
     history = _history(directory, file.series, arrays)
+    history.text = _text(directory, file, history, arrays)
+    if file.descriptions is not None:
+        if len(file.descriptions.texts) != len(history.ids):
+            raise ModelFileError(f"{directory / CONFIG}: descriptions.texts has {len(file.descriptions.texts)} "
+                                 f"entries for {len(history.ids)} series. {FIX}")
+        history.descriptions = SeriesDescriptions(file.descriptions.texts,
+                                                  TextEncoderConfig(**file.descriptions.encoder.model_dump()))
     models = []
     for m, entry in enumerate(file.models):
         with _reading(directory, ("models", m)):
             models.append(_model(entry))
-    return Saved(settings, models, history, _fits(directory, file, models, history, arrays))
+    return Saved(settings, models, history, _fits(directory, file, models, history, arrays),
+                 _components(directory, file, arrays))
 
 
 @contextmanager
@@ -244,6 +322,39 @@ def _history(directory: Path, series: SavedSeries, arrays: dict[str, np.ndarray]
     bounds = np.cumsum([0] + series.lengths)
     return History(ids=series.ids, values=[values[a:b] for a, b in zip(bounds[:-1], bounds[1:])],
                    last_ds=[pd.Timestamp(ts) for ts in series.last_ds])
+
+
+def _text(directory: Path, file: ConfigFile, history: History, arrays: dict[str, np.ndarray]) -> HistoryText | None:
+    if file.text is None:
+        return None
+    codes, columns = arrays.get("text_codes"), len(file.text.columns)
+    rows = sum(len(y) for y in history.values)
+    if codes is None or codes.shape != (rows, columns) or codes.min(initial=0) < 0 \
+            or codes.max(initial=0) >= len(file.text.distinct):
+        raise ModelFileError(f"{directory / WEIGHTS}: text_codes is not a code of text.distinct for each of the "
+                             f"{rows} rows and {columns} text columns. {FIX}")
+    cells = np.asarray(file.text.distinct, object)[codes]
+    bounds = np.cumsum([0] + [len(y) for y in history.values])
+    h = file.h
+    return HistoryText(columns=file.text.columns, known=file.text.known,
+                       past=[cells[a:b] for a, b in zip(bounds[:-1], bounds[1:])],
+                       ahead=[np.full((h, columns), "", object) for _ in history.ids],
+                       encoder=TextEncoderConfig(**file.text.encoder.model_dump()))
+
+
+def _components(directory: Path, file: ConfigFile, arrays: dict[str, np.ndarray]) -> TextComponents | None:
+    saved = file.text_components
+    if saved is None:
+        return None
+    mean, basis = arrays.get("text_components.mean"), arrays.get("text_components.basis")
+    columns = len(saved.columns)
+    if file.text is None or mean is None or basis is None or mean.ndim != 2 or basis.ndim != 3 \
+            or len(mean) != columns or basis.shape[0] != columns or basis.shape[2] != mean.shape[1] \
+            or len(saved.texts) != columns:
+        raise ModelFileError(f"{directory / WEIGHTS}: text_components.mean and .basis are not the components of "
+                             f"the {columns} text columns known in advance. {FIX}")
+    return TextComponents(saved.columns, mean, basis, saved.texts,
+                          TextEncoderConfig(**file.text.encoder.model_dump()))
 
 
 def _model(entry: SavedModel) -> AnyModel:

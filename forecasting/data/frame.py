@@ -577,19 +577,26 @@ def _series_to_resample(
 
 
 def _resample(group: pd.DataFrame, offset: pd.DateOffset, alias: str | None) -> tuple[pd.DataFrame, Repair]:
-    """Means of y and numeric covariates per period (text covariates: the first value); empty periods become gaps."""
+    """Means of y and numeric covariates per period (text covariates: their distinct texts, joined by '; ');
+    empty periods become gaps."""
     binned = group.drop(columns=["unique_id", _ROW], errors="ignore").set_index("ds").resample(offset)
     columns = {}
     for column in group.columns.drop(["unique_id", "ds", _ROW], errors="ignore"):
-        columns[column] = binned[column].mean() if is_numeric_dtype(group[column]) else binned[column].first()
+        columns[column] = binned[column].mean() if is_numeric_dtype(group[column]) else binned[column].agg(_joined)
     counts = binned.size()
     resampled = pd.DataFrame(columns)[counts > 0].rename_axis("ds").reset_index()
     resampled.insert(0, "unique_id", group["unique_id"].iloc[0])
     return resampled, Repair(
         "resample:mean", group["unique_id"].iloc[0], len(group),
         f"resampled {_n(len(group), 'row')} ({alias or 'irregular'}) to {_n(len(resampled), 'period')} of "
-        f"'{offset.freqstr}' by their mean (text covariates: first value)",
+        f"'{offset.freqstr}' by their mean (text covariates: their texts joined)",
     )
+
+
+def _joined(texts: pd.Series) -> str | None:
+    """A period's texts, each distinct one once, in order; None where it has none."""
+    distinct = list(dict.fromkeys(str(text).strip() for text in texts.dropna() if str(text).strip()))
+    return "; ".join(distinct) if distinct else None
 
 
 def _fill_gaps(
@@ -657,10 +664,10 @@ def _with_inserted_rows(rows: _Rows, gaps: dict[str, tuple[pd.DatetimeIndex, np.
 
 
 def _fill_series(rows: _Rows, gaps: dict[str, tuple[pd.DatetimeIndex, np.ndarray]], fill: str) -> None:
-    """Fill each series' empty targets by the policy, and the covariates of its inserted rows (numbers by the
-    policy, text by the last value), in place."""
+    """Fill each series' empty targets by the policy, and the numeric covariates of its inserted rows by the
+    policy, in place. Inserted rows carry no text: an event is not repeated into the gap after it."""
     y = rows.columns["y"]
-    covariates = [name for name in rows.columns if name not in ("ds", "y")]
+    covariates = [name for name in rows.columns if name not in ("ds", "y") and is_numeric_dtype(rows.columns[name])]
     for name, part in rows.slices():
         if np.isnan(y[part]).any():
             y[part] = _filled(pd.Series(y[part]), fill).to_numpy()
@@ -670,8 +677,7 @@ def _fill_series(rows: _Rows, gaps: dict[str, tuple[pd.DatetimeIndex, np.ndarray
         for column in covariates:
             # Covariates of inserted rows only: the user's own empty covariate cells stay as they are.
             source = pd.Series(rows.columns[column][part])
-            filled = _filled(source, fill) if is_numeric_dtype(source) else source.ffill()
-            rows.columns[column][part] = _array(source.where(~inserted, filled))
+            rows.columns[column][part] = _array(source.where(~inserted, _filled(source, fill)))
 
 
 def _filled(values: pd.Series, fill: str) -> pd.Series:

@@ -642,6 +642,11 @@ def _numeric_column(
                 f"column '{column}' is read as text (a covariate), not as numbers: only {read} of its {filled} "
                 f"filled cells are numbers; the others are text, first at {at_lines(words)}."
             )))
+        else:
+            notes.append(Note("column", column, (
+                f"column '{column}' holds text: a text covariate, which the models read unless text_cols names "
+                f"others (a planned one, known over the horizon: future_text_cols)."
+            )))
         return None
     bad = (raw.notna() & parsed.isna()).to_numpy()
     if bad.any():

@@ -43,12 +43,17 @@ def detected_text_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def text_columns(panel: Panel, text_cols: Sequence[str] | None = None,
-                 future_text_cols: Sequence[str] = ()) -> TextColumns:
-    """The text covariates to use: `text_cols` (None: every detected one), of which `future_text_cols` are known
-    in advance. Raises DataError for a column that is absent, holds numbers, or is named twice."""
+                 future_text_cols: Sequence[str] = (), description_col: str | None = None) -> TextColumns:
+    """The text covariates to use: `text_cols` (None: every detected one but the description_col), of which
+    `future_text_cols` are known in advance. Raises DataError for a column that is absent, holds numbers, is named
+    twice, or is the series' description."""
     frame, source = panel.frame, panel.source
     covariates = [column for column in frame.columns if column not in STANDARD]
-    names = detected_text_columns(frame) if text_cols is None else [str(name) for name in text_cols]
+    names = [name for name in detected_text_columns(frame) if name != description_col] if text_cols is None \
+        else [str(name) for name in text_cols]
+    if description_col is not None and description_col in names + [str(name) for name in future_text_cols]:
+        raise DataError(f"{source}: column '{description_col}' is the series' description (description_col); it "
+                        f"cannot be a text covariate too. Leave it out of text_cols and future_text_cols.")
     future = [str(name) for name in future_text_cols]
     for role, asked in (("text_cols", names), ("future_text_cols", future)):
         repeated = sorted({name for name in asked if asked.count(name) > 1})
@@ -79,13 +84,33 @@ def _check_text(frame: pd.DataFrame, column: str, source: str) -> None:
         raise DataError(f"{source}: column '{column}' holds numbers{f' ({shown}, ...)' if shown else ''}, not text: "
                         f"encoding numbers as sentences loses their size. Leave '{column}' out of the text columns "
                         f"(text_cols=[...] naming the others).")
-    kinds = {type(value) for value in values.dropna().head(1000)}
-    if not kinds <= {str}:
+    if not all(isinstance(value, str) for value in values.dropna().head(1000)):
         odd = values[values.map(lambda value: not isinstance(value, str) and pd.notna(value))]
         row = odd.index[0]
         raise DataError(f"{source}: column '{column}' mixes text with {type(odd.iloc[0]).__name__} values, first in "
                         f"series '{frame['unique_id'].iloc[row]}' at {frame['ds'].iloc[row]}. Write every cell of a "
                         f"text column as text, or leave the cell empty.")
+
+
+def series_descriptions(panel: Panel, column: str) -> list[str]:
+    """Each series' description, the one text its rows hold in `column` ('' where they hold none), in the panel's
+    series order. Raises DataError where the column is absent or not text, or a series holds two descriptions."""
+    frame, source = panel.frame, panel.source
+    if column not in frame.columns or column in STANDARD:
+        covariates = [name for name in frame.columns if name not in STANDARD]
+        raise DataError(f"{source}: description_col names '{column}', which is not a covariate column of the data. "
+                        f"Covariate columns: {listed(covariates) if covariates else 'none'}.")
+    _check_text(frame, column, source)
+    descriptions = []
+    for series, group in frame.groupby("unique_id", sort=False, observed=True):
+        cells = text_cells(group[column])
+        distinct = list(dict.fromkeys(cell for cell in cells if cell))
+        if len(distinct) > 1:
+            raise DataError(f"{source}: series '{series}' has {len(distinct)} different descriptions in column "
+                            f"'{column}' ({listed(distinct[:3])}). A description is one text per series: write it "
+                            f"once (on any row, or on every row alike).")
+        descriptions.append(distinct[0] if distinct else "")
+    return descriptions
 
 
 def describe_text(panel: Panel, columns: TextColumns) -> list[str]:
@@ -99,6 +124,18 @@ def describe_text(panel: Panel, columns: TextColumns) -> list[str]:
         lines.append(f"text column '{name}' ({kind}): text on {len(carried):,} of {len(frame):,} rows, "
                      f"{len(set(carried)):,} distinct")
     return lines
+
+
+def text_marks(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The rows of `frame` (unique_id, ds and text columns) that carry text: unique_id, ds, and text, each column's
+    text as "column: text", joined by "; "."""
+    if not columns or frame.empty:
+        return pd.DataFrame(columns=["unique_id", "ds", "text"])
+    cells = np.stack([text_cells(frame[name]) for name in columns], axis=1)
+    lines = ["; ".join(f"{name}: {cell}" for name, cell in zip(columns, row) if cell) for row in cells]
+    marks = pd.DataFrame({"unique_id": frame["unique_id"].astype(str).to_numpy(), "ds": frame["ds"].to_numpy(),
+                          "text": lines})
+    return marks[marks["text"] != ""].reset_index(drop=True)
 
 
 def text_cells(values: pd.Series) -> np.ndarray:

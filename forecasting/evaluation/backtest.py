@@ -12,6 +12,7 @@ from forecasting.api.parallel import Progress
 from forecasting.data.frame import validate_frame
 from forecasting.data.frequency import season_length
 from forecasting.data.panel import Panel
+from forecasting.data.text import describe_text
 from forecasting.evaluation.metrics import COMPARED, LABELS, comparison_metric, evaluate, summarize
 from forecasting.models import GlobalModel, Model, SeasonalNaive, build
 from forecasting.models.intervals import ShortCalibration, describe_short_calibrations
@@ -70,7 +71,9 @@ class Backtest:
 def run_backtest(data: pd.DataFrame | Panel, models: Sequence[str | Model | GlobalModel], h: int, n_windows: int = 3,
                  step_size: int | None = None, level: Sequence[int] | None = None, refit: bool = True,
                  freq: str | None = None, n_jobs: int | None = None, nonnegative: bool | None = None,
-                 progress: Progress | None = None, source: str | None = None) -> Backtest:
+                 progress: Progress | None = None, source: str | None = None, text_cols: Sequence[str] | None = None,
+                 future_text_cols: Sequence[str] = (), description_col: str | None = None,
+                 text_encoder: str | None = None) -> Backtest:
     """Rolling-origin backtest of `models` (seasonal naive is always added) on a Panel or a long frame.
 
     Arguments are those of `Forecaster` and `Forecaster.cross_validation`; `source` names the
@@ -81,7 +84,8 @@ def run_backtest(data: pd.DataFrame | Panel, models: Sequence[str | Model | Glob
     if REFERENCE not in [config.name for config in configs]:
         configs.append(SeasonalNaive())
     forecaster = Forecaster(configs, h=h, freq=freq, level=level, n_jobs=n_jobs, nonnegative=nonnegative,
-                            progress=progress)
+                            progress=progress, text_cols=text_cols, future_text_cols=future_text_cols,
+                            description_col=description_col, text_encoder=text_encoder)
     panel = validate_frame(data, freq=freq, source=source) if freq or not isinstance(data, Panel) else data
     forecasts = forecaster.cross_validation(panel, n_windows=n_windows, step_size=step_size, refit=refit)
     period = season_length(forecaster.freq_)
@@ -92,6 +96,7 @@ def run_backtest(data: pd.DataFrame | Panel, models: Sequence[str | Model | Glob
         "season_length": period, "models": [config.name for config in configs], "h": forecaster.h,
         "n_windows": n_windows, "step_size": step_size or forecaster.h, "level": forecaster.level, "refit": refit,
         "nonnegative": forecaster.nonnegative_,
+        "text": "; ".join(describe_text(forecaster.panel, forecaster.text_columns_)) or "none",
     }
     per_series, ranking = evaluate(forecasts, history, period), rank(summary)
     return Backtest(settings=settings, panel=panel, forecasts=forecasts, per_series=per_series, summary=summary,

@@ -16,11 +16,15 @@ from forecasting.evaluation.metrics import LABELS, comparison_metric, interval_l
 ACTUALS_COLOR = "#444"
 REFERENCE_COLOR = "#999"
 ANALOGUE_COLOR = "#f58518"   # the analogues' futures, beside a forecast
+TEXT_COLOR = "#b279a2"       # marks of the timestamps that carry text
 
 
-def forecast_figure(history: pd.DataFrame, forecasts: pd.DataFrame, context: int | None = None) -> go.Figure:
+def forecast_figure(history: pd.DataFrame, forecasts: pd.DataFrame, context: int | None = None,
+                    text: pd.DataFrame | None = None) -> go.Figure:
     """History (the last `context` points per series; default 4 horizons, at least 200) with each
-    model's forecast and interval bands. With several series a dropdown picks the one shown."""
+    model's forecast and interval bands. With several series a dropdown picks the one shown.
+    text: timestamps that carry text (unique_id, ds, text; see `forecasting.data.text.text_marks`), marked on the
+    history, or on the first model's forecast over the horizon, with the text on hover."""
     models = model_columns(forecasts)
     h = int(forecasts.groupby("unique_id").size().max())
     context = context or max(4 * h, 200)
@@ -45,6 +49,9 @@ def forecast_figure(history: pd.DataFrame, forecasts: pd.DataFrame, context: int
             figure.add_trace(go.Scatter(x=future["ds"], y=future[model], name=escape(model), mode="lines",
                                         line={"color": color}, legendgroup=model, visible=visible))
             owner.append(index)
+        if text is not None:
+            figure.add_trace(_text_trace(text[text["unique_id"] == series_id], past, future, models, visible))
+            owner.append(index)
     figure.update_layout(title=f"Forecast: {escape(str(series_ids[0]))}", xaxis_title="ds", yaxis_title="y",
                          template="plotly_white", hovermode="x unified")
     if len(series_ids) > 1:
@@ -54,6 +61,17 @@ def forecast_figure(history: pd.DataFrame, forecasts: pd.DataFrame, context: int
                    for index, series_id in enumerate(series_ids)]
         figure.update_layout(updatemenus=[{"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.15}])
     return figure
+
+
+def _text_trace(marks: pd.DataFrame, past: pd.DataFrame, future: pd.DataFrame, models: list[str],
+                visible: bool) -> go.Scatter:
+    """Markers at the shown timestamps that carry text, on the line they fall on; the text shows on hover."""
+    on_line = pd.concat([past.set_index("ds")["y"],
+                         future.set_index("ds")[models[0]] if models else pd.Series(dtype=float)])
+    shown = marks[marks["ds"].isin(on_line.index)]
+    return go.Scatter(x=shown["ds"], y=on_line.reindex(shown["ds"]).to_numpy(), name="text", mode="markers",
+                      marker={"color": TEXT_COLOR, "size": 9, "symbol": "diamond"}, visible=visible,
+                      text=[escape(str(line)) for line in shown["text"]], hovertemplate="%{text}<extra>text</extra>")
 
 
 def backtest_figure(data: pd.DataFrame, forecasts: pd.DataFrame, series_id: str, level: int | None = None,

@@ -96,7 +96,7 @@ def _settings(settings: dict) -> list[tuple[str, str]]:
         "source": "data", "n_series": "series", "freq": "frequency", "season_length": "season length",
         "models": "models", "h": "horizon (steps)", "n_windows": "backtest windows",
         "step_size": "steps between windows", "level": "interval levels (%)", "refit": "refit at every window",
-        "nonnegative": "forecasts kept at or above zero",
+        "nonnegative": "forecasts kept at or above zero", "text": "text covariates",
     }
     return [(labels[key], _text(value)) for key, value in settings.items()]
 

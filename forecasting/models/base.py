@@ -13,7 +13,7 @@ import copy
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from typing import Annotated, ClassVar, TypeVar
 
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from backbones.language.text_encoder import TextEncoderConfig
 from forecasting.retrieval.retriever import NextAnalogues
 
 # How every part of a model file is read: exact JSON types (no "12" for 12), no unknown fields, finite numbers.
@@ -113,6 +114,9 @@ class Model(ABC):
     model_intervals: ClassVar[bool] = True
     fit_spec: ClassVar[type[FitSpec]] = FitSpec          # the schema of `fit`'s spec, and its arrays
     unsaved: ClassVar[frozenset[str]] = frozenset()      # see GlobalModel.unsaved
+    # whether fit and restore take `regressors`: [T + h, K] per row of the series and of its horizon, the
+    # components of its known-in-advance text (see forecasting.models.text.TextComponents), or None
+    takes_text: ClassVar[bool] = False
     season_length: Annotated[int, Field(ge=1)] | None = None
 
     @abstractmethod
@@ -135,12 +139,45 @@ class Model(ABC):
 
 
 @dataclass
+class HistoryText:
+    """The text covariates of a History's series, as strings ('' where a step has none).
+
+    past[s] [T_s, M]: each observed step's text in each column. ahead[s] [h, M]: the text over the forecast's
+    horizon, given only in the columns known in advance (`known`); '' elsewhere, or where none was given.
+    """
+
+    columns: list[str]
+    known: list[bool]
+    past: list[np.ndarray]
+    ahead: list[np.ndarray]
+    encoder: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+
+    def cut(self, stops: list[int], h: int) -> HistoryText:
+        """The text as seen from cutoffs before each series' row stops[s]: up to there, and over the next h steps
+        in the columns known in advance."""
+        aheads = [past[stop:stop + h].copy() for past, stop in zip(self.past, stops)]
+        for ahead in aheads:
+            ahead[:, ~np.asarray(self.known, bool)] = ""
+        return replace(self, past=[past[:stop] for past, stop in zip(self.past, stops)], ahead=aheads)
+
+
+@dataclass
+class SeriesDescriptions:
+    """What each series is, in the user's words ('' where a series has none), and the encoder that reads them."""
+
+    texts: list[str]
+    encoder: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+
+
+@dataclass
 class History:
-    """Several series as arrays: their ids, values and last timestamps."""
+    """Several series as arrays: their ids, values and last timestamps, their text covariates and descriptions."""
 
     ids: list[str]
     values: list[np.ndarray]
     last_ds: list[pd.Timestamp]
+    text: HistoryText | None = None
+    descriptions: SeriesDescriptions | None = None
 
 
 NO_ANALOGUES = "this model retrieves no analogues: use 'analog', or a network with retrieval"

@@ -38,13 +38,16 @@ from backbones.network import DataShape, Network
 from backbones.retrieval import FusionConfig, RetrievalFusion, RetrievalPrepend
 from backbones.sources import local_sources_only
 from backbones.state import load_trained_state, trained_state
+from backbones.text_fusion import TextFusion, TextFusionConfig
 from forecasting.errors import DataError
-from forecasting.models.base import (SAVED, FitState, GlobalModel, History, PanelFit, SavedError, SeriesForecast,
-                                     read_saved)
+from forecasting.models.base import (SAVED, FitState, GlobalModel, History, PanelFit, SavedError, SeriesDescriptions,
+                                     SeriesForecast, read_saved)
 from forecasting.models.intervals import conformal_quantile, quantile_interval_scores, windows_needed
 from forecasting.models.neural.training import TrainingConfig, TrainingResult, train
-from forecasting.models.neural.windows import Scaler, Windows, calendar_features, make_windows, n_calendar_features
+from forecasting.models.neural.windows import (Scaler, TextRows, Windows, calendar_features, make_windows,
+                                               n_calendar_features)
 from forecasting.models.registry import network_named
+from forecasting.models.text import encoded, text_encoder
 from forecasting.retrieval.index import WindowIndex
 from forecasting.retrieval.library import check_library, library_series, own_series
 from forecasting.retrieval.retriever import NextAnalogues, Retriever, last_windows
@@ -68,7 +71,8 @@ class NeuralModel(GlobalModel):
         None: quantile where the network has a quantile head.
     steps_per_epoch: None: the network's default (100; TimeLLM's 20).
     description: what the data is, in a sentence, for networks that read one (TimeLLM's prompt);
-        None: "<n> series of <frequency> observations."
+        None: "<n> series of <frequency> observations." Each series' own description (Forecaster's
+        description_col) goes into TimeLLM's prompt, and, encoded, into HyperMamba's conditioning.
     retrain_on_all_rows: once early stopping has chosen the number of epochs, train the final
         network again on every row, the held-out latest ones included. False keeps the early-stopped
         network (about half the training time, but it never learns from the latest rows).
@@ -80,6 +84,9 @@ class NeuralModel(GlobalModel):
         future, is put before the input as earlier history (RAF-style).
     library: other series to retrieve from besides the user's own (a file path, a Panel or a long
         frame). It is data, not a setting: a model file keeps its windows in the index, never the library.
+    text_fusion: how the network reads text covariates, where the history has them (see
+        `backbones.text_fusion`): "late" (a gated MLP of each step's text embedding, a learned shift of the
+        forecast) or "cross" (the series' tokens attend to the text tokens). Without text the network is as it is.
     checkpoint_dir, resume: where training checkpoints each epoch, and whether it continues the run
         found there (one folder per training set and settings). They concern this machine, so a model
         file keeps neither.
@@ -107,6 +114,7 @@ class NeuralModel(GlobalModel):
     retrieval_dtw: bool = False
     retrieval_fusion: Literal["blend", "prepend"] = "blend"
     library: Any = None
+    text_fusion: Literal["late", "cross"] = "late"
 
     def __post_init__(self) -> None:
         spec = self.spec
@@ -149,31 +157,38 @@ class NeuralModel(GlobalModel):
         share = math.ceil(windows_needed(max(levels)) / len(splits)) if levels else 1
         splits = [_grow_calibration(split, h, share, lookback + h) for split in splits]
         scalers = [Scaler.fit(y[split.train, None]) for y, split in zip(history.values, splits)]
-        config = self._network_config(lookback, h, freq, levels, len(history.ids))
+        described = self._reads_descriptions(history)
+        config = self._network_config(lookback, h, freq, levels, len(history.ids),
+                                      history.descriptions if described else None)
         quantiles = tuple(config["quantiles"])
         blocks = _blocks(history, freq, scalers)
-        statistics = self._series_statistics([values[split.train, 0] for (values, _), split in zip(blocks, splits)])
+        statistics = self._series_statistics([values[split.train, 0] for (values, _), split in zip(blocks, splits)],
+                                             history if described else None)
 
         retriever = self._retriever(history, freq, lookback, h)
         stamps = _stamps(history, freq) if retriever else None
+        text = _text_rows(history, with_ahead=False)
+        text_spec = None if text is None else {"columns": int(text.known.size), "dim": int(text.table.shape[1]),
+                                               "mode": self.text_fusion}
 
         def windows(rows: list[range]) -> Windows:
             return make_windows(blocks, lookback, h, rows, label_len=config.get("label_len", 0),
-                                series_embedding=statistics, retriever=retriever, stamps=stamps)
+                                series_embedding=statistics, retriever=retriever, stamps=stamps, text=text)
 
-        run = self._checkpoints(history, freq, config, retriever)
-        network, chosen = self._train(config, windows([s.train for s in splits]), windows([s.validation for s in splits]),
+        run = self._checkpoints(history, freq, config, retriever, text_spec)
+        network, chosen = self._train(config, text_spec, windows([s.train for s in splits]),
+                                      windows([s.validation for s in splits]),
                                       self.epochs, run / "early-stopping" if run else None, progress)
         scores = _calibration_scores(network, windows([s.calibration for s in splits]), quantiles, levels) if levels else None
         training = {"epochs_run": chosen.epochs_run, "best_epoch": chosen.best_epoch,
                     "best_val_loss": chosen.best_val_loss, "final_epochs": 0, "final_train_loss": None}
         if self.retrain_on_all_rows:  # it keeps the calibration of the early-stopped network
-            network, final = self._train(config, windows([range(len(y)) for y in history.values]), None,
+            network, final = self._train(config, text_spec, windows([range(len(y)) for y in history.values]), None,
                                          chosen.best_epoch, run / "final" if run else None, progress)
             training.update(final_epochs=final.epochs_run, final_train_loss=final.history[-1]["train_loss"])
         return FittedNetwork(network=network, config=config, lookback=lookback, series=list(history.ids),
                              scalers=scalers, calibration_levels=levels, calibration_scores=scores, training=training,
-                             retriever=retriever)
+                             retriever=retriever, text=text_spec, described=described)
 
     def forecast_panel(self, history: History, freq: str, h: int, levels: list[int],
                        fit: FittedNetwork) -> list[SeriesForecast]:
@@ -183,7 +198,11 @@ class NeuralModel(GlobalModel):
             raise DataError(f"{self.name}: series {short[:5]} are shorter than the network's lookback of {lookback} steps")
         # Each series gets one window whose targets are the h steps after its end.
         blocks, scaled = [], _blocks(history, freq, fit.scalers)
-        statistics = self._series_statistics([values[:, 0] for values, _ in scaled])
+        if fit.described and history.descriptions is None:
+            raise DataError(f"{self.name} was trained with each series' description: give the series to forecast "
+                            "theirs too (description_col)")
+        statistics = self._series_statistics([values[:, 0] for values, _ in scaled],
+                                             history if fit.described else None)
         for (values, time), last in zip(scaled, history.last_ds):
             future = pd.date_range(last, periods=h + 1, freq=freq)[1:]
             blocks.append((np.concatenate([values, np.zeros((h, 1), np.float32)]),
@@ -193,7 +212,8 @@ class NeuralModel(GlobalModel):
         windows = make_windows(blocks, lookback, h, [range(len(y), len(y) + h) for y in history.values],
                                label_len=fit.config.get("label_len", 0), series=[trained.get(i, 0) for i in history.ids],
                                series_embedding=statistics, retriever=fit.retriever,
-                               stamps=_stamps(history, freq, h) if fit.retriever else None)
+                               stamps=_stamps(history, freq, h) if fit.retriever else None,
+                               text=self._forecast_text(history, fit))
         with torch.no_grad():
             output = torch.cat([fit.network(windows.batch(index)[0])
                                 for index in torch.arange(len(windows)).split(1024)]).numpy()
@@ -217,13 +237,24 @@ class NeuralModel(GlobalModel):
         return FittedNetwork.from_state(self.spec, state, series, h, levels, self.retrieval, self.retrieval_dtw,
                                         self.retrieval_fusion)
 
+    def _forecast_text(self, history: History, fit: FittedNetwork) -> TextRows | None:
+        """The text rows of each series' history and horizon, for a network trained with text."""
+        if fit.text is None:
+            return None
+        if history.text is None or len(history.text.columns) != fit.text["columns"]:
+            given = 0 if history.text is None else len(history.text.columns)
+            raise DataError(f"{self.name} was trained with {fit.text['columns']} text columns, but the series to "
+                            f"forecast have {given}: give the same text columns as at fit")
+        return _text_rows(history, with_ahead=True)
+
     # ---- helpers ---------------------------------------------------------------------------
 
-    def _train(self, config: dict, train_windows: Windows, val_windows: Windows | None, epochs: int,
-               checkpoint_dir: Path | None, progress: Callable[[int, int], None] | None) -> tuple[nn.Module, TrainingResult]:
+    def _train(self, config: dict, text: dict | None, train_windows: Windows, val_windows: Windows | None,
+               epochs: int, checkpoint_dir: Path | None,
+               progress: Callable[[int, int], None] | None) -> tuple[nn.Module, TrainingResult]:
         """A new network from the seed, trained (early-stopped on val_windows, if any) and in eval mode."""
         set_seed(self.seed)
-        network = build_network(self.spec, config, self.retrieval, self.retrieval_fusion)
+        network = build_network(self.spec, config, self.retrieval, self.retrieval_fusion, text)
         result = train(network, train_windows, val_windows, replace(self.training_config(), epochs=epochs),
                        tuple(config["quantiles"]), checkpoint_dir=checkpoint_dir, resume=self.resume, progress=progress)
         return network.eval(), result
@@ -240,22 +271,37 @@ class NeuralModel(GlobalModel):
             return self.lookback
         return min(max(2 * h, 32), windows_room)  # min_length keeps this at least MIN_LOOKBACK
 
-    def _network_config(self, lookback: int, h: int, freq: str, levels: list[int], n_series: int) -> dict:
+    def _reads_descriptions(self, history: History) -> bool:
+        """Whether this network reads the series' descriptions: it has a prompt or conditions on them, and some
+        series has one."""
+        return (history.descriptions is not None and any(history.descriptions.texts)
+                and (self.spec.series_statistics is not None or self.spec.language_model))
+
+    def _network_config(self, lookback: int, h: int, freq: str, levels: list[int], n_series: int,
+                        descriptions: SeriesDescriptions | None = None) -> dict:
         """The network's settings: the shape, the product's defaults for this data, then the user's."""
         quantile = (self.loss or ("quantile" if self.spec.quantiles else "mse")) == "quantile"
         data = DataShape(lookback=lookback, horizon=h, channels=1, n_series=n_series,
                          calendar_features=n_calendar_features(freq),
-                         description=self.description or f"{n_series} series of {_frequency_words(freq)} observations.")
+                         description=self.description or f"{n_series} series of {_frequency_words(freq)} observations.",
+                         series_descriptions=tuple(descriptions.texts) if descriptions else (),
+                         description_dim=text_encoder(descriptions.encoder).dim
+                         if descriptions and self.spec.series_statistics else 0)
         return {"lookback": lookback, "horizon": h, "channels": 1, "quantiles": _quantiles(levels) if quantile else [],
                 **self.spec.defaults(data), **self.network}
 
-    def _series_statistics(self, histories: list[np.ndarray]) -> np.ndarray | None:
-        """Batch.series_embedding rows from each series' standardised history, for networks that read them."""
+    def _series_statistics(self, histories: list[np.ndarray], described: History | None = None) -> np.ndarray | None:
+        """Batch.series_embedding rows from each series' standardised history, for networks that read them; with
+        `described`, each series' encoded description after them (zeros where it has none)."""
         statistics = self.spec.series_statistics
         if statistics is None:
             return None
-        return np.stack([statistics(torch.from_numpy(np.ascontiguousarray(y, np.float32))[None, :, None])[0, 0].numpy()
+        rows = np.stack([statistics(torch.from_numpy(np.ascontiguousarray(y, np.float32))[None, :, None])[0, 0].numpy()
                          for y in histories])
+        if described is None:
+            return rows
+        descriptions = described.descriptions
+        return np.concatenate([rows, text_encoder(descriptions.encoder).encode(descriptions.texts)], axis=1)
 
     def _retriever(self, history: History, freq: str, lookback: int, h: int) -> Retriever | None:
         """The analogues' source: every window of the history (and the library), or None without retrieval."""
@@ -264,7 +310,8 @@ class NeuralModel(GlobalModel):
         index = WindowIndex.build(own_series(history.ids, history.values, history.last_ds, freq), lookback, h, library_series(self.library))
         return Retriever(index, self.retrieval, self.retrieval_dtw)
 
-    def _checkpoints(self, history: History, freq: str, config: dict, retriever: Retriever | None) -> Path | None:
+    def _checkpoints(self, history: History, freq: str, config: dict, retriever: Retriever | None,
+                     text: dict | None) -> Path | None:
         """A folder per training set and settings under checkpoint_dir, so resuming never continues a
         run that trained on other data (e.g. another backtest cutoff) or with other settings (the
         network's config, which holds lookback, horizon and quantiles, and the training settings, which
@@ -274,9 +321,13 @@ class NeuralModel(GlobalModel):
         digest = hashlib.sha256(json.dumps([history.ids, [len(y) for y in history.values],
                                             [str(ds) for ds in history.last_ds], freq, config,
                                             asdict(self.training_config()), self.retrieval,
-                                            retriever.index.names if retriever else None], sort_keys=True).encode())
+                                            retriever.index.names if retriever else None, text,
+                                            history.descriptions.texts if history.descriptions else None],
+                                           sort_keys=True).encode())
         for y in history.values:
             digest.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
+        for cells in history.text.past if history.text else []:
+            digest.update(json.dumps(cells.tolist()).encode())
         return Path(self.checkpoint_dir) / f"{self.name}-{digest.hexdigest()[:16]}"
 
 
@@ -292,6 +343,15 @@ class TrainingRecord(BaseModel):
     final_train_loss: float | None                      # None: no final training
 
 
+class SavedTextFusion(BaseModel):
+    """A network's text fusion: the text columns it reads, the embeddings' width, and its mode."""
+
+    model_config = SAVED
+    columns: PositiveInt
+    dim: PositiveInt
+    mode: Literal["late", "cross"]
+
+
 class SavedNetwork(TrainingRecord):
     """A FittedNetwork's spec in a model file (`to_state` writes it, `from_state` reads it)."""
 
@@ -300,6 +360,8 @@ class SavedNetwork(TrainingRecord):
     series: list[str]
     calibration_levels: list[int]
     retrieved_from: list[str] | None = None             # with retrieval: the indexed series, library ones first
+    text: SavedTextFusion | None = None                 # with text covariates: how the network reads them
+    described: bool = False                             # it reads each series' description
 
 
 @dataclass
@@ -317,6 +379,8 @@ class FittedNetwork(PanelFit):
     calibration_scores: np.ndarray | None
     training: dict                     # a TrainingRecord's fields
     retriever: Retriever | None = None  # with retrieval: the index of windows each forecast's analogues come from
+    text: dict | None = None           # with text covariates: a SavedTextFusion's fields
+    described: bool = False            # it reads each series' description (History.descriptions)
 
     def calibration(self, level: int) -> np.ndarray:
         """The scores [N, h] that calibrate the `level`% interval."""
@@ -341,6 +405,10 @@ class FittedNetwork(PanelFit):
         if self.retriever is not None:
             arrays.update(self.retriever.index.to_arrays())
             spec["retrieved_from"] = self.retriever.index.names
+        if self.text is not None:
+            spec["text"] = self.text
+        if self.described:
+            spec["described"] = True
         return FitState(spec=spec, arrays=arrays)
 
     @property
@@ -353,7 +421,8 @@ class FittedNetwork(PanelFit):
             return super().next_analogues(history)
         retrieved = self.retriever.retrieve(*last_windows(history.values, history.last_ds, self.lookback))
         with torch.no_grad():
-            weights = self.network.weights(torch.from_numpy(retrieved.found.similarity)).numpy()
+            fusion = self.network.backbone if isinstance(self.network, TextFusion) else self.network
+            weights = fusion.weights(torch.from_numpy(retrieved.found.similarity)).numpy()
         return NextAnalogues(retrieved, weights, self.retriever.index)
 
     @classmethod
@@ -368,7 +437,8 @@ class FittedNetwork(PanelFit):
         retriever = _saved_retriever(spec.name, saved, state.arrays, h, retrieval, dtw)
         try:
             with local_sources_only():
-                network = build_network(spec, saved.network, retrieval, fusion)
+                text = None if saved.text is None else saved.text.model_dump()
+                network = build_network(spec, saved.network, retrieval, fusion, text)
             load_trained_state(network, {key.removeprefix("network."): torch.from_numpy(np.asarray(value))
                                          for key, value in state.arrays.items() if key.startswith("network.")})
         except (OSError, RuntimeError, TypeError, ValueError) as error:
@@ -380,7 +450,8 @@ class FittedNetwork(PanelFit):
         return cls(network=network, config=saved.network, lookback=saved.lookback, series=saved.series,
                    scalers=scalers, calibration_levels=saved.calibration_levels,
                    calibration_scores=state.arrays.get("calibration_scores"),
-                   training={key: getattr(saved, key) for key in TrainingRecord.model_fields}, retriever=retriever)
+                   training={key: getattr(saved, key) for key in TrainingRecord.model_fields}, retriever=retriever,
+                   text=text, described=saved.described)
 
 
 def _check_saved_network(name: str, saved: SavedNetwork, arrays: dict[str, np.ndarray], series: list[str], h: int,
@@ -418,8 +489,19 @@ def _check_saved_network(name: str, saved: SavedNetwork, arrays: dict[str, np.nd
         raise SavedError(problems)
 
 
-def build_network(spec: Network, config: dict, retrieval: int, fusion: str) -> nn.Module:
-    """The registered network, wrapped in the retrieval fusion when it fuses analogues (see FUSIONS)."""
+def build_network(spec: Network, config: dict, retrieval: int, fusion: str, text: dict | None = None) -> nn.Module:
+    """The registered network, wrapped in the retrieval fusion when it fuses analogues, and in the text fusion
+    when it reads text covariates (text: a SavedTextFusion's fields)."""
+    network = _with_retrieval(spec, config, retrieval, fusion)
+    if text is None:
+        return network
+    lookback = config["lookback"]
+    return TextFusion(network, TextFusionConfig(lookback=lookback, horizon=config["horizon"], text_dim=text["dim"],
+                                                columns=text["columns"], mode=text["mode"],
+                                                patch_len=min(16, lookback), stride=min(8, lookback)))
+
+
+def _with_retrieval(spec: Network, config: dict, retrieval: int, fusion: str) -> nn.Module:
     if not retrieval:
         return spec.build(config)
     fusion_config = FusionConfig(horizon=config["horizon"], quantiles=tuple(config["quantiles"]))
@@ -427,6 +509,14 @@ def build_network(spec: Network, config: dict, retrieval: int, fusion: str) -> n
         return RetrievalPrepend(spec.build({**config, "lookback": 2 * config["lookback"] + config["horizon"]}),
                                 fusion_config)
     return RetrievalFusion(spec.build(config), fusion_config)
+
+
+def _text_rows(history: History, with_ahead: bool) -> TextRows | None:
+    """The history's text covariates as the windows read them (None: it has none)."""
+    if history.text is None:
+        return None
+    codes, table = encoded(history.text, with_ahead)
+    return TextRows(codes=codes, table=table, known=np.asarray(history.text.known, bool))
 
 
 def _saved_retriever(name: str, saved: SavedNetwork, arrays: dict[str, np.ndarray], h: int,

@@ -43,6 +43,7 @@ class SeriesTask:
     levels: tuple[int, ...] = ()
     state: FitState | None = None
     interval_horizon: int = 0  # h used to calibrate conformal intervals at fit time
+    regressors: np.ndarray | None = None  # [T + h, K] for a model that takes text (Model.takes_text)
 
 
 def run_task(task: SeriesTask) -> tuple[FitState, SeriesForecast | None]:
@@ -50,7 +51,8 @@ def run_task(task: SeriesTask) -> tuple[FitState, SeriesForecast | None]:
         state = task.state if task.state is not None else fit(task)
         if task.h is None:
             return state, None
-        return state, forecast(task.model, task.y, task.season_length, state, task.h, list(task.levels))
+        return state, forecast(task.model, task.y, task.season_length, state, task.h, list(task.levels),
+                               task.regressors)
     except DataError:
         raise  # it already names the series and the fix
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
@@ -68,7 +70,7 @@ def fit(task: SeriesTask) -> FitState:
     if np.ptp(y) == 0:
         state = FitState(spec={"constant": True})
     else:
-        state = task.model.fit(scaled, season)
+        state = task.model.fit(scaled, season, **_text(task.model, task.regressors))
         if not task.model.model_intervals and task.interval_horizon:
             state.arrays[SCORES] = conformal_scores(task.model, scaled, season, task.interval_horizon)
     state.spec["scale"] = scale
@@ -77,15 +79,19 @@ def fit(task: SeriesTask) -> FitState:
     return state
 
 
+def _text(model: Model, regressors: np.ndarray | None) -> dict:
+    return {"regressors": regressors} if model.takes_text else {}
+
+
 def forecast(model: Model, y: np.ndarray, season_length: int, state: FitState, h: int,
-             levels: list[int]) -> SeriesForecast:
+             levels: list[int], regressors: np.ndarray | None = None) -> SeriesForecast:
     scale = state.spec["scale"]
     season = fitted_season(state, season_length)
     if state.spec.get("constant"):
         scaled = SeriesForecast(mean=np.full(h, y[-1] / scale))
         add_conformal_bounds(scaled, np.zeros((1, h)), levels)
     else:
-        scaled = model.restore(y / scale, season, state).forecast(h, levels)
+        scaled = model.restore(y / scale, season, state, **_text(model, regressors)).forecast(h, levels)
         if not model.model_intervals and levels:
             add_conformal_bounds(scaled, state.arrays[SCORES], levels)
     return SeriesForecast(
