@@ -123,6 +123,17 @@ def running(label: str) -> Iterator[Callable[[str, int, int], None]]:
         bar.empty()
 
 
+def date_columns(frame) -> dict:
+    """column_config showing datetime columns without a time of day when every value is at midnight
+    (daily and coarser data), so a date reads as a date."""
+    config = {}
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype.kind == "M" and (values.dropna() == values.dropna().dt.normalize()).all():
+            config[str(column)] = st.column_config.DatetimeColumn(format="YYYY-MM-DD")
+    return config
+
+
 def number_columns(frame, digits: int = 3) -> dict:
     """column_config showing every float column with `digits` decimals and coverage columns as percentages
     labelled with their nominal level."""

@@ -41,4 +41,5 @@ def render() -> None:
         st.caption("None: nothing had to be guessed.")
 
     st.subheader("First rows")
-    st.dataframe(dataset.frame.head(100), hide_index=True, height=260)
+    first_rows = dataset.frame.head(100)
+    st.dataframe(first_rows, hide_index=True, height=260, column_config=common.date_columns(first_rows))

@@ -94,6 +94,6 @@ def _show(dataset: Dataset, result: ForecastResult) -> None:
     st.subheader("Table")
     st.caption(f"{len(forecasts):,} rows: {len(ids)} series × {result.settings['h']} steps, "
                f"models {', '.join(result.settings['models'])}.")
-    st.dataframe(forecasts, hide_index=True, height=320)
+    st.dataframe(forecasts, hide_index=True, height=320, column_config=common.date_columns(forecasts))
     st.download_button("Download forecast CSV", result.csv, file_name="forecast.csv", mime="text/csv",
                        icon=":material/download:", on_click="ignore", key="fc_download")

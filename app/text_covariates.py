@@ -63,7 +63,8 @@ def _planned(dataset: Dataset, h: int, known: list[str]) -> list[dict]:
         entries = st.session_state[_PLANNED] = []
     if entries:
         table = future_text(dataset, entries)
-        st.dataframe(table, hide_index=True, height=min(35 * (len(table) + 1) + 3, 250), key="fc_planned_table")
+        st.dataframe(table, hide_index=True, height=min(35 * (len(table) + 1) + 3, 250), key="fc_planned_table",
+                     column_config=common.date_columns(table))
     else:
         st.caption("Nothing planned: the horizon carries no text.")
     return entries

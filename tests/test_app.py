@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import forecasting as fc
-from app.common import plain
+from app.common import date_columns, plain
 
 REPO = Path(__file__).resolve().parents[1]
 MAIN = str(REPO / "app" / "main.py")
@@ -446,3 +446,11 @@ def test_planned_text_is_typed_for_the_horizon_and_moves_arimas_forecast():
     table = next(frame.value for frame in at.dataframe if "regressor" in frame.value.columns)
     assert set(table["unique_id"]) == {"north", "south"}
     assert (table.loc[table["regressor"] == "event: has text", "effect"] > 1.5).all()
+
+
+def test_tables_show_daily_dates_without_a_time_of_day():
+    daily = pd.DataFrame({"ds": pd.date_range("2024-01-01", periods=3, freq="D"), "y": [1.0, 2.0, 3.0]})
+    hourly = daily.assign(ds=pd.date_range("2024-01-01", periods=3, freq="h"))
+    assert daily.ds.dtype.kind == "M" and list(date_columns(daily)) == ["ds"]
+    assert date_columns(daily)["ds"]["type_config"]["format"] == "YYYY-MM-DD"
+    assert date_columns(hourly) == {}   # hours keep their time of day

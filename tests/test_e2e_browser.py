@@ -435,6 +435,7 @@ def test_text_columns_planned_text_and_hover_in_a_browser(server, tmp_path):
                 for row in range(2)]
         horizon = last + pd.Timedelta(days=3)
         assert [row[0] for row in rows] == ["north", "south"]
+        # (the grid's accessible cells hold the raw timestamp; the shown date format is tested in test_app.py)
         assert all(row[1].startswith(f"{horizon:%Y-%m-%d}") and row[2] == planned for row in rows), rows
         assert expander.get_by_text("Nothing planned").count() == 0
         shot(page, "10-planned-text")
