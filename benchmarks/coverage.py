@@ -101,9 +101,9 @@ def run(args: argparse.Namespace) -> dict:
     keeps the ones an interrupted run wrote."""
     torch.set_num_threads(1)
     if args.calibration_rows:
-        from forecasting.models.neural import model as neural
+        from forecasting.models import splits
         horizons, share = args.calibration_rows
-        neural.CALIBRATION_ROWS = (int(horizons), share)
+        splits.CALIBRATION_ROWS = (int(horizons), share)
     settings = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
     result = {"date": date.today().isoformat(),
               "machine": f"{platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}",

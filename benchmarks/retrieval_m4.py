@@ -9,7 +9,7 @@ in the data. The analog model's k and temperature, and the ridge floor's penalty
 validation split (each series' last 48 training hours, forecast from the rows before them); every
 candidate's validation score is recorded. "analog, its own choice" is the analog model as a user gets
 it, choosing k and temperature itself on its fit's latest cutoffs. sMAPE, MASE (m = 24) and OWA against
-Naive2, as m4_hourly.py.
+Naive2, as m4.py.
 
     .venv/bin/python benchmarks/retrieval_m4.py --out benchmarks/results/retrieval_m4_hourly.json
     .venv/bin/python benchmarks/retrieval_m4.py --models informer timellm --reduced informer timellm  # 2-core CPU
@@ -32,8 +32,9 @@ from forecasting.evaluation.metrics import summarize
 from forecasting.models import model
 from forecasting.models.analog import K_CANDIDATES, TEMPERATURE_CANDIDATES, Analog, FittedAnalog
 from forecasting.retrieval.retriever import Retriever
-from m4_hourly import H, SEASON, load_m4
+from m4 import FREQUENCIES, load_m4
 
+H, SEASON = FREQUENCIES["hourly"][:2]
 END = pd.Timestamp("2001-01-01")
 LOOKBACK = 2 * H                      # the networks' and the analog model's default lookback at h = 48
 ANALOG_CANDIDATES = [(k, t) for k in K_CANDIDATES for t in TEMPERATURE_CANDIDATES]   # the analog model's own

@@ -11,6 +11,7 @@ models, the neural engine), `evaluation` (metrics, backtests, reports, charts, e
 (the Forecaster, saving, the command line). This module is the public API.
 """
 from forecasting.api.forecaster import Forecaster
+from forecasting.api import auto  # noqa: F401  (registers "auto", which compares the other models)
 from forecasting.data import datasets
 from forecasting.data.frame import validate_frame
 from forecasting.data.frequency import season_length

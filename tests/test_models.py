@@ -1,10 +1,13 @@
 """Each registered model on its own: closed forms exactly, estimated models sensibly, intervals nested."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from forecasting.models import REGISTRY, Drift, Model, Naive, Naive2, SeasonalNaive, build
 from forecasting.models.statistical.fitting import SeriesTask, run_task
+from forecasting.models.statistical.ets import ETS, _admissible, _fit
 from forecasting.models.statistical.seasonality import is_seasonal, seasonal_indices
+from tests.conftest import SHARED_DATA
 
 
 def test_closed_forms_are_exact():
@@ -42,6 +45,23 @@ def test_estimated_models_follow_a_seasonal_series(name, air_passengers):
     assert np.all(forecast.upper[80] <= forecast.upper[95])
 
 
+@pytest.mark.skipif(not (SHARED_DATA / "M4-Hourly-train.csv").exists(), reason="needs ../shared/data")
+def test_ets_never_keeps_a_stalled_fit_that_explodes():
+    """On M4's H124 the optimiser stops at its starting values when MAM's initial states are estimated: a worse
+    likelihood than MAM with heuristic ones, and a forecast 3.4 times the largest value. That fit is refused and the
+    next form by AICc whose fit holds is kept: its forecast stays within the data's range."""
+    wide = pd.read_csv(SHARED_DATA / "M4-Hourly-train.csv", index_col=0)
+    y = wide.loc["H124"].dropna().to_numpy(dtype=float)
+    scaled = y / y.max()
+    stalled, heuristic = _fit(scaled, "MAM", 24, "estimated"), _fit(scaled, "MAM", 24, "heuristic")
+    assert stalled.llf < heuristic.llf and np.max(stalled.forecast(48)) > 3
+    assert not _admissible(stalled, heuristic, scaled, 24)
+    state, forecast = run_task(SeriesTask(ETS(), "H124", y, 24, h=48, levels=(95,)))
+    assert state.spec["form"] != "MAM"
+    assert forecast.mean.max() <= y.max() and forecast.mean.min() >= 0
+    assert forecast.upper[95].max() < 2 * y.max()
+
+
 @pytest.mark.parametrize("name", sorted(name for name, cls in REGISTRY.items() if isinstance(cls, type) and issubclass(cls, Model)))
 def test_constant_and_huge_series_give_finite_forecasts(name):
     for y in (np.full(60, 7.0), 1e200 * (1 + 0.1 * np.sin(np.arange(60)))):
@@ -61,3 +81,22 @@ def test_conformal_intervals_widen_with_the_horizon_for_a_random_walk():
 def test_unknown_model_lists_the_available_ones():
     with pytest.raises(ValueError, match="unknown model 'prophet'; available: naive, seasonal_naive"):
         build("prophet")
+
+
+def test_long_series_are_fitted_on_their_latest_values_and_the_forecaster_says_so():
+    """A local model reads a series' latest max_history values (2,000 unless told): the same forecasts as when given
+    only those, a sentence saying so, and max_history=None reads every value."""
+    import forecasting as fc
+    rng = np.random.default_rng(3)
+    t = np.arange(2600)
+    y = np.where(t < 600, 50.0, 10.0) + np.sin(2 * np.pi * t / 24) + rng.normal(0, 0.3, len(t))
+    frame = pd.DataFrame({"unique_id": "long", "ds": pd.date_range("2024-01-01", periods=len(t), freq="h"), "y": y})
+    whole = fc.Forecaster(["theta", "naive"], h=24, level=[80]).fit(frame)
+    latest = fc.Forecaster(["theta", "naive"], h=24, level=[80]).fit(frame.tail(2000))
+    pd.testing.assert_frame_equal(whole.predict(), latest.predict())
+    assert whole.fallback_notes == ["theta and naive read the latest 2,000 values of 1 series longer than that "
+                                    "(max_history; None reads them all)."]
+    assert latest.fallback_notes == []
+    every = fc.Forecaster([fc.Theta(max_history=None)], h=24).fit(frame)
+    assert every.fallback_notes == []
+    assert not np.allclose(every.predict()["theta"], whole.predict()["theta"])

@@ -22,7 +22,7 @@ from forecasting.evaluation.plotting import forecast_figure, write_html
 from forecasting.evaluation.report import render_report
 from forecasting.models import REGISTRY, description
 
-DEFAULT_MODEL = "ets"
+DEFAULT_MODEL = "auto"
 NONNEGATIVE = {"auto": None, "on": True, "off": False}
 DAYFIRST = {"auto": None, "true": True, "false": False}
 
@@ -140,7 +140,7 @@ def _print_decisions(forecaster: Forecaster, args: argparse.Namespace) -> None:
     for line in describe_text(forecaster.panel, forecaster.text_columns_):
         print(line + ("" if args.text_cols is not None else " (detected; --text-cols names others, or none)"),
               file=sys.stderr)
-    _print_notes(forecaster.fallback_notes)
+    _print_notes(forecaster.fallback_notes + forecaster.choice_notes)
 
 
 def _default_horizon(panel: Panel) -> int:

@@ -25,7 +25,7 @@ from forecasting.models.base import NO_ANALOGUES, SeriesDescriptions
 from forecasting.models.intervals import ShortCalibration, describe_short_calibrations, windows_needed
 from forecasting.models.season_fallback import SeasonFallback, describe_fallbacks, season_fallbacks
 from forecasting.models.statistical.arima import text_effects
-from forecasting.models.statistical.fitting import SeriesTask, run_task
+from forecasting.models.statistical.fitting import SeriesTask, describe_recent, run_task
 from forecasting.models.text import TextComponents
 from forecasting.retrieval.retriever import NextAnalogues
 
@@ -99,6 +99,7 @@ class Forecaster:
         # of the last cross_validation, per window: its cutoffs' history, and each model's fit if it retrieves
         self.backtest_fits: list[tuple[History, list[PanelFit | None]]] = []
         self.short_calibrations: list[ShortCalibration] = []  # likewise
+        self.history_notes: list[str] = []      # likewise: the local models that read only a series' latest values
 
     # ---- fitting and prediction -------------------------------------------------------------
 
@@ -127,6 +128,11 @@ class Forecaster:
         out = pd.DataFrame({"unique_id": np.repeat(history.ids, self.h), "ds": ds})
         return self._add_forecast_columns(out, [f for model_forecasts in forecasts for f in model_forecasts],
                                           len(history.ids))
+
+    def forecasts_for(self, history: History) -> list[list[SeriesForecast]]:
+        """The fitted models' forecasts of h steps after the end of each series of `history` (the same series, or
+        longer histories of them), from the fits as they are: forecasts[m][s] for model m and series s."""
+        return self._run([history], [self.states], self.h, "predict", self.text_components_)[1][0]
 
     def cross_validation(self, data: pd.DataFrame | Panel, n_windows: int = 1, step_size: int | None = None,
                          refit: bool = True, *, id_col: str = "unique_id", time_col: str = "ds",
@@ -366,14 +372,24 @@ class Forecaster:
         return all_states, all_forecasts
 
     @property
+    def choice_notes(self) -> list[str]:
+        """What the fitted models chose from the data, one sentence each (auto's model, linear's lookback)."""
+        return [note for states in self.states for state in states[:1]
+                if isinstance(state, PanelFit) and (note := state.choice_note())]
+
+    @property
     def fallback_notes(self) -> list[str]:
         """One sentence per model that fitted series without their season, and per model and level
         whose band was calibrated on too few windows."""
-        return describe_fallbacks(self.fallbacks) + describe_short_calibrations(self.short_calibrations)
+        return describe_fallbacks(self.fallbacks) + describe_short_calibrations(self.short_calibrations) + \
+            self.history_notes
 
     def _record_fallbacks(self, ids: list[str], windows: list[list[list[FitState | PanelFit]]]) -> None:
         """The fits' fallbacks, from `windows[w][m]` (model m's fits in backtest window w)."""
         self.fallbacks = season_fallbacks([model.name for model in self.models], ids, windows)
+        lengths = self.panel.frame.groupby("unique_id", sort=False).size().tolist() if self.panel is not None else \
+            [len(y) for y in self.history.values] if self.history is not None else []
+        self.history_notes = describe_recent([model for model in self.models if isinstance(model, Model)], lengths)
         self.short_calibrations = []
         for m, model in enumerate(self.models):
             counts = [window[m][0].calibration_windows() for window in windows if isinstance(window[m][0], PanelFit)]

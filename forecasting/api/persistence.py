@@ -217,7 +217,7 @@ def write(directory: Path, saved: Saved) -> Path:
         "format_version": FORMAT_VERSION,
         "almanac_version": _almanac_version(),
         **saved.settings.model_dump(),
-        "models": [{"name": model.name, "config": model.config()} for model in saved.models],
+        "models": [saved_model(model).model_dump() for model in saved.models],
         "series": {"ids": history.ids, "lengths": [len(y) for y in history.values],
                    "last_ds": [ts.isoformat() for ts in history.last_ds]},
         "fits": [[state.spec for state in model_states] for model_states in states],
@@ -263,7 +263,7 @@ def read(directory: Path) -> Saved:
     models = []
     for m, entry in enumerate(file.models):
         with _reading(directory, ("models", m)):
-            models.append(_model(entry))
+            models.append(model_from_saved(entry))
     return Saved(settings, models, history, _fits(directory, file, models, history, arrays),
                  _components(directory, file, arrays))
 
@@ -357,7 +357,13 @@ def _components(directory: Path, file: ConfigFile, arrays: dict[str, np.ndarray]
                           TextEncoderConfig(**file.text.encoder.model_dump()))
 
 
-def _model(entry: SavedModel) -> AnyModel:
+def saved_model(model: AnyModel) -> SavedModel:
+    """What a model file keeps of a model: its name and settings."""
+    return SavedModel(name=model.name, config=model.config())
+
+
+def model_from_saved(entry: SavedModel) -> AnyModel:
+    """The model a SavedModel describes, its settings read with its config class (raises SavedError)."""
     model_class = config_class(entry.name)
     unsaved = sorted(set(entry.config) & model_class.unsaved)
     if unsaved:
@@ -387,12 +393,18 @@ def _fits(directory: Path, file: ConfigFile, models: list[AnyModel], history: Hi
         model_states = [FitState(spec=spec, arrays=fit_arrays.get(f"fit/{m}/{s}/", {})) for s, spec in enumerate(specs)]
         for s, state in enumerate(model_states):
             with _reading(directory, ("fits", m, s)):
-                if isinstance(model, Model):
-                    check_fit(model, state, file.h, file.level)
-                else:
-                    model_states[s] = model.restore_panel(state, history.ids, file.h, file.level)
+                model_states[s] = restore_fit(model, state, history.ids, file.h, file.level)
         states.append(model_states)
     return states
+
+
+def restore_fit(model: AnyModel, state: FitState, series: list[str], h: int, levels: list[int]) -> FitState | PanelFit:
+    """A saved fit of `model`, checked (a local model's) or live again (a global model's); raises ValueError or
+    SavedError where it is not a fit that `model` writes."""
+    if isinstance(model, Model):
+        check_fit(model, state, h, levels)
+        return state
+    return model.restore_panel(state, series, h, levels)
 
 
 def _almanac_version() -> str:

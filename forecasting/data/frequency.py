@@ -57,6 +57,39 @@ def season_length(freq: str) -> int:
     return 1
 
 
+def candidate_seasons(freq: str) -> list[int]:
+    """Every seasonal period a frequency may have, shortest first: hourly 24 and 168 (a day, a week), daily 7 and
+    365, half-hourly 48 and 336, weekly 52, monthly 12, ...; none for an unknown one. Which of them a series
+    really has is tested on its values (see `forecasting.models.statistical.seasonality.detected_seasons`)."""
+    main = season_length(freq)
+    if main == 1:
+        return []
+    offset = to_offset(freq)
+    if isinstance(offset, pd.offsets.Tick) and not isinstance(offset, pd.offsets.Day):
+        return [main, 7 * main]           # a day and a week of steps
+    if isinstance(offset, pd.offsets.Day):
+        return [7, 365]
+    return [main]
+
+
+def step_number(stamp: pd.Timestamp, freq: str) -> int | None:
+    """How many steps of `freq` lie between 1970-01-01 and `stamp`: a phase shared by every series of that
+    frequency, so a season's position is the same in all of them (None for a frequency without one)."""
+    offset = to_offset(freq)
+    stamp = pd.Timestamp(stamp)
+    if isinstance(offset, pd.offsets.Week):
+        return int((stamp - pd.Timestamp("1970-01-01")).days // (7 * offset.n))
+    if isinstance(offset, pd.offsets.BusinessDay):
+        return int(np.busday_count(np.datetime64("1970-01-01", "D"), np.datetime64(stamp.date(), "D")) // offset.n)
+    if isinstance(offset, pd.offsets.Tick):
+        return int((stamp - pd.Timestamp("1970-01-01")) // pd.Timedelta(offset))
+    months = {pd.offsets.MonthBegin: 1, pd.offsets.MonthEnd: 1, pd.offsets.QuarterBegin: 3, pd.offsets.QuarterEnd: 3,
+              pd.offsets.YearBegin: 12, pd.offsets.YearEnd: 12}.get(type(offset))
+    if months is None:
+        return None
+    return int((stamp.year * 12 + stamp.month - 1) // (months * offset.n))
+
+
 def _calendar_step(stamps: pd.DatetimeIndex) -> pd.DateOffset | None:
     """A month/quarter/year offset when every stamp is a midnight month start or month end."""
     if not (stamps == stamps.normalize()).all():

@@ -49,6 +49,7 @@ class Backtest:
     fallbacks: list[SeasonFallback] = field(default_factory=list)  # fits without their season (too short)
     short_calibrations: list[ShortCalibration] = field(default_factory=list)  # bands from too few windows
     worst_windows: list[WorstWindow] = field(default_factory=list)  # per model that retrieves: its worst window
+    history_notes: list[str] = field(default_factory=list)  # local models that read only the latest values
 
     @property
     def verdict(self) -> str:
@@ -64,8 +65,9 @@ class Backtest:
     def fallback_notes(self) -> list[str]:
         """One sentence per model that fitted series without their season, e.g. "seasonal_naive used
         no season on 2 series shorter than one season (24 steps): a, b.", and per model and level whose
-        band was calibrated on too few windows."""
-        return describe_fallbacks(self.fallbacks) + describe_short_calibrations(self.short_calibrations)
+        band was calibrated on too few windows, and per history window that cut long series."""
+        return describe_fallbacks(self.fallbacks) + describe_short_calibrations(self.short_calibrations) + \
+            self.history_notes
 
 
 def run_backtest(data: pd.DataFrame | Panel, models: Sequence[str | Model | GlobalModel], h: int, n_windows: int = 3,
@@ -101,7 +103,8 @@ def run_backtest(data: pd.DataFrame | Panel, models: Sequence[str | Model | Glob
     per_series, ranking = evaluate(forecasts, history, period), rank(summary)
     return Backtest(settings=settings, panel=panel, forecasts=forecasts, per_series=per_series, summary=summary,
                     ranking=ranking, fallbacks=forecaster.fallbacks, short_calibrations=forecaster.short_calibrations,
-                    worst_windows=worst_windows(forecaster, per_series, comparison_metric(ranking)))
+                    worst_windows=worst_windows(forecaster, per_series, comparison_metric(ranking)),
+                    history_notes=forecaster.history_notes)
 
 
 def worst_windows(forecaster: Forecaster, per_series: pd.DataFrame, metric: str) -> list[WorstWindow]:

@@ -5,6 +5,7 @@ from backbones import dlinear, hypermamba, informer, mamba, patchtst, timellm
 from backbones.network import Network
 from forecasting.models.analog import Analog
 from forecasting.models.base import FitState, Fitted, GlobalModel, History, Model, PanelFit, SeriesForecast
+from forecasting.models.linear import Linear
 from forecasting.models.neural.model import FittedNetwork, NeuralModel
 from forecasting.models.registry import REGISTRY, entry_named, network_named, register
 from forecasting.models.statistical.arima import ARIMA
@@ -14,6 +15,7 @@ from forecasting.models.statistical.theta import Theta
 
 for local_model in (Naive, SeasonalNaive, Drift, Naive2, ETS, ARIMA, Theta):
     register(local_model)
+register(Linear)                             # closed form: the floor every network must beat
 register(Analog)                             # trains nothing: the futures of similar past windows
 register(dlinear.NETWORK)
 register(patchtst.NETWORK)
@@ -72,4 +74,4 @@ def uses_language_model(model_: str | AnyModel) -> bool:
 
 __all__ = ["REGISTRY", "register", "model", "build", "config_class", "description", "uses_language_model",
            "network_named", "Model", "GlobalModel", "NeuralModel", "FittedNetwork", "PanelFit", "History", "Fitted",
-           "FitState", "SeriesForecast", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA", "Theta"]
+           "FitState", "SeriesForecast", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA", "Theta", "Linear"]

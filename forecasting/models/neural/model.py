@@ -3,7 +3,7 @@
 Every series is standardised with the mean and deviation of its own training rows and cut into
 windows (channel independent: one channel per window, so series of any length and start mix).
 Each series is split by time into train | validation | calibration, the last two of `max(h, 10%)`
-rows each (VALIDATION_ROWS, CALIBRATION_ROWS). The calibration rows grow, out of the train rows,
+rows each (see `forecasting.models.splits`). The calibration rows grow, out of the train rows,
 until the panel's series together hold the windows the highest level needs (`windows_needed`:
 80% needs 4, 95% needs 19), as far as the train rows keep the lookback and a horizon; a network
 calibrated on fewer says so (`ShortCalibration`). Training runs twice. First on the train rows, early-stopped on the validation rows:
@@ -47,6 +47,7 @@ from forecasting.models.neural.training import TrainingConfig, TrainingResult, t
 from forecasting.models.neural.windows import (Scaler, TextRows, Windows, calendar_features, make_windows,
                                                n_calendar_features)
 from forecasting.models.registry import network_named
+from forecasting.models.splits import Split, grow_calibration, held_out_rows, split_rows
 from forecasting.models.text import encoded, text_encoder
 from forecasting.retrieval.index import WindowIndex
 from forecasting.retrieval.library import check_library, library_series, own_series
@@ -55,9 +56,6 @@ from forecasting.retrieval.retriever import NextAnalogues, Retriever, last_windo
 LOSSES = ("quantile", "mse")
 MIN_LOOKBACK = 4
 STEPS_PER_EPOCH = 100
-# The last rows of each series held out, as (horizons, share): max(horizons * h, share of the rows).
-VALIDATION_ROWS = (1, 0.1)
-CALIBRATION_ROWS = (1, 0.1)
 
 
 @dataclass
@@ -145,17 +143,17 @@ class NeuralModel(GlobalModel):
 
     def min_length(self, h: int) -> int:
         # the lookback, a training window, then the validation and calibration rows
-        return (self.lookback or MIN_LOOKBACK) + h + (VALIDATION_ROWS[0] + CALIBRATION_ROWS[0]) * h
+        return (self.lookback or MIN_LOOKBACK) + h + held_out_rows(h)
 
     # ---- fit and forecast ------------------------------------------------------------------
 
     def fit_panel(self, history: History, freq: str, h: int, levels: list[int],
                   progress: Callable[[int, int], None] | None = None) -> FittedNetwork:
-        splits = [_split(len(y), h) for y in history.values]
+        splits = [split_rows(len(y), h) for y in history.values]
         lookback = self._lookback(history, h, splits)
         # each series' share of the windows the highest level needs, pooled over the panel
         share = math.ceil(windows_needed(max(levels)) / len(splits)) if levels else 1
-        splits = [_grow_calibration(split, h, share, lookback + h) for split in splits]
+        splits = [grow_calibration(split, h, share, lookback + h) for split in splits]
         scalers = [Scaler.fit(y[split.train, None]) for y, split in zip(history.values, splits)]
         described = self._reads_descriptions(history)
         config = self._network_config(lookback, h, freq, levels, len(history.ids),
@@ -540,37 +538,6 @@ def _stamps(history: History, freq: str, ahead: int = 0) -> list[np.ndarray]:
     """Each series' row times (int64 ns), and `ahead` steps past its end: what a window may see is decided by them."""
     return [pd.date_range(end=last, periods=len(y), freq=freq).append(
                 pd.date_range(last, periods=ahead + 1, freq=freq)[1:]).asi8 for y, last in zip(history.values, history.last_ds)]
-
-
-@dataclass(frozen=True)
-class Split:
-    """Rows of one series whose windows' targets train, early-stop, and calibrate."""
-
-    train: range
-    validation: range
-    calibration: range
-
-
-def _split(n_rows: int, h: int) -> Split:
-    """train | validation | calibration, the last two of VALIDATION_ROWS and CALIBRATION_ROWS."""
-    calibration = n_rows - _held_out(CALIBRATION_ROWS, n_rows, h)
-    validation = calibration - _held_out(VALIDATION_ROWS, n_rows, h)
-    return Split(train=range(0, validation), validation=range(validation, calibration),
-                 calibration=range(calibration, n_rows))
-
-
-def _grow_calibration(split: Split, h: int, windows: int, min_train: int) -> Split:
-    """`split` with calibration rows for `windows` windows of h per series, taken from the train rows as
-    far as these keep `min_train` (the validation rows move back with them)."""
-    grow = max(0, min(h - 1 + windows - len(split.calibration), len(split.train) - min_train))
-    return Split(train=range(0, split.train.stop - grow),
-                 validation=range(split.validation.start - grow, split.validation.stop - grow),
-                 calibration=range(split.calibration.start - grow, split.calibration.stop))
-
-
-def _held_out(rows: tuple[int, float], n_rows: int, h: int) -> int:
-    horizons, share = rows
-    return max(horizons * h, int(share * n_rows + 1e-9))
 
 
 def _blocks(history: History, freq: str, scalers: list[Scaler]) -> list[tuple[np.ndarray, np.ndarray]]:

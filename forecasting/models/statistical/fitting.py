@@ -62,15 +62,33 @@ def run_task(task: SeriesTask) -> tuple[FitState, SeriesForecast | None]:
         ) from None
 
 
+def recent(model: Model, y: np.ndarray, regressors: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The latest `model.max_history` values of y, and the regressors' rows for them and the horizon after."""
+    keep = len(y) if model.max_history is None else min(len(y), model.max_history)
+    return y[len(y) - keep:], None if regressors is None else regressors[len(y) - keep:]
+
+
+def describe_recent(models: list[Model], lengths: list[int]) -> list[str]:
+    """One sentence per history window that cut some series, e.g. "ets and theta read the latest 2,000 values
+    of 7 series longer than that (max_history; None reads them all)." """
+    groups: dict[int, list[str]] = {}
+    for model in models:
+        if model.max_history is not None and any(length > model.max_history for length in lengths):
+            groups.setdefault(model.max_history, []).append(model.name)
+    return [f"{' and '.join(names)} read{'s' if len(names) == 1 else ''} the latest {window:,} values of "
+            f"{sum(length > window for length in lengths)} series longer than that (max_history; None reads them all)."
+            for window, names in groups.items()]
+
+
 def fit(task: SeriesTask) -> FitState:
-    y = task.y
+    y, regressors = recent(task.model, task.y, task.regressors)
     season = season_to_fit(task.model, task.series_id, len(y), task.season_length)
     scale = float(np.max(np.abs(y))) or 1.0
     scaled = y / scale
     if np.ptp(y) == 0:
         state = FitState(spec={"constant": True})
     else:
-        state = task.model.fit(scaled, season, **_text(task.model, task.regressors))
+        state = task.model.fit(scaled, season, **_text(task.model, regressors))
         if not task.model.model_intervals and task.interval_horizon:
             state.arrays[SCORES] = conformal_scores(task.model, scaled, season, task.interval_horizon)
     state.spec["scale"] = scale
@@ -85,6 +103,7 @@ def _text(model: Model, regressors: np.ndarray | None) -> dict:
 
 def forecast(model: Model, y: np.ndarray, season_length: int, state: FitState, h: int,
              levels: list[int], regressors: np.ndarray | None = None) -> SeriesForecast:
+    y, regressors = recent(model, y, regressors)
     scale = state.spec["scale"]
     season = fitted_season(state, season_length)
     if state.spec.get("constant"):

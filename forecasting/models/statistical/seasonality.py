@@ -41,3 +41,14 @@ def reseasonalize(values: np.ndarray, start: int, indices: np.ndarray, multiplic
     """Put the seasonality back on values that stand at positions start, start+1, ..."""
     s = indices[(start + np.arange(len(values))) % len(indices)]
     return values * s if multiplicative else values + s
+
+
+def detected_seasons(series: list[np.ndarray], candidates: list[int]) -> list[int]:
+    """The candidate periods that most of the series long enough to test them show (M4's 90% test, on
+    SEASONS_TESTED full seasons), shortest first: e.g. [24, 168] for hourly data with daily and weekly cycles."""
+    found = []
+    for period in candidates:
+        testable = [y for y in series if len(y) >= SEASONS_TESTED * period]
+        if testable and 2 * sum(is_seasonal(y, period) for y in testable) > len(testable):
+            found.append(period)
+    return found
