@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -10,8 +11,11 @@ import streamlit as st
 import forecasting as fc
 from app import session
 
-# Fast and good on hourly and monthly data alike; ETS and ARIMA are one click away (and slower).
-DEFAULT_MODELS = ["seasonal_naive", "theta"]
+# auto chooses the best model (or ensemble) for the data by a backtest; seasonal naive, the reference every model
+# must beat, is drawn first while auto works
+DEFAULT_MODELS = ["auto", "seasonal_naive"]
+# the order models run in, fastest first (the others after these: auto, then the networks)
+FAST_FIRST = ["seasonal_naive", "naive", "drift", "naive2", "linear", "theta", "analog", "ets", "arima"]
 LEVELS = [50, 80, 90, 95, 99]
 DEFAULT_LEVELS = [80, 95]
 MAX_ANALOGUES = 100
@@ -29,6 +33,15 @@ def plain(text: object) -> str:
 
 def model_names() -> list[str]:
     return list(fc.REGISTRY)
+
+
+def run_order(models: list[str]) -> list[str]:
+    """The models in the order they run: fastest first, auto next, the networks last."""
+    def cost(name: str) -> int:
+        if name in FAST_FIRST:
+            return FAST_FIRST.index(name)
+        return len(FAST_FIRST) + (0 if name == "auto" else 1)
+    return sorted(models, key=cost)
 
 
 def model_label(name: str) -> str:
@@ -99,19 +112,26 @@ def running(label: str) -> Iterator[Callable[[str, int, int], None]]:
 
     A DataError or a ValueError (settings the models cannot use) ends the block as an st.error callout."""
     bar = st.progress(0.0, text=f"{label}…")
-    shown = None  # the last (value, text) sent: progress repeats itself between steps, the browser needs it once
+    shown, sent = None, 0.0  # the last (value, text) sent, and when: an unchanged one is sent again once a second,
+    # as a heartbeat: Streamlit stops a run (the Stop button, a widget changed) only when the script sends something
+    began: dict[str, float] = {}   # when each stage started, for the time left
 
     def report(stage: str, done: int, total: int) -> None:
-        nonlocal shown
+        nonlocal shown, sent
         session.stop_if_ended()
-        if stage.startswith("train "):  # a network trains once across all series, epoch by epoch
-            text = f"Training {stage.removeprefix('train ')}: {done} of at most {total} epochs done"
+        if stage == "train auto":       # auto backtests its candidates one after the other
+            text = f"{label}: {done} of {total} candidate models compared"
+        elif stage.startswith("train "):  # a network trains once across all series, epoch by epoch
+            text = f"{label}: {done} of at most {total} epochs done"
         else:
-            text = f"{STAGES.get(stage, stage)}: {done} of {total} model × series task(s)"
+            text = f"{label}: {STAGES.get(stage, stage).lower()}, {done} of {total} model × series task(s)"
+        elapsed = time.monotonic() - began.setdefault(stage, time.monotonic())
+        if 0 < done < total:
+            text += f", about {_duration(elapsed / done * (total - done))} left"
         update = (done / total if total else 1.0, text)
-        if update != shown:
+        if update != shown or time.monotonic() - sent >= 1.0:
             bar.progress(*update)
-            shown = update
+            shown, sent = update, time.monotonic()
 
     try:
         yield report
@@ -121,6 +141,10 @@ def running(label: str) -> Iterator[Callable[[str, int, int], None]]:
         st.error(plain(f"These settings cannot be used: {error}"), icon=":material/error:")
     finally:
         bar.empty()
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def date_columns(frame) -> dict:

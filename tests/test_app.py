@@ -454,3 +454,44 @@ def test_tables_show_daily_dates_without_a_time_of_day():
     assert daily.ds.dtype.kind == "M" and list(date_columns(daily)) == ["ds"]
     assert date_columns(daily)["ds"]["type_config"]["format"] == "YYYY-MM-DD"
     assert date_columns(hourly) == {}   # hours keep their time of day
+
+
+def test_auto_is_the_default_and_says_what_it_chose():
+    at = started()
+    assert at.multiselect(key="fc_models").value == ["auto", "seasonal_naive"]
+    next(button for button in at.button if button.label == "Forecast").click()
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert {"auto", "auto-lo-80", "seasonal_naive"} <= set(table.columns) and len(table) == 12
+    notes = [info.value for info in at.info]
+    assert any(note.startswith("auto chose ") and "seasonal naive" in note for note in notes), notes
+
+
+def test_each_model_is_fitted_once_per_data_and_settings(monkeypatch):
+    """Running again, switching pages and coming back, or adding a model refits only what is new (counted)."""
+    fitted = []
+    original = fc.Forecaster.fit
+
+    def counting(self, data, **kwargs):
+        fitted.append([model.name for model in self.models])
+        return original(self, data, **kwargs)
+
+    monkeypatch.setattr(fc.Forecaster, "fit", counting)
+    at = forecast(started(), ["naive", "seasonal_naive"], 12)
+    assert not at.exception and sorted(fitted) == [["naive"], ["seasonal_naive"]]
+    next(button for button in at.button if button.label == "Forecast").click()
+    at.run()
+    at.switch_page("views/backtest.py").run()
+    at.switch_page("views/forecast.py").run()
+    assert len(fitted) == 2 and {"naive", "seasonal_naive"} <= set(at.dataframe[0].value.columns)
+    at = forecast(at, ["naive", "seasonal_naive", "drift"], 12)
+    assert fitted[2:] == [["drift"]] and "drift" in at.dataframe[0].value.columns
+    at = forecast(at, ["naive", "seasonal_naive", "drift"], 6)        # another horizon: every model again
+    assert len(fitted) == 6 and len(at.dataframe[0].value) == 6
+
+
+def test_models_run_fastest_first():
+    from app.common import run_order
+    assert run_order(["dlinear", "auto", "arima", "seasonal_naive", "linear"]) == \
+        ["seasonal_naive", "linear", "arima", "auto", "dlinear"]

@@ -475,3 +475,40 @@ def test_text_columns_planned_text_and_hover_in_a_browser(server, tmp_path):
         assert label.startswith(f"{sale:%b %-d, %Y}") and label.endswith(f"text : event: {past}"), label
         assert planned not in label, label
         shot(page, "12-history-text-hover")
+
+
+def test_the_fast_model_is_drawn_while_auto_works_and_stop_keeps_it(server):
+    """The default models (auto and seasonal naive) on ETTh1: seasonal naive's chart is drawn while auto still
+    compares models; Stop ends the run, keeps that chart and its table, and the page goes on working."""
+    import pandas as pd
+
+    with chromium_page() as page:
+        page.set_default_timeout(STEP_MS)
+        page.goto(server)
+        page.get_by_role("button", name="Forecast", exact=True).wait_for(state="visible")
+        upload(page, ETTH1)
+        page.get_by_text(f"{ETTH1_SERIES} series, 121,940 rows, hourly (h)").wait_for(state="visible")
+        wait_idle(page, STEP_MS)
+        page.get_by_role("button", name="Forecast", exact=True).click()
+        page.get_by_text("Ready: seasonal_naive; still running: auto.").wait_for(state="visible", timeout=COMPUTE_MS)
+        page.locator(".js-plotly-plot").first.wait_for(state="visible")
+        page.get_by_text("Fitting auto (2 of 2)", exact=False).first.wait_for(state="visible")   # still running
+        shot(page, "11-first-chart-while-auto-runs")
+        page.get_by_role("button", name="Stop").click()
+        page.get_by_text("Stopped: the models that finished are kept").wait_for(state="visible")
+        wait_idle(page, STEP_MS)
+        page.get_by_text("Not run yet: auto.").wait_for(state="visible")
+        page.locator(".js-plotly-plot").first.wait_for(state="visible")
+        with page.expect_download(timeout=STEP_MS) as download:
+            page.get_by_role("button", name="Download forecast CSV").click()
+        kept = pd.read_csv(download.value.path())
+        assert "seasonal_naive" in kept.columns and "auto" not in kept.columns and len(kept) == ETTH1_SERIES * 24
+        # the page still works: another model forecasts, the kept one is not fitted again
+        keep_models(page, "Models", ["seasonal_naive", "naive"])
+        page.get_by_role("button", name="Forecast", exact=True).click()
+        page.get_by_text("models seasonal_naive, naive.", exact=False).wait_for(state="visible", timeout=COMPUTE_MS)
+        wait_idle(page, COMPUTE_MS)
+        main = page.locator('[data-testid="stMain"]')
+        assert main.locator('[data-testid="stAlertContentError"], [data-testid="stException"]').count() == 0
+        assert page.get_by_text("Not run yet").count() == 0
+        shot(page, "12-after-stop")

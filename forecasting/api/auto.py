@@ -32,8 +32,9 @@ from forecasting.models import REGISTRY, FitState, GlobalModel, History, PanelFi
 from forecasting.models.base import SAVED, read_saved
 from forecasting.models.neural.training import TrainingError
 
-# fastest first: what a time budget keeps
-DEFAULT_CANDIDATES = ("seasonal_naive", "naive", "drift", "theta", "linear", "ets", "arima")
+# every model of the registry that fits in seconds on a CPU, fastest first (what a time budget keeps); the networks
+# are welcome as candidates, but take minutes each
+DEFAULT_CANDIDATES = ("seasonal_naive", "naive", "drift", "theta", "linear", "analog", "ets", "arima")
 MEDIAN, WEIGHTED = "ensemble_median", "ensemble_weighted"
 MEMBER_ARRAY = re.compile(r"member(\d+)@(\d+)@(.+)")     # a member's fit's array, within auto's arrays
 
@@ -76,15 +77,18 @@ class Auto(GlobalModel):
         frame = _frame(history, freq)
         backtests, trials = [], []
         began = time.perf_counter()
+        total = len(self.candidate_names) + 1          # the candidates, then the final fit
         for done, name in enumerate(self.candidate_names):
-            if progress is not None:
-                progress(done, len(self.candidate_names))
+            # the inner runs report too (at least every second), so a caller can stop them (see api.parallel)
+            inner = None if progress is None else lambda stage, _done, _total, done=done: progress(done, total)
+            if inner is not None:
+                inner("", 0, 0)
             if backtests and self.time_budget is not None and time.perf_counter() - began > self.time_budget:
                 trials.append(Trial(name, "skipped", f"the time budget of {self.time_budget:g} s was spent"))
                 continue
             started = time.perf_counter()
             try:
-                forecasts = Forecaster([name], h=h, freq=freq, level=levels).cross_validation(
+                forecasts = Forecaster([name], h=h, freq=freq, level=levels, progress=inner).cross_validation(
                     frame, n_windows=self.windows, refit=False)
             except (DataError, TrainingError, ValueError) as error:
                 trials.append(Trial(name, "failed", str(error).split(". ")[0]))
@@ -106,9 +110,10 @@ class Auto(GlobalModel):
                       for series in history.ids}
         members = sorted({member for label in set(chosen.values()) for member in options[label].members},
                          key=self.candidate_names.index)
-        fitted = Forecaster(members, h=h, freq=freq, level=levels).fit(frame)
+        final = None if progress is None else lambda stage, _done, _total: progress(total - 1, total)
+        fitted = Forecaster(members, h=h, freq=freq, level=levels, progress=final).fit(frame)
         if progress is not None:
-            progress(len(self.candidate_names), len(self.candidate_names))
+            progress(total, total)
         return FittedAuto(members=fitted.models, states=fitted.states, options=options, chosen=chosen, best=best,
                           scores=scores, trials=trials, h=h, levels=levels)
 
