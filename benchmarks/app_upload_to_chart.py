@@ -39,7 +39,7 @@ def one_run(url: str, path: Path) -> tuple[float, float, float, float]:
     with chromium_page() as page:
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(url)
-        page.get_by_role("button", name="Forecast").wait_for(state="visible")
+        page.get_by_role("button", name="Forecast", exact=True).wait_for(state="visible")
         page.get_by_text("Upload a file", exact=True).click()
         uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
         uploader.wait_for(state="attached")
@@ -49,7 +49,7 @@ def one_run(url: str, path: Path) -> tuple[float, float, float, float]:
         page.get_by_text(f"{path.name}:", exact=False).first.wait_for(state="visible")  # the page caption
         wait_idle(page, TIMEOUT_MS)
         read = time.perf_counter()
-        page.get_by_role("button", name="Forecast").click()
+        page.get_by_role("button", name="Forecast", exact=True).click()
         page.locator(".js-plotly-plot").first.wait_for(state="visible")
         first = time.perf_counter()
         page.get_by_text("auto chose ", exact=False).first.wait_for(state="visible")

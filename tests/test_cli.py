@@ -65,7 +65,7 @@ def test_models_lists_the_registry():
     run = almanac("models")
     assert run.returncode == 0
     assert [line.split()[0] for line in run.stdout.splitlines()] == [
-        "naive", "seasonal_naive", "drift", "naive2", "ets", "arima", "theta", "linear", "analog", "dlinear", "patchtst", "informer", "mamba",
+        "naive", "seasonal_naive", "drift", "naive2", "ets", "arima", "theta", "mstl", "linear", "analog", "dlinear", "patchtst", "informer", "mamba",
         "hypermamba", "timellm", "timellm_no_lm", "timellm_attention", "auto"]
 
 

@@ -17,7 +17,7 @@ from forecasting.api import persistence
 from forecasting.api.parallel import Progress, map_tasks
 from forecasting.api.text import history_text, with_future_text
 from forecasting.data.frame import require_length, validate_frame
-from forecasting.data.frequency import season_length
+from forecasting.data.frequency import candidate_seasons, season_length
 from forecasting.data.panel import Panel
 from forecasting.data.text import TextColumns, series_descriptions, text_columns
 from forecasting.models import FitState, GlobalModel, History, Model, PanelFit, SeriesForecast, build
@@ -408,7 +408,9 @@ class Forecaster:
         return SeriesTask(model=model, series_id=series_id, y=y,
                           season_length=model.season_length or season_length(self.freq_),
                           h=h, levels=tuple(self.level), state=state,
-                          interval_horizon=self.h if self.level else 0, regressors=regressors)
+                          interval_horizon=self.h if self.level else 0, regressors=regressors,
+                          seasons=(model.season_length,) if model.season_length else
+                          tuple(candidate_seasons(self.freq_)))
 
     def _keeps_nonnegative(self, values: list[np.ndarray]) -> bool:
         if self.nonnegative is not None:

@@ -10,10 +10,11 @@ from forecasting.models.neural.model import FittedNetwork, NeuralModel
 from forecasting.models.registry import REGISTRY, entry_named, network_named, register
 from forecasting.models.statistical.arima import ARIMA
 from forecasting.models.statistical.ets import ETS
+from forecasting.models.statistical.mstl import MSTL
 from forecasting.models.statistical.naive import Drift, Naive, Naive2, SeasonalNaive
 from forecasting.models.statistical.theta import Theta
 
-for local_model in (Naive, SeasonalNaive, Drift, Naive2, ETS, ARIMA, Theta):
+for local_model in (Naive, SeasonalNaive, Drift, Naive2, ETS, ARIMA, Theta, MSTL):
     register(local_model)
 register(Linear)                             # closed form: the floor every network must beat
 register(Analog)                             # trains nothing: the futures of similar past windows
@@ -74,4 +75,4 @@ def uses_language_model(model_: str | AnyModel) -> bool:
 
 __all__ = ["REGISTRY", "register", "model", "build", "config_class", "description", "uses_language_model",
            "network_named", "Model", "GlobalModel", "NeuralModel", "FittedNetwork", "PanelFit", "History", "Fitted",
-           "FitState", "SeriesForecast", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA", "Theta", "Linear"]
+           "FitState", "SeriesForecast", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA", "Theta", "MSTL", "Linear"]

@@ -111,16 +111,22 @@ class Model(ABC):
     `max_history`: the latest observations of a series that a fit and its forecasts read (None: all). Long
         series are fitted on their recent seasons: faster (Theta's interval variance on 17,000 hourly values
         took seconds), and closer to how the series behaves now.
-    Models with `model_intervals = False` get conformal intervals from the Forecaster.
+    Models with `model_intervals = False` get conformal intervals from the Forecaster: from the errors at the last
+    `calibration_windows` origins, each refit there, or (`calibration_refits = False`) restored there from the fit.
     """
 
     name: ClassVar[str]
     model_intervals: ClassVar[bool] = True
+    calibration_windows: ClassVar[int] = 50
+    calibration_refits: ClassVar[bool] = True
     fit_spec: ClassVar[type[FitSpec]] = FitSpec          # the schema of `fit`'s spec, and its arrays
     unsaved: ClassVar[frozenset[str]] = frozenset()      # see GlobalModel.unsaved
     # whether fit and restore take `regressors`: [T + h, K] per row of the series and of its horizon, the
     # components of its known-in-advance text (see forecasting.models.text.TextComponents), or None
     takes_text: ClassVar[bool] = False
+    # whether fit and restore take `seasons`: every seasonal period of the data's frequency (a day and a week for
+    # hourly data; see forecasting.data.frequency.candidate_seasons), or the model's own season_length if set
+    takes_seasons: ClassVar[bool] = False
     season_length: Annotated[int, Field(ge=1)] | None = None
     max_history: Annotated[int, Field(ge=3)] | None = MAX_HISTORY
 

@@ -18,22 +18,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecasting.models.base import Model, SeriesForecast
+from forecasting.models.base import FitState, Model, SeriesForecast
 from forecasting.models.season_fallback import usable_season
 
 N_WINDOWS = 50
 
 
-def conformal_scores(model: Model, y: np.ndarray, season_length: int, h: int,
-                     n_windows: int = N_WINDOWS) -> np.ndarray:
-    """Absolute errors [n_origins, h] of `model` refit at the last origins of `y`."""
+def conformal_scores(model: Model, y: np.ndarray, season_length: int, h: int, n_windows: int = N_WINDOWS,
+                     state: FitState | None = None, extras: dict | None = None) -> np.ndarray:
+    """Absolute errors [n_origins, h] of `model` at the last origins of `y`: refit at each, or, given the fit on
+    all of y (`state`), restored from it on each origin's history (for a model whose refits are too slow).
+    extras: what the model's fit and restore take beside the series (its seasons, ...)."""
+    extras = extras or {}
     last_origin = len(y) - h
     origins = range(max(2, last_origin - n_windows + 1), last_origin + 1)
     scores = []
     for origin in origins:
         history = y[:origin]
         season = usable_season(model, origin, season_length)
-        mean = model.restore(history, season, model.fit(history, season)).forecast(h, []).mean
+        fitted = state if state is not None else model.fit(history, season, **extras)
+        mean = model.restore(history, season, fitted, **extras).forecast(h, []).mean
         scores.append(np.abs(y[origin:origin + h] - mean))
     if not scores:
         raise ValueError(f"conformal intervals need at least h + 2 = {h + 2} observations, got {len(y)}")

@@ -44,6 +44,7 @@ class SeriesTask:
     state: FitState | None = None
     interval_horizon: int = 0  # h used to calibrate conformal intervals at fit time
     regressors: np.ndarray | None = None  # [T + h, K] for a model that takes text (Model.takes_text)
+    seasons: tuple[int, ...] = ()  # the frequency's seasonal periods, for a model that takes them
 
 
 def run_task(task: SeriesTask) -> tuple[FitState, SeriesForecast | None]:
@@ -52,7 +53,7 @@ def run_task(task: SeriesTask) -> tuple[FitState, SeriesForecast | None]:
         if task.h is None:
             return state, None
         return state, forecast(task.model, task.y, task.season_length, state, task.h, list(task.levels),
-                               task.regressors)
+                               task.regressors, task.seasons)
     except DataError:
         raise  # it already names the series and the fix
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
@@ -88,21 +89,26 @@ def fit(task: SeriesTask) -> FitState:
     if np.ptp(y) == 0:
         state = FitState(spec={"constant": True})
     else:
-        state = task.model.fit(scaled, season, **_text(task.model, regressors))
+        extras = _extras(task.model, regressors, task.seasons)
+        state = task.model.fit(scaled, season, **extras)
         if not task.model.model_intervals and task.interval_horizon:
-            state.arrays[SCORES] = conformal_scores(task.model, scaled, season, task.interval_horizon)
+            state.arrays[SCORES] = conformal_scores(
+                task.model, scaled, season, task.interval_horizon, task.model.calibration_windows,
+                None if task.model.calibration_refits else state, extras)
     state.spec["scale"] = scale
     if season != task.season_length:
         record(state, task.model, len(y), task.season_length, season)
     return state
 
 
-def _text(model: Model, regressors: np.ndarray | None) -> dict:
-    return {"regressors": regressors} if model.takes_text else {}
+def _extras(model: Model, regressors: np.ndarray | None, seasons: tuple[int, ...]) -> dict:
+    """What a model takes beside the series and its season: text regressors, the frequency's seasons."""
+    return {**({"regressors": regressors} if model.takes_text else {}),
+            **({"seasons": seasons} if model.takes_seasons else {})}
 
 
 def forecast(model: Model, y: np.ndarray, season_length: int, state: FitState, h: int,
-             levels: list[int], regressors: np.ndarray | None = None) -> SeriesForecast:
+             levels: list[int], regressors: np.ndarray | None = None, seasons: tuple[int, ...] = ()) -> SeriesForecast:
     y, regressors = recent(model, y, regressors)
     scale = state.spec["scale"]
     season = fitted_season(state, season_length)
@@ -110,7 +116,7 @@ def forecast(model: Model, y: np.ndarray, season_length: int, state: FitState, h
         scaled = SeriesForecast(mean=np.full(h, y[-1] / scale))
         add_conformal_bounds(scaled, np.zeros((1, h)), levels)
     else:
-        scaled = model.restore(y / scale, season, state, **_text(model, regressors)).forecast(h, levels)
+        scaled = model.restore(y / scale, season, state, **_extras(model, regressors, seasons)).forecast(h, levels)
         if not model.model_intervals and levels:
             add_conformal_bounds(scaled, state.arrays[SCORES], levels)
     return SeriesForecast(
