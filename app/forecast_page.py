@@ -18,6 +18,7 @@ import streamlit as st
 import forecasting as fc
 from app import common, similar_periods, text_covariates
 from app.data_source import Dataset, describe_freq, need_data
+from forecasting.api.auto import FittedAuto
 
 _RESULT = "forecast_result"
 _MODEL_RUNS = "fc_model_runs"      # session state: run key -> ModelRun
@@ -33,6 +34,7 @@ class ModelRun:
     notes: list[str]                  # fallbacks, short calibrations, what it chose (auto's model, ...)
     retrieved: dict[str, similar_periods.Retrieved]
     text_effects: pd.DataFrame
+    compared: pd.DataFrame | None = None   # what auto compared (FittedAuto.summary), for auto
 
 
 @dataclass
@@ -47,6 +49,7 @@ class ForecastResult:
     retrieved: dict[str, similar_periods.Retrieved]  # per model whose forecasts use analogues
     text_effects: pd.DataFrame                        # what the planned text does in ARIMA (empty: nothing)
     missing: list[str] = field(default_factory=list)  # models not run yet (the run was stopped)
+    compared: pd.DataFrame | None = None              # what auto compared, when auto ran
 
 
 def render() -> None:
@@ -128,8 +131,10 @@ def _fit_one(dataset: Dataset, settings: dict, config, progress) -> ModelRun:
                                progress=progress, text_cols=text["text_cols"],
                                future_text_cols=text["future_text_cols"], description_col=text["description_col"])
     forecasts = forecaster.fit(dataset.panel).predict(future_text=text_covariates.future_text(dataset, text["planned"]))
+    fit = forecaster.states[0][0]
     return ModelRun(forecasts, forecaster.fallback_notes + forecaster.choice_notes,
-                    similar_periods.retrieved_by(forecaster), forecaster.text_effects())
+                    similar_periods.retrieved_by(forecaster), forecaster.text_effects(),
+                    fit.summary() if isinstance(fit, FittedAuto) else None)
 
 
 def _run_key(dataset: Dataset, settings: dict, config) -> str:
@@ -147,9 +152,22 @@ def _combined(dataset: Dataset, settings: dict, done: dict[str, ModelRun], missi
         forecasts = forecasts.merge(run.forecasts, on=["unique_id", "ds"], how="left")
     notes = list(dict.fromkeys(note for run in runs for note in run.notes))
     effects = [run.text_effects for run in runs if len(run.text_effects)]
+    compared = next((run.compared for run in runs if run.compared is not None), None)
     return ForecastResult(dataset.key, settings, forecasts, fc.to_csv_bytes(forecasts), notes,
                           {name: found for run in runs for name, found in run.retrieved.items()},
-                          pd.concat(effects, ignore_index=True) if effects else runs[0].text_effects, missing)
+                          pd.concat(effects, ignore_index=True) if effects else runs[0].text_effects, missing,
+                          compared)
+
+
+def _show_compared(compared: pd.DataFrame) -> None:
+    """auto's backtest: every option's scores and coverage, the time each candidate took, and its status."""
+    with st.expander("What auto compared", icon=":material/leaderboard:"):
+        st.caption("Each candidate forecast the last windows of your series; the ensembles combine the best three. "
+                   "Lower is better; coverage is the share of actuals inside each band.")
+        shown = compared[[column for column in ["option", "members", "status", "score", "metric", "mase", "smape",
+                                                "coverage-80", "coverage-95", "seconds", "detail"]
+                          if column in compared.columns]]
+        st.dataframe(shown, hide_index=True, column_config=common.number_columns(shown), key="fc_compared")
 
 
 def _chart(dataset: Dataset, result: ForecastResult, key: str, chosen: list[str] | None = None) -> None:
@@ -179,3 +197,5 @@ def _show(dataset: Dataset, result: ForecastResult) -> None:
     st.dataframe(forecasts, hide_index=True, height=320, column_config=common.date_columns(forecasts))
     st.download_button("Download forecast CSV", result.csv, file_name="forecast.csv", mime="text/csv",
                        icon=":material/download:", on_click="ignore", key="fc_download")
+    if result.compared is not None:
+        _show_compared(result.compared)

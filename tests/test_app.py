@@ -466,6 +466,9 @@ def test_auto_is_the_default_and_says_what_it_chose():
     assert {"auto", "auto-lo-80", "seasonal_naive"} <= set(table.columns) and len(table) == 12
     notes = [info.value for info in at.info]
     assert any(note.startswith("auto chose ") and "seasonal naive" in note for note in notes), notes
+    compared = next(frame.value for frame in at.dataframe if "option" in frame.value.columns)
+    assert {"seasonal_naive", "theta", "ets", "linear"} <= set(compared["option"])
+    assert (compared["status"] == "chosen").sum() == 1 and compared["score"].notna().sum() >= 4
 
 
 def test_each_model_is_fitted_once_per_data_and_settings(monkeypatch):

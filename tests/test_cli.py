@@ -203,3 +203,18 @@ def test_a_library_lends_its_series_and_the_analogues_are_written(tmp_path):
     assert pd.read_csv(out)["analog"].round(6).tolist() == [float(v) for v in shape[6:10]]
     refused = almanac("forecast", str(own), "--h", "4", "--model", "ets", "--library", str(library))
     assert refused.returncode == 2 and "--library lends its series to models that retrieve analogues" in refused.stderr
+
+
+def test_forecast_without_a_model_runs_auto_and_says_why(tmp_path):
+    out, compared = tmp_path / "f.csv", tmp_path / "compared.csv"
+    run = almanac("forecast", str(REPO / "data" / "AirPassengers.csv"), "--h", "12", "--set",
+                  'auto.candidates=["seasonal_naive", "naive", "linear"]', "--out", str(out), "--compared", str(compared))
+    assert run.returncode == 0, run.stderr
+    assert "auto chose " in run.stderr and "seasonal naive" in run.stderr
+    assert "auto" in pd.read_csv(out).columns
+    table = pd.read_csv(compared)
+    assert {"seasonal_naive", "naive", "linear", "ensemble_median", "ensemble_weighted"} == set(table["option"])
+    assert (table["status"] == "chosen").sum() == 1
+    refused = almanac("forecast", "air_passengers", "--h", "12", "--model", "naive", "--out", str(out),
+                      "--compared", str(compared))
+    assert refused.returncode == 2 and "--compared needs the model auto" in refused.stderr

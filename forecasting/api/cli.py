@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecasting.api.forecaster import Forecaster
+from forecasting.api.auto import FittedAuto
 from forecasting.api.settings import configured_models
 from forecasting.data import datasets
 from forecasting.data.frequency import season_length
@@ -60,6 +61,12 @@ def forecast_command(args: argparse.Namespace) -> int:
     if args.text_effects:
         _write_csv(forecaster.text_effects(), args.text_effects)
         print(f"text effects -> {args.text_effects}", file=sys.stderr)
+    if args.compared:
+        compared = [states[0].summary() for states in forecaster.states if isinstance(states[0], FittedAuto)]
+        if not compared:
+            raise ValueError("--compared needs the model auto (it is what compares models)")
+        _write_csv(compared[0], args.compared)
+        print(f"what auto compared -> {args.compared}", file=sys.stderr)
     return 0
 
 
@@ -220,6 +227,8 @@ def _parser() -> argparse.ArgumentParser:
                           help="planned text over the horizon: unique_id, ds and --future-text-cols columns")
     forecast.add_argument("--text-effects", metavar="CSV",
                           help="also write what the planned text does in ARIMA (coefficients, p-values) to this CSV")
+    forecast.add_argument("--compared", metavar="CSV",
+                          help="also write what auto compared (each option's scores, coverage, seconds, status)")
     forecast.set_defaults(command=forecast_command)
 
     evaluation = data_command("evaluate", "Backtest models over rolling windows and report accuracy.")
