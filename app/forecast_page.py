@@ -18,7 +18,6 @@ import streamlit as st
 import forecasting as fc
 from app import common, similar_periods, text_covariates
 from app.data_source import Dataset, describe_freq, need_data
-from forecasting.api.auto import FittedAuto
 
 _RESULT = "forecast_result"
 _MODEL_RUNS = "fc_model_runs"      # session state: run key -> ModelRun
@@ -34,7 +33,7 @@ class ModelRun:
     notes: list[str]                  # fallbacks, short calibrations, what it chose (auto's model, ...)
     retrieved: dict[str, similar_periods.Retrieved]
     text_effects: pd.DataFrame
-    compared: pd.DataFrame | None = None   # what auto compared (FittedAuto.summary), for auto
+    compared: pd.DataFrame | None = None   # what auto compared (Forecaster.comparisons), for auto
 
 
 @dataclass
@@ -131,10 +130,9 @@ def _fit_one(dataset: Dataset, settings: dict, config, progress) -> ModelRun:
                                progress=progress, text_cols=text["text_cols"],
                                future_text_cols=text["future_text_cols"], description_col=text["description_col"])
     forecasts = forecaster.fit(dataset.panel).predict(future_text=text_covariates.future_text(dataset, text["planned"]))
-    fit = forecaster.states[0][0]
     return ModelRun(forecasts, forecaster.fallback_notes + forecaster.choice_notes,
                     similar_periods.retrieved_by(forecaster), forecaster.text_effects(),
-                    fit.summary() if isinstance(fit, FittedAuto) else None)
+                    next(iter(forecaster.comparisons().values()), None))
 
 
 def _run_key(dataset: Dataset, settings: dict, config) -> str:

@@ -21,7 +21,7 @@ def daily_cycles(n_series: int = 2, length: int = 600, seed: int = 0) -> pd.Data
 def test_auto_scores_every_candidate_and_ensembles_and_keeps_the_best():
     forecaster = fc.Forecaster([fc.model("auto", candidates=FAST)], h=24, level=[80, 95]).fit(daily_cycles())
     fit = forecaster.states[0][0]
-    summary = fit.summary()
+    summary = fit.comparison()
     assert set(summary["option"]) == {*FAST, MEDIAN, WEIGHTED}
     assert summary["metric"].iloc[0] == "mase" and (summary["status"] == "chosen").sum() == 1
     chosen = summary.loc[summary["status"] == "chosen"].iloc[0]
@@ -73,16 +73,16 @@ def test_the_time_budget_skips_candidates_not_started_and_failures_are_named():
     short = daily_cycles(1, 70)     # too short for linear's held-out rows at h = 12 and three windows
     fit = fc.Forecaster([fc.model("auto", candidates=["seasonal_naive", "linear", "naive"])], h=12).fit(
         short).states[0][0]
-    summary = fit.summary().set_index("option")
+    summary = fit.comparison().set_index("option")
     assert summary.loc["linear", "status"] == "failed" and "linear" not in fit.scores.index
     assert "shorter than the 76 rows needed: 's0' (70 rows)" in summary.loc["linear", "detail"]
     assert set(fit.scores.index) >= {"seasonal_naive", "naive"}
     budget = fc.Forecaster([fc.model("auto", candidates=FAST, time_budget=1e-6)], h=24).fit(
         daily_cycles()).states[0][0]
-    statuses = budget.summary().set_index("option")["status"]
+    statuses = budget.comparison().set_index("option")["status"]
     assert statuses["naive"] == "chosen" and list(budget.scores.index) == ["naive"]
     assert all(statuses[name] == "skipped" for name in FAST[1:])
-    assert "time budget" in budget.summary().set_index("option").loc["linear", "detail"]
+    assert "time budget" in budget.comparison().set_index("option").loc["linear", "detail"]
 
 
 def test_per_series_choice_follows_each_series():

@@ -202,7 +202,7 @@ class FittedAuto(PanelFit):
     def metric(self) -> str:
         return str(self.scores["metric"].iloc[0])
 
-    def summary(self) -> pd.DataFrame:
+    def comparison(self) -> pd.DataFrame:
         """One row per option tried and candidate skipped or failed: option, members, score, metric, coverage,
         seconds, status ("chosen", "scored", "skipped", "failed") and detail, best first."""
         rows = self.scores.reset_index().rename(columns={"index": "option"})

@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 
 from forecasting.api.forecaster import Forecaster
-from forecasting.api.auto import FittedAuto
 from forecasting.api.settings import configured_models
 from forecasting.data import datasets
 from forecasting.data.frequency import season_length
@@ -62,10 +61,10 @@ def forecast_command(args: argparse.Namespace) -> int:
         _write_csv(forecaster.text_effects(), args.text_effects)
         print(f"text effects -> {args.text_effects}", file=sys.stderr)
     if args.compared:
-        compared = [states[0].summary() for states in forecaster.states if isinstance(states[0], FittedAuto)]
+        compared = forecaster.comparisons()
         if not compared:
             raise ValueError("--compared needs the model auto (it is what compares models)")
-        _write_csv(compared[0], args.compared)
+        _write_csv(next(iter(compared.values())), args.compared)
         print(f"what auto compared -> {args.compared}", file=sys.stderr)
     return 0
 

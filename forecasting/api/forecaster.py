@@ -377,6 +377,11 @@ class Forecaster:
         return [note for states in self.states for state in states[:1]
                 if isinstance(state, PanelFit) and (note := state.choice_note())]
 
+    def comparisons(self) -> dict[str, pd.DataFrame]:
+        """Per model that chose by comparing options (auto), the table of what it compared."""
+        return {config.name: table for config, states in zip(self.models, self.states) for state in states[:1]
+                if isinstance(state, PanelFit) and (table := state.comparison()) is not None}
+
     @property
     def fallback_notes(self) -> list[str]:
         """One sentence per model that fitted series without their season, and per model and level

@@ -208,6 +208,10 @@ class PanelFit(ABC):
         """What the fit chose from the data (a model, a lookback), in a sentence; None where it chose nothing."""
         return None
 
+    def comparison(self) -> pd.DataFrame | None:
+        """The options the fit compared to choose, one row each (auto's table); None where it compared none."""
+        return None
+
     @property
     def retrieves(self) -> bool:
         """Whether its forecasts use retrieved analogues (then `analogues` lists them)."""
