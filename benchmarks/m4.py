@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasting import Forecaster, model
+from forecasting import Forecaster, model, season_length
 from forecasting.evaluation.metrics import summarize
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -43,6 +43,27 @@ def load_m4(split: str, limit: int | None, frequency: str = "hourly") -> pd.Data
     return long
 
 
+def ensemble_columns(forecasts: pd.DataFrame, compared: dict[str, pd.DataFrame], train: pd.DataFrame, h: int,
+                     product_defaults: set[str], n_jobs: int | None) -> list[str]:
+    """Adds auto's median ensemble (its three best candidates) as a column, with its bounds: the median of the
+    members' forecasts and of each bound, as auto combines them. Members that ran here with the product's defaults
+    are re-used (their fits on the train file are the ones auto makes); the others are fitted here. Returns the
+    names added."""
+    added = []
+    for table in compared.values():
+        option = table.set_index("option").loc["ensemble_median"]
+        members = option["members"].split(", ")
+        missing = [member for member in members if member not in product_defaults]
+        own = Forecaster(missing, h=h, level=LEVELS, n_jobs=n_jobs).fit(train).predict() if missing else None
+        parts = forecasts if own is None else forecasts.drop(columns=[c for c in own if c not in ("unique_id", "ds")],
+                                                             errors="ignore").merge(own, on=["unique_id", "ds"])
+        name = f"ensemble_median ({option['members']})"
+        for suffix in ["", *(f"-{side}-{level}" for level in LEVELS for side in ("lo", "hi"))]:
+            forecasts[name + suffix] = parts[[member + suffix for member in members]].median(axis=1).to_numpy()
+        added.append(name)
+    return added
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--frequency", choices=list(FREQUENCIES), default="hourly")
@@ -62,7 +83,7 @@ def main() -> None:
     n_series = train["unique_id"].nunique()
 
     forecasts = test.copy()
-    seconds, notes = {}, []
+    seconds, notes, compared = {}, [], {}
     for name in args.models:
         began = time.perf_counter()
         # M4's own benchmarks use M4's seasonal period (weekly: none), so they reproduce the official rows
@@ -71,17 +92,21 @@ def main() -> None:
         predicted = forecaster.predict()
         seconds[name] = time.perf_counter() - began
         notes += forecaster.choice_notes
+        compared.update(forecaster.comparisons())
         forecasts = forecasts.merge(predicted, on=["unique_id", "ds"], how="left")
         forecasts.to_csv(OUT / f"m4_{args.frequency}_forecasts.csv", index=False)  # kept, so scores can be re-checked
+    # the models run with the product's defaults (the official ones get M4's season, which may differ)
+    product_defaults = {name for name in args.models if name not in OFFICIAL.values() or season_length(freq) == SEASON}
+    ensembles = ensemble_columns(forecasts, compared, train, H, product_defaults, args.n_jobs)
     summary = summarize(forecasts, train, season_length=SEASON).T
 
     official = pd.read_csv(DATA / "M4-point-forecast-scores.csv")
     official = official[official["method_id"].isin(OFFICIAL)].set_index("method_id")
     rows = []
-    for name in args.models:
+    for name in args.models + ensembles:
         row = {"model": name, "sMAPE": summary.loc[name, "smape"], "MASE": summary.loc[name, "mase"],
                "OWA": summary.loc[name, "owa"], "coverage80": summary.loc[name, "coverage-80"],
-               "coverage95": summary.loc[name, "coverage-95"], "seconds/series": seconds[name] / n_series}
+               "coverage95": summary.loc[name, "coverage-95"], "seconds/series": seconds.get(name, np.nan) / n_series}
         match = [key for key, value in OFFICIAL.items() if value == name]
         if match and args.limit is None:
             ref = official.loc[match[0]]
@@ -95,6 +120,9 @@ def main() -> None:
     print(table.to_markdown(index=False, floatfmt=".3f"))
     for note in notes:
         print(note)
+    for name, table in compared.items():     # what auto compared: each option's backtest score, coverage, time
+        print(f"\n{name} compared (backtest on the train file's last windows):")
+        print(table.to_markdown(index=False, floatfmt=".3f"))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from forecasting.retrieval.index import ALWAYS, IndexedSeries, WindowIndex
-from forecasting.retrieval.keys import in_query_scale, key_size, window_keys, window_scale
+from forecasting.retrieval.keys import FUTURE_LIMIT, in_own_scale, in_query_scale, key_size, window_keys, window_scale
 from forecasting.retrieval.retriever import Retriever
 
 LOOKBACK, HORIZON = 48, 12
@@ -32,6 +32,18 @@ def test_keys_compare_shape_not_level_or_scale():
     np.testing.assert_allclose(mean[1], 7 * mean[0] - 3) and np.testing.assert_allclose(deviation[1], 7 * deviation[0])
     value = np.array([[[1.0, -1.0]]])
     np.testing.assert_allclose(in_query_scale(value, mean[1:], deviation[1:])[0, 0], mean[1] + deviation[1] * np.array([1, -1]))
+
+
+def test_a_future_far_outside_its_nearly_flat_lookback_is_clipped():
+    """A window that barely moved before a jump (M4 Weekly has such) offers a future of at most FUTURE_LIMIT of its
+    deviations, so one analogue cannot swamp the average; an ordinary future passes unchanged."""
+    lookback = np.r_[np.full(LOOKBACK - 1, 100.0), 100.01]                       # deviation about 0.0014
+    mean, deviation = window_scale(lookback[None])
+    values = in_own_scale(np.array([[100.0, 130.0, 70.0]]), mean, deviation)[0]
+    np.testing.assert_allclose(values, [(100.0 - mean[0]) / deviation[0], FUTURE_LIMIT, -FUTURE_LIMIT], rtol=1e-5)
+    assert abs(values[0]) < 1
+    index = WindowIndex.build([hourly("jump", np.r_[lookback, 130.0, np.full(HORIZON - 1, 130.0)])], LOOKBACK, HORIZON)
+    np.testing.assert_allclose(index.futures[0], np.full(HORIZON, FUTURE_LIMIT))
 
 
 def test_a_planted_copy_is_found_only_where_it_was_observed_before_the_cutoff():

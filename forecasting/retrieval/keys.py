@@ -8,13 +8,16 @@ granularities, in [-1, 1]: shape-aware, blind to level and scale (RAFT, Han et a
 windows at several granularities with the level removed).
 
 A value is the window's future in the units of its own lookback: (future - mean) / deviation, so a
-query adds back its own mean and deviation (`in_query_scale`).
+query adds back its own mean and deviation (`in_query_scale`). A window that was nearly flat before a jump has a
+future of thousands of its own deviations (M4 Weekly has such), which would swamp any average of analogues, so
+values are clipped to FUTURE_LIMIT deviations (chosen on validation: benchmarks/analog_limit.py).
 """
 from __future__ import annotations
 
 import numpy as np
 
 GRANULARITIES = (1, 2, 4)   # steps averaged per key element, at each granularity
+FUTURE_LIMIT = 5.0           # |value| at most this many deviations of the window's lookback (None: unclipped)
 MIN_DEVIATION = 1e-8        # a flat window: its key is zero (no similarity to any other), its future is offset only
 
 
@@ -52,8 +55,11 @@ def history_in_own_scale(keys: np.ndarray, lookback: int) -> np.ndarray:
 
 
 def in_own_scale(futures: np.ndarray, mean: np.ndarray, deviation: np.ndarray) -> np.ndarray:
-    """futures [N, H] -> (future - mean) / deviation of each one's lookback window, float32."""
-    return ((futures - mean[:, None]) / deviation[:, None]).astype(np.float32)
+    """futures [N, H] -> (future - mean) / deviation of each one's lookback window, within FUTURE_LIMIT, float32."""
+    values = (futures - mean[:, None]) / deviation[:, None]
+    if FUTURE_LIMIT is not None:
+        values = np.clip(values, -FUTURE_LIMIT, FUTURE_LIMIT)
+    return values.astype(np.float32)
 
 
 def in_query_scale(values: np.ndarray, mean: np.ndarray, deviation: np.ndarray) -> np.ndarray:
