@@ -73,9 +73,21 @@ def retrieval_input(models: list[str], key: str) -> int:
              "(never one from after its cutoff), weighted by what training learns; 0 is the plain network."))
 
 
+def auto_budget_input(models: list[str], key: str) -> int:
+    """Seconds auto may spend comparing models (0: no limit), asked only when auto is chosen."""
+    if "auto" not in models:
+        return 0
+    return int(st.number_input(
+        "Time for auto to compare models (s, 0 = no limit)", min_value=0, max_value=86_400, value=0, step=30,
+        key=key, persist_state="session",
+        help="Auto backtests its candidates fastest first; those not started within this time are skipped and "
+             "said so. Hundreds of long series can take many minutes without a limit."))
+
+
 def build_models(settings: dict) -> list:
     """The chosen models, by name, or as configs where they take a setting from the page: the description of
-    the data for those that read one (when there is one), the analogues to fuse for networks (when above 0)."""
+    the data for those that read one (when there is one), the analogues to fuse for networks (when above 0),
+    auto's time budget (when above 0)."""
     return [fc.model(name, **own) if (own := _model_settings(name, settings)) else name for name in settings["models"]]
 
 
@@ -85,6 +97,8 @@ def _model_settings(name: str, settings: dict) -> dict:
         own["description"] = settings["description"]
     if settings.get("retrieval") and fc.is_network(name):
         own["retrieval"] = settings["retrieval"]
+    if settings.get("auto_budget") and name == "auto":
+        own["time_budget"] = settings["auto_budget"]
     return own
 
 

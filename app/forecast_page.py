@@ -81,12 +81,13 @@ def _settings(dataset: Dataset) -> dict:
                                key="fc_levels", persist_state="session")
     description = common.prompt_description(models, key="fc_description")
     retrieval = common.retrieval_input(models, key="fc_retrieval")
+    auto_budget = common.auto_budget_input(models, key="fc_auto_budget")
     nonnegative = common.nonnegative_toggle(dataset, key="fc_nonnegative")
     text = text_covariates.settings(dataset, int(h))
     if not models:
         st.warning("Choose at least one model.")
     return {"models": list(models), "h": int(h), "level": sorted(levels), "description": description,
-            "retrieval": retrieval, "nonnegative": nonnegative, "text": text}
+            "retrieval": retrieval, "auto_budget": auto_budget, "nonnegative": nonnegative, "text": text}
 
 
 def _run(dataset: Dataset, settings: dict) -> None:
@@ -137,7 +138,8 @@ def _fit_one(dataset: Dataset, settings: dict, config, progress) -> ModelRun:
 
 def _run_key(dataset: Dataset, settings: dict, config) -> str:
     """What a model's forecast depends on: the data, the settings every model shares, and the model's own."""
-    shared = {key: value for key, value in settings.items() if key not in ("models", "description", "retrieval")}
+    own_settings = ("models", "description", "retrieval", "auto_budget")     # in the configs of the models they affect
+    shared = {key: value for key, value in settings.items() if key not in own_settings}
     own = config if isinstance(config, str) else [config.name, config.config()]
     return json.dumps([dataset.key, shared, own], sort_keys=True, default=str)
 

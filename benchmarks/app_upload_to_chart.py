@@ -6,7 +6,7 @@ tests/test_e2e_browser.py. The clock starts when the file is set on the uploader
 horizon until a forecast chart is drawn: the fastest model's, while the others run) and auto's result (until the
 run has finished and auto's choice is shown).
 
-    .venv/bin/python benchmarks/app_upload_to_chart.py [--repeat N] [--file PATH | --m4-hourly]
+    .venv/bin/python benchmarks/app_upload_to_chart.py [--repeat N] [--file PATH | --m4-hourly] [--auto-budget S]
 
 --m4-hourly writes M4 Hourly's 414 training series as one long file (unique_id, ds, y; hours from 2000-01-01)
 and uploads that.
@@ -33,7 +33,7 @@ from tests.test_e2e_browser import ETTH1, chromium_page, streamlit_server, wait_
 TIMEOUT_MS = 900_000
 
 
-def one_run(url: str, path: Path) -> tuple[float, float, float, float]:
+def one_run(url: str, path: Path, auto_budget: int) -> tuple[float, float, float, float]:
     """(upload to data read, data read to first chart, upload to first chart, upload to auto's result) in
     seconds, in a fresh browser session."""
     with chromium_page() as page:
@@ -49,6 +49,11 @@ def one_run(url: str, path: Path) -> tuple[float, float, float, float]:
         page.get_by_text(f"{path.name}:", exact=False).first.wait_for(state="visible")  # the page caption
         wait_idle(page, TIMEOUT_MS)
         read = time.perf_counter()
+        if auto_budget:
+            budget = page.get_by_label("Time for auto to compare models (s, 0 = no limit)")
+            budget.fill(str(auto_budget))
+            budget.press("Enter")
+            wait_idle(page, TIMEOUT_MS)
         page.get_by_role("button", name="Forecast", exact=True).click()
         page.locator(".js-plotly-plot").first.wait_for(state="visible")
         first = time.perf_counter()
@@ -76,21 +81,25 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--file", type=Path, default=ETTH1)
     parser.add_argument("--m4-hourly", action="store_true")
+    parser.add_argument("--auto-budget", type=int, default=0, help="auto's time budget set on the page (s; 0: none, "
+                        "the default); the time to set it counts in 'data read -> first chart'")
     args = parser.parse_args()
     if args.m4_hourly:
         args.file = m4_hourly_file()
     if not args.file.exists():
         raise SystemExit(f"{args.file} is absent")
     with streamlit_server() as url:
-        runs = [one_run(url, args.file) for _ in range(args.repeat)]
+        runs = [one_run(url, args.file, args.auto_budget) for _ in range(args.repeat)]
     command = "python benchmarks/app_upload_to_chart.py" + (f" --repeat {args.repeat}" if args.repeat > 1 else "") \
-        + (" --m4-hourly" if args.m4_hourly else "")
+        + (" --m4-hourly" if args.m4_hourly else "") \
+        + (f" --auto-budget {args.auto_budget}" if args.auto_budget else "")
     rows = [
         ("command", command),
         ("machine", f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} cores"),
         ("date (UTC)", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")),
         ("data", f"{args.file.name} ({args.file.stat().st_size / 1e6:.1f} MB)"),
-        ("models (app defaults)", ", ".join(DEFAULT_MODELS) + "; horizon one season; levels 80, 95"),
+        ("models (app defaults)", ", ".join(DEFAULT_MODELS) + "; horizon one season; levels 80, 95"
+         + (f"; auto's time budget {args.auto_budget} s" if args.auto_budget else "")),
         ("runs", str(len(runs))),
     ]
     for name, index in (("upload -> data read (s)", 0), ("data read -> first chart (s)", 1),

@@ -6,6 +6,9 @@ of actuals inside their 80% and 95% intervals.
 
     .venv/bin/python benchmarks/m4.py [--frequency hourly|weekly] [--models seasonal_naive naive2 ets ...] [--limit N]
 
+The official benchmarks (naive2, seasonal_naive, naive, theta) run with M4's season; NAME:product runs one with the
+product's defaults instead (seasonal_naive:product: the strongest of the frequency's seasons).
+
 The models see only the train file; M4 has no dates, so hourly series start at 2000-01-01 00:00 and weekly ones on
 Sunday 2000-01-02 (a shared, arbitrary phase).
 """
@@ -20,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasting import Forecaster, model, season_length
+from forecasting import Forecaster, model
 from forecasting.evaluation.metrics import summarize
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -29,6 +32,7 @@ OUT = Path(__file__).resolve().parents[1] / "out"
 FREQUENCIES = {"hourly": (48, 24, "h", "Hourly"), "weekly": (13, 1, "W-SUN", "Weekly")}
 OFFICIAL = {"Naive2": "naive2", "sNaive": "seasonal_naive", "Naive": "naive", "Theta": "theta"}  # method_id -> ours
 LEVELS = [80, 95]
+PRODUCT = ":product"   # NAME:product runs one of the official models with the product's defaults, not M4's season
 
 
 def load_m4(split: str, limit: int | None, frequency: str = "hourly") -> pd.DataFrame:
@@ -43,8 +47,13 @@ def load_m4(split: str, limit: int | None, frequency: str = "hourly") -> pd.Data
     return long
 
 
+def product_column(name: str) -> str:
+    """The column a model run with the product's defaults writes: its name, or NAME:product for an official one."""
+    return name + PRODUCT if name in OFFICIAL.values() else name
+
+
 def ensemble_columns(forecasts: pd.DataFrame, compared: dict[str, pd.DataFrame], train: pd.DataFrame, h: int,
-                     product_defaults: set[str], n_jobs: int | None) -> list[str]:
+                     n_jobs: int | None) -> list[str]:
     """Adds auto's median ensemble (its three best candidates) as a column, with its bounds: the median of the
     members' forecasts and of each bound, as auto combines them. Members that ran here with the product's defaults
     are re-used (their fits on the train file are the ones auto makes); the others are fitted here. Returns the
@@ -53,10 +62,12 @@ def ensemble_columns(forecasts: pd.DataFrame, compared: dict[str, pd.DataFrame],
     for table in compared.values():
         option = table.set_index("option").loc["ensemble_median"]
         members = option["members"].split(", ")
-        missing = [member for member in members if member not in product_defaults]
-        own = Forecaster(missing, h=h, level=LEVELS, n_jobs=n_jobs).fit(train).predict() if missing else None
-        parts = forecasts if own is None else forecasts.drop(columns=[c for c in own if c not in ("unique_id", "ds")],
-                                                             errors="ignore").merge(own, on=["unique_id", "ds"])
+        missing = [member for member in members if product_column(member) not in forecasts]
+        parts = forecasts.rename(columns=lambda c: c.replace(PRODUCT, ""))
+        if missing:
+            own = Forecaster(missing, h=h, level=LEVELS, n_jobs=n_jobs).fit(train).predict()
+            parts = parts.drop(columns=[c for c in own if c not in ("unique_id", "ds")], errors="ignore").merge(
+                own, on=["unique_id", "ds"])
         name = f"ensemble_median ({option['members']})"
         for suffix in ["", *(f"-{side}-{level}" for level in LEVELS for side in ("lo", "hi"))]:
             forecasts[name + suffix] = parts[[member + suffix for member in members]].median(axis=1).to_numpy()
@@ -86,18 +97,18 @@ def main() -> None:
     seconds, notes, compared = {}, [], {}
     for name in args.models:
         began = time.perf_counter()
+        registered = name.removesuffix(PRODUCT)
         # M4's own benchmarks use M4's seasonal period (weekly: none), so they reproduce the official rows
-        config = model(name, season_length=SEASON) if name in OFFICIAL.values() else name
+        config = model(name, season_length=SEASON) if name in OFFICIAL.values() else registered
         forecaster = Forecaster([config], h=H, level=LEVELS, n_jobs=args.n_jobs).fit(train)
-        predicted = forecaster.predict()
+        predicted = forecaster.predict().rename(columns=lambda c: name + c[len(registered):]
+                                                if c.startswith(registered) else c)
         seconds[name] = time.perf_counter() - began
         notes += forecaster.choice_notes
         compared.update(forecaster.comparisons())
         forecasts = forecasts.merge(predicted, on=["unique_id", "ds"], how="left")
         forecasts.to_csv(OUT / f"m4_{args.frequency}_forecasts.csv", index=False)  # kept, so scores can be re-checked
-    # the models run with the product's defaults (the official ones get M4's season, which may differ)
-    product_defaults = {name for name in args.models if name not in OFFICIAL.values() or season_length(freq) == SEASON}
-    ensembles = ensemble_columns(forecasts, compared, train, H, product_defaults, args.n_jobs)
+    ensembles = ensemble_columns(forecasts, compared, train, H, args.n_jobs)
     summary = summarize(forecasts, train, season_length=SEASON).T
 
     official = pd.read_csv(DATA / "M4-point-forecast-scores.csv")

@@ -4,12 +4,14 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import forecasting as fc
+import forecasting.api.auto as auto_module
 from app.common import date_columns, plain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -469,6 +471,30 @@ def test_auto_is_the_default_and_says_what_it_chose():
     compared = next(frame.value for frame in at.dataframe if "option" in frame.value.columns)
     assert {"seasonal_naive", "theta", "ets", "linear"} <= set(compared["option"])
     assert (compared["status"] == "chosen").sum() == 1 and compared["score"].notna().sum() >= 4
+
+
+def test_auto_takes_a_time_budget_from_the_page(monkeypatch):
+    """Asked only when auto is chosen; a budget reaches auto's config, and a spent budget is reported per skipped
+    candidate in the table of what auto compared."""
+    from app.common import build_models
+    at = started()
+    at.multiselect(key="fc_models").set_value(["naive", "seasonal_naive"]).run()
+    assert "fc_auto_budget" not in [box.key for box in at.number_input]
+    at.multiselect(key="fc_models").set_value(["auto"]).run()
+    budget = at.number_input(key="fc_auto_budget")
+    assert budget.label == "Time for auto to compare models (s, 0 = no limit)" and budget.value == 0
+    assert build_models({"models": ["auto", "naive"], "auto_budget": 0}) == ["auto", "naive"]
+    assert [config.time_budget for config in build_models({"models": ["auto"], "auto_budget": 30})] == [30]
+    budget.set_value(30)
+    at.run()
+    clock = iter(range(0, 10_000, 60))                # auto's clock reads a minute later each time
+    monkeypatch.setattr(auto_module, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    next(button for button in at.button if button.label == "Forecast").click()
+    at.run()
+    assert not at.exception
+    compared = next(frame.value for frame in at.dataframe if "option" in frame.value.columns).set_index("option")
+    assert compared.loc["seasonal_naive", "status"] in ("chosen", "scored")
+    assert compared.loc["mstl", "status"] == "skipped" and "time budget of 30 s" in compared.loc["mstl", "detail"]
 
 
 def test_each_model_is_fitted_once_per_data_and_settings(monkeypatch):

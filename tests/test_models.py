@@ -19,6 +19,30 @@ def test_closed_forms_are_exact():
         SeasonalNaive().point_forecast(y, 12, 3)  # never a shorter season; the Forecaster falls back to naive
 
 
+def test_seasonal_naive_repeats_the_strongest_of_the_frequencys_seasons():
+    """Hourly data whose weekends differ repeats last week; a purely daily cycle (which a week also repeats)
+    keeps the day; a season_length you set is kept; a series without two weeks keeps the day."""
+    import forecasting as fc
+    hours = np.arange(24 * 7 * 5)
+    rng = np.random.default_rng(0)
+    daily = np.sin(2 * np.pi * hours / 24)
+    weekend = np.where((hours // 24) % 7 >= 5, 4.0, 0.0)
+    ds = pd.date_range("2024-01-01", periods=len(hours), freq="h")
+
+    def forecast(y: np.ndarray, *models) -> pd.DataFrame:
+        frame = pd.DataFrame({"unique_id": "s", "ds": ds[:len(y)], "y": y})
+        return fc.Forecaster(list(models) or ["seasonal_naive"], h=48).fit(frame).predict()
+
+    weekly = daily + weekend + rng.normal(0, 0.05, len(hours))
+    np.testing.assert_allclose(forecast(weekly)["seasonal_naive"], weekly[-168:-120])
+    np.testing.assert_allclose(forecast(weekly, fc.model("seasonal_naive", season_length=24))["seasonal_naive"],
+                               np.r_[weekly[-24:], weekly[-24:]])
+    only_daily = daily + rng.normal(0, 0.05, len(hours))
+    np.testing.assert_allclose(forecast(only_daily)["seasonal_naive"], np.r_[only_daily[-24:], only_daily[-24:]])
+    short = weekly[:24 * 13]
+    np.testing.assert_allclose(forecast(short)["seasonal_naive"], np.r_[short[-24:], short[-24:]])
+
+
 def test_naive2_adjusts_a_seasonal_series_and_not_a_flat_one():
     t = np.arange(96)
     seasonal = 100 * (1 + 0.3 * np.sin(2 * np.pi * t / 12))

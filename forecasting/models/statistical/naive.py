@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from forecasting.models.base import FitState, Fitted, Model, SeriesForecast
-from forecasting.models.statistical.seasonality import SEASONS_TESTED, deseasonalize, reseasonalize, seasonal_indices
+from forecasting.models.statistical.seasonality import (SEASONS_TESTED, deseasonalize, reseasonalize, seasonal_indices,
+                                                        strongest_season)
 
 
 @dataclass
@@ -47,9 +48,18 @@ class Naive(_ClosedForm):
 
 @dataclass
 class SeasonalNaive(_ClosedForm):
-    """The value one season earlier."""
+    """The value one season earlier. Without a season_length of yours, the season is the frequency's that the
+    series' own seasonal naive would have forecast best (hourly: a day or a week; daily: a week or a year), chosen
+    when fitted; a season_length you set is kept."""
 
     name = "seasonal_naive"
+    takes_seasons = True
+
+    def fit(self, y: np.ndarray, season_length: int, seasons: tuple[int, ...] = ()) -> FitState:
+        return FitState(spec={"season": strongest_season(y, season_length, seasons)})
+
+    def restore(self, y: np.ndarray, season_length: int, state: FitState, seasons: tuple[int, ...] = ()) -> Fitted:
+        return _ClosedFormFit(self, y, int(state.spec.get("season", season_length)))
 
     def observations_for_season(self, season_length: int) -> int:
         return season_length
