@@ -59,17 +59,23 @@ def ensemble_columns(forecasts: pd.DataFrame, compared: dict[str, pd.DataFrame],
     are re-used (their fits on the train file are the ones auto makes); the others are fitted here. Returns the
     names added."""
     added = []
-    for table in compared.values():
+    for auto, table in compared.items():
         option = table.set_index("option").loc["ensemble_median"]
         members = option["members"].split(", ")
+        name = f"ensemble_median ({option['members']})"
+        suffixes = ["", *(f"-{side}-{level}" for level in LEVELS for side in ("lo", "hi"))]
+        if option["status"] == "chosen":             # auto chose it: auto's forecast is the ensemble's
+            for suffix in suffixes:
+                forecasts[name + suffix] = forecasts[auto + suffix]
+            added.append(name)
+            continue
         missing = [member for member in members if product_column(member) not in forecasts]
         parts = forecasts.rename(columns=lambda c: c.replace(PRODUCT, ""))
         if missing:
             own = Forecaster(missing, h=h, level=LEVELS, n_jobs=n_jobs).fit(train).predict()
             parts = parts.drop(columns=[c for c in own if c not in ("unique_id", "ds")], errors="ignore").merge(
                 own, on=["unique_id", "ds"])
-        name = f"ensemble_median ({option['members']})"
-        for suffix in ["", *(f"-{side}-{level}" for level in LEVELS for side in ("lo", "hi"))]:
+        for suffix in suffixes:
             forecasts[name + suffix] = parts[[member + suffix for member in members]].median(axis=1).to_numpy()
         added.append(name)
     return added
