@@ -1,6 +1,7 @@
 """Benchmarks with closed-form forecasts: naive, seasonal naive, drift and M4's Naive2.
 
-They have no parameters to estimate, so a fit is empty and restoring is recomputing.
+They have no parameters to estimate, so a fit is empty (seasonal naive's holds the season it chose) and restoring
+is recomputing.
 Intervals are conformal (see forecasting/intervals.py).
 """
 from __future__ import annotations
@@ -8,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field
 
-from forecasting.models.base import FitState, Fitted, Model, SeriesForecast
+from forecasting.models.base import FitSpec, FitState, Fitted, Model, SeriesForecast
 from forecasting.models.statistical.seasonality import (SEASONS_TESTED, deseasonalize, reseasonalize, seasonal_indices,
                                                         strongest_season)
 
@@ -46,6 +48,10 @@ class Naive(_ClosedForm):
         return np.full(h, y[-1])
 
 
+class SeasonalNaiveFit(FitSpec):
+    season: int | None = Field(default=None, ge=1)   # the season chosen at fit (none in older model files)
+
+
 @dataclass
 class SeasonalNaive(_ClosedForm):
     """The value one season earlier. Without a season_length of yours, the season is the frequency's that the
@@ -54,12 +60,13 @@ class SeasonalNaive(_ClosedForm):
 
     name = "seasonal_naive"
     takes_seasons = True
+    fit_spec = SeasonalNaiveFit
 
     def fit(self, y: np.ndarray, season_length: int, seasons: tuple[int, ...] = ()) -> FitState:
         return FitState(spec={"season": strongest_season(y, season_length, seasons)})
 
     def restore(self, y: np.ndarray, season_length: int, state: FitState, seasons: tuple[int, ...] = ()) -> Fitted:
-        return _ClosedFormFit(self, y, int(state.spec.get("season", season_length)))
+        return _ClosedFormFit(self, y, state.spec.get("season") or season_length)
 
     def observations_for_season(self, season_length: int) -> int:
         return season_length
