@@ -412,9 +412,11 @@ def test_text_columns_planned_text_and_hover_in_a_browser(server, tmp_path):
         # The expander reads the text column, and the text planned at step 3 of every series.
         expander = page.locator('[data-testid="stExpander"]').filter(has_text="Text covariates")
         read = expander.locator('[data-testid="stMultiSelect"]').filter(has_text="Text columns the models read")
+        read.locator(".react-aria-ComboBox [data-tag]").first.wait_for(state="visible")   # drawn after the page
         assert read.locator(".react-aria-ComboBox [data-tag]").all_inner_texts() == ["event"]
         keep_models(page, "Known in advance (planned, e.g. promotions)", ["event"])
         known = expander.locator('[data-testid="stMultiSelect"]').filter(has_text="Known in advance")
+        known.locator(".react-aria-ComboBox [data-tag]").first.wait_for(state="visible")
         assert known.locator(".react-aria-ComboBox [data-tag]").all_inner_texts() == ["event"]
         expander.get_by_text("Nothing planned: the horizon carries no text.").wait_for(state="visible")
         assert expander.get_by_label("Series", exact=True).input_value() == "All series"
