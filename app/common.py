@@ -74,14 +74,15 @@ def retrieval_input(models: list[str], key: str) -> int:
 
 
 def auto_budget_input(models: list[str], key: str) -> int:
-    """Seconds auto may spend comparing models (0: no limit), asked only when auto is chosen."""
+    """Seconds auto may take, its final refit included (0: no limit), asked only when auto is chosen."""
     if "auto" not in models:
         return 0
     return int(st.number_input(
-        "Time for auto to compare models (s, 0 = no limit)", min_value=0, max_value=86_400, value=0, step=30,
+        "Time auto may take (s, 0 = no limit)", min_value=0, max_value=86_400, value=0, step=30,
         key=key, persist_state="session",
-        help="Auto backtests its candidates fastest first; those not started within this time are skipped and "
-             "said so. Hundreds of long series can take many minutes without a limit."))
+        help="Auto backtests its candidates fastest first and stops early enough to refit the best it found; a "
+             "candidate still running then is stopped, those not started are skipped, each said so. Hundreds of "
+             "long series can take many minutes without a limit."))
 
 
 def build_models(settings: dict) -> list:

@@ -50,7 +50,7 @@ def one_run(url: str, path: Path, auto_budget: int) -> tuple[float, float, float
         wait_idle(page, TIMEOUT_MS)
         read = time.perf_counter()
         if auto_budget:
-            budget = page.get_by_role("spinbutton", name="Time for auto to compare models (s, 0 = no limit)")
+            budget = page.get_by_role("spinbutton", name="Time auto may take (s, 0 = no limit)")
             budget.fill(str(auto_budget))
             budget.press("Enter")
             wait_idle(page, TIMEOUT_MS)

@@ -482,7 +482,7 @@ def test_auto_takes_a_time_budget_from_the_page(monkeypatch):
     assert "fc_auto_budget" not in [box.key for box in at.number_input]
     at.multiselect(key="fc_models").set_value(["auto"]).run()
     budget = at.number_input(key="fc_auto_budget")
-    assert budget.label == "Time for auto to compare models (s, 0 = no limit)" and budget.value == 0
+    assert budget.label == "Time auto may take (s, 0 = no limit)" and budget.value == 0
     assert build_models({"models": ["auto", "naive"], "auto_budget": 0}) == ["auto", "naive"]
     assert [config.time_budget for config in build_models({"models": ["auto"], "auto_budget": 30})] == [30]
     budget.set_value(30)

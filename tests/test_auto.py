@@ -1,9 +1,12 @@
 """auto: the best model or ensemble for the data, chosen by a backtest on the history it is given, and nothing later."""
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import forecasting as fc
+from forecasting.api import auto as auto_module
 from forecasting.api.auto import MEDIAN, WEIGHTED
 from forecasting.models import REGISTRY
 
@@ -83,6 +86,47 @@ def test_the_time_budget_skips_candidates_not_started_and_failures_are_named():
     assert statuses["naive"] == "chosen" and list(budget.scores.index) == ["naive"]
     assert all(statuses[name] == "skipped" for name in FAST[1:])
     assert "time budget" in budget.comparison().set_index("option").loc["linear", "detail"]
+
+
+def fake_clock(monkeypatch) -> list[float]:
+    """auto's clock, set by the test: [seconds]."""
+    now = [0.0]
+    monkeypatch.setattr(auto_module, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    return now
+
+
+def test_the_time_budget_stops_a_candidate_still_running(monkeypatch):
+    now = fake_clock(monkeypatch)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if done == 1:
+            now[0] = 1000.0             # seasonal naive's backtest runs past the budget
+
+    auto = fc.model("auto", candidates=["naive", "seasonal_naive", "drift"], time_budget=100)
+    fit = fc.Forecaster([auto], h=24, progress=progress).fit(daily_cycles()).states[0][0]
+    compared = fit.comparison().set_index("option")
+    assert compared.loc["naive", "status"] == "chosen" and list(fit.scores.index) == ["naive"]
+    assert compared.loc["seasonal_naive", "status"] == "stopped"
+    assert compared.loc["seasonal_naive", "detail"].startswith("stopped when the time budget of 100 s was spent")
+    assert compared.loc["drift", "status"] == "skipped"
+
+
+def test_the_time_budget_keeps_the_time_to_refit_the_best_option(monkeypatch):
+    """A budget of 100 s after a first candidate that took 70: its refit needs about 70 more, so nothing else starts."""
+    now = fake_clock(monkeypatch)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if done == 0:
+            now[0] = 70.0
+
+    auto = fc.model("auto", candidates=["naive", "seasonal_naive"], time_budget=100)
+    fit = fc.Forecaster([auto], h=24, progress=progress).fit(daily_cycles()).states[0][0]
+    compared = fit.comparison().set_index("option")
+    assert compared.loc["naive", "seconds"] == 70.0 and compared.loc["seasonal_naive", "status"] == "skipped"
+    roomy = fc.model("auto", candidates=["naive", "seasonal_naive"], time_budget=150)
+    now[0] = 0.0
+    fit = fc.Forecaster([roomy], h=24, progress=progress).fit(daily_cycles()).states[0][0]
+    assert set(fit.scores.index) >= {"naive", "seasonal_naive"}
 
 
 def test_per_series_choice_follows_each_series():

@@ -6,7 +6,9 @@ backtest ranks). Two ensembles of the best `ensemble_size` candidates are scored
 fitting anything more: their median, and their mean weighted by inverse score; interval bounds are combined the
 same way (quantile averaging), and their coverage on the backtest is reported with the scores. The best option
 for the panel (or, with `per_series`, for each series) is then refitted on the whole history. Candidates run
-fastest first; once `time_budget` seconds have passed, those not yet started are skipped and say so.
+fastest first. `time_budget` bounds the whole fit: the comparison ends early enough to refit the best option found
+so far in the time left (its members' backtest seconds are the estimate), a candidate still running then is
+stopped, and those not started are skipped; each says so.
 
 Only the history given is read: in a backtest, each cutoff's auto chooses from the data before that cutoff.
 """
@@ -47,8 +49,8 @@ class Auto(GlobalModel):
     windows: backtest windows, h steps apart, at the end of each series.
     per_series: choose each series' own best option (else one for the whole panel, which is steadier).
     ensemble_size: how many of the best candidates the two ensembles combine (0 or 1: no ensembles).
-    time_budget: seconds for the comparison; candidates not started within it are skipped (None: no limit); the
-        first candidate always runs.
+    time_budget: seconds for the whole fit, the final refit included (None: no limit); candidates running when
+        the comparison's share is spent are stopped, those not started skipped; the first candidate always runs.
     """
 
     name: ClassVar[str] = "auto"
@@ -75,37 +77,48 @@ class Auto(GlobalModel):
     def fit_panel(self, history: History, freq: str, h: int, levels: list[int],
                   progress: Callable[[int, int], None] | None = None) -> FittedAuto:
         frame = _frame(history, freq)
-        backtests, trials = [], []
+        backtests, trials, comparison = [], [], None
         began = time.perf_counter()
+        deadline = math.inf if self.time_budget is None else began + self.time_budget  # for the comparison
         total = len(self.candidate_names) + 1          # the candidates, then the final fit
         for done, name in enumerate(self.candidate_names):
-            # the inner runs report too (at least every second), so a caller can stop them (see api.parallel)
-            inner = None if progress is None else lambda stage, _done, _total, done=done: progress(done, total)
-            if inner is not None:
-                inner("", 0, 0)
-            if backtests and self.time_budget is not None and time.perf_counter() - began > self.time_budget:
+            if backtests and time.perf_counter() > deadline:
                 trials.append(Trial(name, "skipped", f"the time budget of {self.time_budget:g} s was spent"))
                 continue
+
+            # the inner runs report at least every second (see api.parallel): there a caller, or the budget, stops them
+            def inner(stage: str, _done: int, _total: int, done: int = done, first: bool = not backtests) -> None:
+                if not first and time.perf_counter() > deadline:
+                    raise BudgetSpent
+                if progress is not None:
+                    progress(done, total)
+
             started = time.perf_counter()
             try:
+                inner("", 0, 0)
                 forecasts = Forecaster([name], h=h, freq=freq, level=levels, progress=inner).cross_validation(
                     frame, n_windows=self.windows, refit=False)
+            except BudgetSpent:
+                trials.append(Trial(name, "stopped", f"stopped when the time budget of {self.time_budget:g} s "
+                                                     f"was spent, after {time.perf_counter() - started:.0f} s"))
+                continue
             except (DataError, TrainingError, ValueError) as error:
                 trials.append(Trial(name, "failed", str(error).split(". ")[0]))
                 continue
             trials.append(Trial(name, "scored", seconds=time.perf_counter() - started))
             backtests.append(forecasts)
+            if self.time_budget is not None:   # leave the time to refit the best option so far
+                comparison = _Comparison.of(backtests, trials, frame, freq, levels, self.ensemble_size)
+                deadline = began + self.time_budget - comparison.refit_seconds(comparison.best, trials)
         if not backtests:
             raise DataError("auto: no candidate could be backtested on this data: "
                             + "; ".join(f"{trial.name}: {trial.detail}" for trial in trials))
-        forecasts = _joined(backtests)
-        options = _options([trial.name for trial in trials if trial.status == "scored"], forecasts, frame,
-                           freq, levels, self.ensemble_size)
-        scores = _scores(forecasts, frame, freq, options)
-        best = min(options, key=lambda label: scores.loc[label, "score"])
+        if comparison is None:                  # made after each scored candidate where there is a budget
+            comparison = _Comparison.of(backtests, trials, frame, freq, levels, self.ensemble_size)
+        options, scores, best = comparison.options, comparison.scores, comparison.best
         chosen = {series: best for series in history.ids}
         if self.per_series:
-            per_series = _per_series_scores(forecasts, frame, freq, options)
+            per_series = _per_series_scores(comparison.forecasts, frame, freq, options)
             chosen = {series: per_series.loc[series].idxmin() if series in per_series.index else best
                       for series in history.ids}
         members = sorted({member for label in set(chosen.values()) for member in options[label].members},
@@ -134,6 +147,34 @@ class Auto(GlobalModel):
         return FittedAuto.from_state(state, series, h, levels)
 
 
+class BudgetSpent(Exception):
+    """auto's time budget ran out while a candidate was running."""
+
+
+@dataclass(frozen=True)
+class _Comparison:
+    """The backtests so far, joined: every option they make, its scores, and the best."""
+
+    forecasts: pd.DataFrame
+    options: dict[str, Option]
+    scores: pd.DataFrame
+    best: str
+
+    @classmethod
+    def of(cls, backtests: list[pd.DataFrame], trials: list[Trial], frame: pd.DataFrame, freq: str,
+           levels: list[int], ensemble_size: int) -> _Comparison:
+        forecasts = _joined(backtests)
+        options = _options([trial.name for trial in trials if trial.status == "scored"], forecasts, frame,
+                           freq, levels, ensemble_size)
+        scores = _scores(forecasts, frame, freq, options)
+        return cls(forecasts, options, scores, min(options, key=lambda label: scores.loc[label, "score"]))
+
+    def refit_seconds(self, label: str, trials: list[Trial]) -> float:
+        """About how long refitting an option takes: its members' backtests (one fit each, and a few forecasts)."""
+        seconds = {trial.name: trial.seconds for trial in trials}
+        return sum(seconds[member] for member in self.options[label].members)
+
+
 @dataclass(frozen=True)
 class Option:
     """A way to forecast: one candidate, or an ensemble of several (their median, or a weighted mean)."""
@@ -156,10 +197,11 @@ class Option:
 
 @dataclass(frozen=True)
 class Trial:
-    """What happened to one candidate: scored (with its seconds), skipped (time budget) or failed (and why)."""
+    """What happened to one candidate: scored (with its seconds), skipped or stopped (time budget) or failed (and
+    why)."""
 
     name: str
-    status: Literal["scored", "skipped", "failed"]
+    status: Literal["scored", "skipped", "stopped", "failed"]
     detail: str = ""
     seconds: float = math.nan
 
@@ -203,8 +245,8 @@ class FittedAuto(PanelFit):
         return str(self.scores["metric"].iloc[0])
 
     def comparison(self) -> pd.DataFrame:
-        """One row per option tried and candidate skipped or failed: option, members, score, metric, coverage,
-        seconds, status ("chosen", "scored", "skipped", "failed") and detail, best first."""
+        """One row per option tried and candidate skipped, stopped or failed: option, members, score, metric,
+        coverage, seconds, status ("chosen", "scored", "skipped", "stopped", "failed") and detail, best first."""
         rows = self.scores.reset_index().rename(columns={"index": "option"})
         rows["members"] = [", ".join(self.options[label].members) for label in rows["option"]]
         seconds = {trial.name: trial.seconds for trial in self.trials}
