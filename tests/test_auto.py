@@ -88,6 +88,28 @@ def test_the_time_budget_skips_candidates_not_started_and_failures_are_named():
     assert "time budget" in budget.comparison().set_index("option").loc["linear", "detail"]
 
 
+def test_a_global_candidate_is_backtested_on_the_series_long_enough_and_compared_there():
+    """linear (a global model: it fits every series it is given) needs 76 rows at h = 24: a 120-row series can be
+    fitted, but not before the first of 3 backtest windows, so linear's backtest leaves it out, every option is
+    compared on the long series, and the chosen one forecasts both. A 70-row series rules linear out."""
+    long = daily_cycles(1, 600)
+    short = daily_cycles(1, 120, seed=3).assign(unique_id="short")
+    candidates = ["naive", "seasonal_naive", "linear"]
+    fit = fc.Forecaster([fc.model("auto", candidates=candidates)], h=24).fit(pd.concat([long, short]))
+    compared = fit.states[0][0].comparison().set_index("option")
+    assert compared.loc["linear", "status"] in ("chosen", "scored")
+    assert compared.loc["linear", "detail"].startswith("backtested on 1 of 2 series: the others have fewer than 148")
+    alone = fc.Forecaster([fc.model("auto", candidates=candidates)], h=24).fit(long).states[0][0]
+    pd.testing.assert_series_equal(fit.states[0][0].scores["score"], alone.scores["score"])
+    forecast = fit.predict()
+    assert forecast.groupby("unique_id")["auto"].count().to_dict() == {"s0": 24, "short": 24}
+    assert np.isfinite(forecast["auto"]).all()
+    too_short = daily_cycles(1, 75, seed=4).assign(unique_id="tiny")
+    fit = fc.Forecaster([fc.model("auto", candidates=candidates)], h=24).fit(pd.concat([long, too_short]))
+    compared = fit.states[0][0].comparison().set_index("option")
+    assert compared.loc["linear", "status"] == "failed" and "'tiny' (75 rows)" in compared.loc["linear", "detail"]
+
+
 def fake_clock(monkeypatch) -> list[float]:
     """auto's clock, set by the test: [seconds]."""
     now = [0.0]

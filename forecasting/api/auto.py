@@ -4,7 +4,9 @@ Each candidate model forecasts the last `windows` horizons of every series (fitt
 as `cross_validation(refit=False)` does), and is scored by MASE (sMAPE or RMSE where MASE is undefined, as the
 backtest ranks). Two ensembles of the best `ensemble_size` candidates are scored on the same forecasts without
 fitting anything more: their median, and their mean weighted by inverse score; interval bounds are combined the
-same way (quantile averaging), and their coverage on the backtest is reported with the scores. The best option
+same way (quantile averaging), and their coverage on the backtest is reported with the scores. A global candidate
+(one fit for the panel) is backtested on the series long enough for it at the first cutoff, and then every option
+is compared on the series all of them forecast. The best option
 for the panel (or, with `per_series`, for each series) is then refitted on the whole history. Candidates run
 fastest first. `time_budget` bounds the whole fit: the comparison ends early enough to refit the best option found
 so far in the time left (its members' backtest seconds are the estimate), a candidate still running then is
@@ -30,7 +32,7 @@ from forecasting.api.persistence import SavedModel, model_from_saved, restore_fi
 from forecasting.data.frequency import season_length
 from forecasting.errors import DataError
 from forecasting.evaluation.metrics import COMPARED, evaluate
-from forecasting.models import REGISTRY, FitState, GlobalModel, History, PanelFit, SeriesForecast, register
+from forecasting.models import REGISTRY, FitState, GlobalModel, History, PanelFit, SeriesForecast, model, register
 from forecasting.models.base import SAVED, read_saved
 from forecasting.models.neural.training import TrainingError
 
@@ -77,6 +79,7 @@ class Auto(GlobalModel):
     def fit_panel(self, history: History, freq: str, h: int, levels: list[int],
                   progress: Callable[[int, int], None] | None = None) -> FittedAuto:
         frame = _frame(history, freq)
+        lengths = pd.Series([len(y) for y in history.values], index=history.ids)
         backtests, trials, comparison = [], [], None
         began = time.perf_counter()
         deadline = math.inf if self.time_budget is None else began + self.time_budget  # for the comparison
@@ -94,10 +97,11 @@ class Auto(GlobalModel):
                     progress(done, total)
 
             started = time.perf_counter()
+            backtested, detail = self._backtested_series(name, lengths, h)
             try:
                 inner("", 0, 0)
                 forecasts = Forecaster([name], h=h, freq=freq, level=levels, progress=inner).cross_validation(
-                    frame, n_windows=self.windows, refit=False)
+                    frame[frame["unique_id"].isin(backtested)], n_windows=self.windows, refit=False)
             except BudgetSpent:
                 trials.append(Trial(name, "stopped", f"stopped when the time budget of {self.time_budget:g} s "
                                                      f"was spent, after {time.perf_counter() - started:.0f} s"))
@@ -105,7 +109,7 @@ class Auto(GlobalModel):
             except (DataError, TrainingError, ValueError) as error:
                 trials.append(Trial(name, "failed", str(error).split(". ")[0]))
                 continue
-            trials.append(Trial(name, "scored", seconds=time.perf_counter() - started))
+            trials.append(Trial(name, "scored", detail, seconds=time.perf_counter() - started))
             backtests.append(forecasts)
             if self.time_budget is not None:   # leave the time to refit the best option so far
                 comparison = _Comparison.of(backtests, trials, frame, freq, levels, self.ensemble_size)
@@ -119,7 +123,8 @@ class Auto(GlobalModel):
         chosen = {series: best for series in history.ids}
         if self.per_series:
             per_series = _per_series_scores(comparison.forecasts, frame, freq, options)
-            chosen = {series: per_series.loc[series].idxmin() if series in per_series.index else best
+            chosen = {series: per_series.loc[series].idxmin()
+                      if series in per_series.index and per_series.loc[series].notna().any() else best
                       for series in history.ids}
         members = sorted({member for label in set(chosen.values()) for member in options[label].members},
                          key=self.candidate_names.index)
@@ -129,6 +134,18 @@ class Auto(GlobalModel):
             progress(total, total)
         return FittedAuto(members=fitted.models, states=fitted.states, options=options, chosen=chosen, best=best,
                           scores=scores, trials=trials, h=h, levels=levels)
+
+    def _backtested_series(self, name: str, lengths: pd.Series, h: int) -> tuple[list[str], str]:
+        """The series a candidate's backtest runs on, and why not all. A global model fits every series it is
+        given, so a series long enough for its final fit but not before the backtest's first cutoff is left out of
+        its backtest; one too short for its final fit too rules it out (it runs on all, and its error says why)."""
+        config = model(name)
+        needs = config.min_length(h) if isinstance(config, GlobalModel) else 0
+        long_enough = lengths.index[lengths >= self.windows * h + needs].tolist()
+        if lengths.min() < needs or len(long_enough) in (0, len(lengths)):
+            return lengths.index.tolist(), ""
+        return long_enough, (f"backtested on {len(long_enough)} of {len(lengths)} series: the others have fewer than "
+                             f"{self.windows * h + needs} rows; compared on those")
 
     def forecast_panel(self, history: History, freq: str, h: int, levels: list[int],
                        fit: FittedAuto) -> list[SeriesForecast]:
@@ -164,8 +181,8 @@ class _Comparison:
     def of(cls, backtests: list[pd.DataFrame], trials: list[Trial], frame: pd.DataFrame, freq: str,
            levels: list[int], ensemble_size: int) -> _Comparison:
         forecasts = _joined(backtests)
-        options = _options([trial.name for trial in trials if trial.status == "scored"], forecasts, frame,
-                           freq, levels, ensemble_size)
+        scored = [trial.name for trial in trials if trial.status == "scored"]
+        options = _options(scored, forecasts, frame, freq, levels, ensemble_size)
         scores = _scores(forecasts, frame, freq, options)
         return cls(forecasts, options, scores, min(options, key=lambda label: scores.loc[label, "score"]))
 
@@ -253,7 +270,8 @@ class FittedAuto(PanelFit):
         rows["seconds"] = [seconds.get(label, math.nan) for label in rows["option"]]
         used = set(self.chosen.values())
         rows["status"] = ["chosen" if label in used else "scored" for label in rows["option"]]
-        rows["detail"] = ""
+        details = {trial.name: trial.detail for trial in self.trials}
+        rows["detail"] = [details.get(label, "") for label in rows["option"]]
         others = pd.DataFrame([{"option": trial.name, "members": trial.name, "status": trial.status,
                                 "detail": trial.detail} for trial in self.trials if trial.status != "scored"])
         return pd.concat([rows.sort_values("score", kind="stable"), others], ignore_index=True)
@@ -335,10 +353,11 @@ def _frame(history: History, freq: str) -> pd.DataFrame:
 
 
 def _joined(backtests: list[pd.DataFrame]) -> pd.DataFrame:
+    """Every candidate's backtest forecasts side by side; NaN for the series a candidate's backtest left out."""
     keys = ["unique_id", "ds", "cutoff", "y"]
     joined = backtests[0]
     for more in backtests[1:]:
-        joined = joined.merge(more.drop(columns="y"), on=keys[:3], how="inner")
+        joined = joined.merge(more, on=keys, how="outer")
     return joined
 
 
@@ -373,8 +392,8 @@ def _evaluated(forecasts: pd.DataFrame, frame: pd.DataFrame, freq: str, labels: 
 
 def _scores(forecasts: pd.DataFrame, frame: pd.DataFrame, freq: str, options: dict[str, Option]) -> pd.DataFrame:
     """Per option: score (the mean of the ranking metric over series and windows), metric, and the mean of every
-    other metric (coverage-<level> among them)."""
-    per_series = _evaluated(forecasts, frame, freq, list(options))
+    other metric (coverage-<level> among them), on the series every option's backtest forecast."""
+    per_series = _evaluated(forecasts.dropna(subset=list(options)), frame, freq, list(options))
     means = per_series.drop(columns=["unique_id", "cutoff"]).groupby("metric", sort=False).mean().T
     metric = next((name for name in COMPARED if np.isfinite(means[name].to_numpy(dtype=float)).all()), COMPARED[0])
     return means.assign(score=means[metric], metric=metric)
