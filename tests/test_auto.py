@@ -104,6 +104,8 @@ def test_a_global_candidate_is_backtested_on_the_series_long_enough_and_compared
     forecast = fit.predict()
     assert forecast.groupby("unique_id")["auto"].count().to_dict() == {"s0": 24, "short": 24}
     assert np.isfinite(forecast["auto"]).all()
+    each = fc.Forecaster([fc.model("auto", candidates=candidates, per_series=True)], h=24).fit(pd.concat([long, short]))
+    assert set(each.states[0][0].chosen) == {"s0", "short"} and each.predict()["auto"].notna().all()
     too_short = daily_cycles(1, 75, seed=4).assign(unique_id="tiny")
     fit = fc.Forecaster([fc.model("auto", candidates=candidates)], h=24).fit(pd.concat([long, too_short]))
     compared = fit.states[0][0].comparison().set_index("option")
