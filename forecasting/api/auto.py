@@ -7,9 +7,10 @@ fitting anything more: their median, and their mean weighted by inverse score; i
 same way (quantile averaging), and their coverage on the backtest is reported with the scores. A global candidate
 (one fit for the panel) is backtested on the series long enough for it at the first cutoff, and then every option
 is compared on the series all of them forecast. The best option for the panel (or, with `per_series`, for each
-series) is then refitted on the whole history. Candidates run fastest first. `time_budget` bounds the whole fit: the comparison ends early enough to refit the best option found
-so far in the time left (its members' backtest seconds are the estimate), a candidate still running then is
-stopped, and those not started are skipped; each says so.
+series) is then refitted on the whole history. Candidates run fastest first. `time_budget` bounds the whole fit:
+the comparison ends early enough to refit the best option found so far in the time left (its members' backtest
+seconds are the estimate), a candidate still running then is stopped, and those not started are skipped; each
+says so.
 
 Only the history given is read: in a backtest, each cutoff's auto chooses from the data before that cutoff.
 """
