@@ -73,17 +73,38 @@ class Auto(GlobalModel):
         return list(self.candidates) if self.candidates is not None else list(DEFAULT_CANDIDATES)
 
     def min_length(self, h: int) -> int:
-        # the windows and a history before them that the candidates accept; those that need more are skipped
+        # the windows and a history before them that the local candidates accept (see _backtested_series)
         return self.windows * h + 3
 
     def fit_panel(self, history: History, freq: str, h: int, levels: list[int],
                   progress: Callable[[int, int], None] | None = None) -> FittedAuto:
         frame = _frame(history, freq)
+        total = len(self.candidate_names) + 1          # the candidates, then the final fit
+        comparison, trials = self._compare(frame, history, freq, h, levels,
+                                           None if progress is None else lambda done: progress(done, total))
+        options, scores, best = comparison.options, comparison.scores, comparison.best
+        chosen = {series: best for series in history.ids}
+        if self.per_series:
+            per_series = _per_series_scores(comparison.forecasts, frame, freq, options)
+            chosen = {series: per_series.loc[series].idxmin()
+                      if series in per_series.index and per_series.loc[series].notna().any() else best
+                      for series in history.ids}
+        members = sorted({member for label in set(chosen.values()) for member in options[label].members},
+                         key=self.candidate_names.index)
+        final = None if progress is None else lambda stage, _done, _total: progress(total - 1, total)
+        fitted = Forecaster(members, h=h, freq=freq, level=levels, progress=final).fit(frame)
+        if progress is not None:
+            progress(total, total)
+        return FittedAuto(members=fitted.models, states=fitted.states, options=options, chosen=chosen, best=best,
+                          scores=scores, trials=trials, h=h, levels=levels)
+
+    def _compare(self, frame: pd.DataFrame, history: History, freq: str, h: int, levels: list[int],
+                 progress: Callable[[int], None] | None) -> tuple[_Comparison, list[Trial]]:
+        """Every candidate's backtest, fastest first, within the time budget; progress(candidates done)."""
         lengths = pd.Series([len(y) for y in history.values], index=history.ids)
         backtests, trials, comparison = [], [], None
         began = time.perf_counter()
         deadline = math.inf if self.time_budget is None else began + self.time_budget  # for the comparison
-        total = len(self.candidate_names) + 1          # the candidates, then the final fit
         for done, name in enumerate(self.candidate_names):
             if backtests and time.perf_counter() > deadline:
                 trials.append(Trial(name, "skipped", f"the time budget of {self.time_budget:g} s was spent"))
@@ -94,7 +115,7 @@ class Auto(GlobalModel):
                 if not first and time.perf_counter() > deadline:
                     raise BudgetSpent
                 if progress is not None:
-                    progress(done, total)
+                    progress(done)
 
             started = time.perf_counter()
             backtested, detail = self._backtested_series(name, lengths, h)
@@ -119,21 +140,7 @@ class Auto(GlobalModel):
                             + "; ".join(f"{trial.name}: {trial.detail}" for trial in trials))
         if comparison is None:                  # made after each scored candidate where there is a budget
             comparison = _Comparison.of(backtests, trials, frame, freq, levels, self.ensemble_size)
-        options, scores, best = comparison.options, comparison.scores, comparison.best
-        chosen = {series: best for series in history.ids}
-        if self.per_series:
-            per_series = _per_series_scores(comparison.forecasts, frame, freq, options)
-            chosen = {series: per_series.loc[series].idxmin()
-                      if series in per_series.index and per_series.loc[series].notna().any() else best
-                      for series in history.ids}
-        members = sorted({member for label in set(chosen.values()) for member in options[label].members},
-                         key=self.candidate_names.index)
-        final = None if progress is None else lambda stage, _done, _total: progress(total - 1, total)
-        fitted = Forecaster(members, h=h, freq=freq, level=levels, progress=final).fit(frame)
-        if progress is not None:
-            progress(total, total)
-        return FittedAuto(members=fitted.models, states=fitted.states, options=options, chosen=chosen, best=best,
-                          scores=scores, trials=trials, h=h, levels=levels)
+        return comparison, trials
 
     def _backtested_series(self, name: str, lengths: pd.Series, h: int) -> tuple[list[str], str]:
         """The series a candidate's backtest runs on, and why not all. A global model fits every series it is
