@@ -16,6 +16,7 @@ length, so that what remains is that some text is there, not what it says.
     .venv/bin/python benchmarks/text_covariates.py        # the panel's description: events per split and kind
     .venv/bin/python -W ignore benchmarks/text_covariates.py --models dlinear arima --seeds 0 1 2
     .venv/bin/python -W ignore benchmarks/text_covariates.py --encoding
+    .venv/bin/python -W ignore benchmarks/text_covariates.py --select-fusion --models dlinear patchtst
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ import pandas as pd
 
 import forecasting as fc
 from backbones.language.text_encoder import EmbeddingCache, TextEncoder, TextEncoderConfig, default_cache_path
+from backbones.text_fusion import MODES
 from forecasting.models import GlobalModel, Model
 from forecasting.models.text import text_encoder
 from retrieval_m4 import REDUCED
@@ -144,14 +146,15 @@ CPU_REDUCED = {**REDUCED, "mamba": {"epochs": 4, "steps_per_epoch": 50},
                "hypermamba": {"epochs": 4, "steps_per_epoch": 50}}
 
 
-def test_frame(panel: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """The panel cut so that every series' test part holds the same number of whole h-step windows, and that
-    number: a backtest of that many windows then starts at each series' first test row."""
-    test_rows = panel[panel["part"] == 2].groupby("unique_id", sort=False).size()
-    windows = int(test_rows.min() // H)
-    first_test = panel[panel["part"] == 2].groupby("unique_id", sort=False).head(1).index
+def scored_frame(panel: pd.DataFrame, part: int = 2) -> tuple[pd.DataFrame, int]:
+    """The panel cut so that every series' `part` (2: test, 1: validation) holds the same number of whole h-step
+    windows, and that number; later rows are dropped. A backtest of that many windows then starts at each
+    series' first row of that part, and no fit reads a row of it."""
+    rows = panel[panel["part"] == part]
+    windows = int(rows.groupby("unique_id", sort=False).size().min() // H)
+    first = rows.groupby("unique_id", sort=False).head(1).index
     keep = np.zeros(len(panel), bool)
-    for start, (series, group) in zip(first_test, panel.groupby("unique_id", sort=False)):
+    for start, (series, group) in zip(first, panel.groupby("unique_id", sort=False)):
         keep[group.index[0]:start + windows * H] = True
     return panel[keep].reset_index(drop=True), windows
 
@@ -169,11 +172,11 @@ def scores(backtest: pd.DataFrame, panel: pd.DataFrame, name: str) -> dict[str, 
             "mse_other_days": float(error[~moved].mean())}
 
 
-def model_config(name: str, seed: int) -> Model | GlobalModel:
+def model_config(name: str, seed: int, **settings) -> Model | GlobalModel:
     if name in ("arima", "ets", "theta", "naive", "seasonal_naive"):
         return fc.model(name)
     # the product's settings, but for the networks this CPU cannot fit in full 54 times (see CPU_REDUCED)
-    return fc.model(name, seed=seed, **CPU_REDUCED.get(name, {}))
+    return fc.model(name, seed=seed, **{**CPU_REDUCED.get(name, {}), **settings})
 
 
 def run(models: list[str], seeds: list[int], out: Path) -> pd.DataFrame:
@@ -183,7 +186,7 @@ def run(models: list[str], seeds: list[int], out: Path) -> pd.DataFrame:
         panels["no text"] = panels["text"]
         for name in models:
             for condition in CONDITIONS:
-                frame, windows = test_frame(panels[condition])
+                frame, windows = scored_frame(panels[condition])
                 forecaster = fc.Forecaster([model_config(name, seed)], h=H, n_jobs=1,
                                            text_cols=[] if condition == "no text" else ["event"],
                                            future_text_cols=[] if condition == "no text" else ["event"])
@@ -196,6 +199,39 @@ def run(models: list[str], seeds: list[int], out: Path) -> pd.DataFrame:
                 rows.append(row)
                 pd.DataFrame(rows).to_csv(out, index=False)
     return pd.DataFrame(rows)
+
+
+def select_fusion(models: list[str], seeds: list[int], out: Path) -> pd.DataFrame:
+    """The networks' text fusion, "late" against "cross", scored on the validation rows only: each fit reads the
+    training rows, each backtest window lies in the validation part (wordings seen in training), and no test row
+    is built. The product's default is the form with the lower mean validation MSE over the seeds."""
+    rows = []
+    for seed in seeds:
+        frame, windows = scored_frame(semi_synthetic_panel(seed), part=1)
+        for name in models:
+            for fusion in MODES:
+                forecaster = fc.Forecaster([model_config(name, seed, text_fusion=fusion)], h=H, n_jobs=1,
+                                           text_cols=["event"], future_text_cols=["event"])
+                started = time.perf_counter()
+                backtest = forecaster.cross_validation(frame[["unique_id", "ds", "y", "event"]], n_windows=windows,
+                                                       step_size=H, refit=False)
+                row = {"model": name, "seed": seed, "fusion": fusion, "windows": windows,
+                       "seconds": round(time.perf_counter() - started, 1), **scores(backtest, frame, name)}
+                print(row, flush=True)
+                rows.append(row)
+                pd.DataFrame(rows).to_csv(out, index=False)
+    return pd.DataFrame(rows)
+
+
+def fusion_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """Per model and fusion: mean validation MSE over seeds, its spread, and the ratio to "late" per seed."""
+    late = results[results["fusion"] == "late"].set_index(["model", "seed"])["mse"]
+    ratio = results["mse"] / late.reindex(pd.MultiIndex.from_frame(results[["model", "seed"]])).to_numpy()
+    return results.assign(ratio=ratio).groupby(["model", "fusion"], sort=False).agg(
+        seeds=("seed", "size"), validation_mse=("mse", "mean"), mse_sd=("mse", "std"),
+        event_days=("mse_event_days", "mean"), other_days=("mse_other_days", "mean"),
+        ratio_to_late=("ratio", "mean"), ratio_min=("ratio", "min"), ratio_max=("ratio", "max"),
+        seconds=("seconds", "mean")).round(3)
 
 
 def summary(results: pd.DataFrame) -> pd.DataFrame:
@@ -223,7 +259,7 @@ def encoding(out: Path) -> dict[str, float]:
     encoder.encode(texts)
     second = encoder.last
     # the product path: two fits of a Forecaster on the panel; what each encoded is what it added to the cache
-    frame, _ = test_frame(semi_synthetic_panel(0))
+    frame, _ = scored_frame(semi_synthetic_panel(0))
     os.environ["ALMANAC_CACHE_DIR"] = str(cache.parent / "fits")
     fit_cache = EmbeddingCache(default_cache_path())
     distinct = frame["event"][frame["event"] != ""].nunique()
@@ -249,12 +285,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the panel to describe (without --models)")
     parser.add_argument("--models", nargs="*", default=[], help="backtest these models in every condition")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    parser.add_argument("--select-fusion", action="store_true",
+                        help="the networks' text fusion, late against cross, on the validation rows (--models)")
     parser.add_argument("--encoding", action="store_true", help="measure the encoder: throughput, cache, memory")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/text_covariates.csv"))
     parser.add_argument("--summarize", nargs="+", type=Path, help="only print the summary of these result files")
     args = parser.parse_args()
     if args.summarize:
-        print(summary(pd.concat([pd.read_csv(path) for path in args.summarize], ignore_index=True)).to_string())
+        results = pd.concat([pd.read_csv(path) for path in args.summarize], ignore_index=True)
+        print((fusion_summary if "fusion" in results else summary)(results).to_string())
+        return
+    if args.select_fusion:
+        print(fusion_summary(select_fusion(args.models, args.seeds, args.out.with_name("text_fusion_validation.csv")))
+              .to_string())
         return
     if args.encoding:
         print(encoding(args.out.with_name("text_encoding.json")))

@@ -52,3 +52,14 @@ def test_the_control_keeps_where_and_how_long_each_text_is_but_not_what_it_says(
     lengths = real.loc[has_text, "event"].str.len().to_numpy()
     np.testing.assert_array_equal(control.loc[has_text, "event"].str.len().to_numpy(), lengths)
     assert not set(control["event"]) & set(real.loc[has_text, "event"])
+
+
+@pytest.mark.parametrize("part", [1, 2])
+def test_a_scored_frame_ends_with_whole_windows_of_its_part_and_holds_no_later_row(bench, part):
+    panel = bench.semi_synthetic_panel(seed=0)
+    frame, windows = bench.scored_frame(panel, part=part)
+    assert windows == panel[panel["part"] == part].groupby("unique_id").size().min() // bench.H
+    for name, rows in frame.groupby("unique_id"):
+        parts = rows["part"].to_numpy()
+        assert (parts[-windows * bench.H:] == part).all() and (parts[:-windows * bench.H] < part).all()
+        assert rows["ds"].iloc[0] == panel.loc[panel["unique_id"] == name, "ds"].iloc[0]
