@@ -21,6 +21,7 @@ from forecasting.evaluation.metrics import evaluate, summarize
 from forecasting.evaluation.plotting import forecast_figure, write_html
 from forecasting.evaluation.report import render_report
 from forecasting.models import REGISTRY, description
+from forecasting.pretraining.command import add_pretrain_command
 
 DEFAULT_MODEL = "auto"
 NONNEGATIVE = {"auto": None, "on": True, "off": False}
@@ -246,6 +247,8 @@ def _parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("models", help="List the available models.")
     listing.set_defaults(command=models_command)
+
+    add_pretrain_command(commands)
 
     return parser
 

@@ -1,0 +1,257 @@
+"""A patch language model for series: the network that self-supervised pretraining trains, and that forecasts a
+new series without any training on it.
+
+A window is cut into non-overlapping patches of P steps, each patch one token (a linear map of its values plus
+a learned position). A token mixer reads the tokens: a transformer (pre-norm, causal or bidirectional) or a
+stack of Mamba layers (causal, or scanning both ways). A patch head reads a token's state out as a patch's
+values at Q quantiles.
+
+The objectives (forecasting.pretraining.objectives) use it three ways, as the language-model papers did:
+- causal (GPT): causal mixing; the state of patch i predicts patch i + 1.
+- masked (BERT, RoBERTa): bidirectional; a masked patch enters as a learned mask token and its state predicts
+  its values. BERT's next-segment task reads a classification token put before the window, whose two
+  segments carry segment embeddings.
+- span (T5): the encoder reads the window with each corrupted span replaced by one sentinel token; a decoder
+  (causal self-attention, cross-attention to the encoder) writes each sentinel followed by its span's patches.
+
+Each objective forecasts by its own route (`forecast`), so a pretrained model needs no training on a target:
+causal generates patches one at a time (the median fed back), masked masks the patches after the history,
+span puts a sentinel after the history and decodes its span.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .mamba import MambaConfig, MambaLayer
+
+OBJECTIVES = ("causal", "masked", "span")
+MIXERS = ("transformer", "mamba")
+QUANTILES = (0.025, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.975)
+SCALE_EPS = 1e-5
+SCALED_LIMIT = 50.0          # scaled values are clipped here: one wild point must not dominate a loss
+
+
+@dataclass
+class PatchLMConfig:
+    objective: str = "masked"             # "causal" | "masked" | "span"
+    mixer: str = "transformer"            # "transformer" | "mamba"
+    patch_len: int = 16                   # P
+    max_patches: int = 32                 # positions: the window (history and future) in patches
+    forecast_patches: int = 4             # patches one forecast step writes (longer horizons: several steps)
+    d_model: int = 128                    # D
+    n_layers: int = 4
+    n_heads: int = 4
+    d_ff: int = 256
+    d_state: int = 16                     # mamba only
+    dropout: float = 0.1
+    next_segment: bool = False            # masked only: BERT's head telling whether segment B follows A
+    decoder_layers: int = 2               # span only
+    sentinels: int = 16                   # span only: the most spans a window may hold
+    quantiles: tuple[float, ...] = QUANTILES
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.mixer not in MIXERS:
+            raise ValueError(f"mixer must be one of {MIXERS}, got {self.mixer!r}")
+        if self.next_segment and self.objective != "masked":
+            raise ValueError("next_segment is BERT's task: it needs objective='masked'")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
+        if not 1 <= self.forecast_patches < self.max_patches:
+            raise ValueError(f"forecast_patches ({self.forecast_patches}) must be at least 1 and leave history "
+                             f"in {self.max_patches} patches")
+        if 0.5 not in self.quantiles:
+            raise ValueError("quantiles must hold the median (0.5): generation feeds it back")
+        self.quantiles = tuple(sorted(self.quantiles))
+
+    @property
+    def causal(self) -> bool:
+        return self.objective == "causal"
+
+
+def scale(values: Tensor, context: int) -> tuple[Tensor, Tensor, Tensor]:
+    """values [B, T] standardised by the mean and deviation of their first `context` steps (what a forecast
+    would know), clipped to +-SCALED_LIMIT -> (scaled [B, T], mean [B, 1], deviation [B, 1])."""
+    head = values[:, :context]
+    mean = head.mean(1, keepdim=True)
+    deviation = head.std(1, keepdim=True, unbiased=False) + SCALE_EPS
+    return ((values - mean) / deviation).clamp(-SCALED_LIMIT, SCALED_LIMIT), mean, deviation
+
+
+class TransformerMixer(nn.Module):
+    """Pre-norm transformer layers over tokens [B, N, D], causal or bidirectional."""
+
+    def __init__(self, config: PatchLMConfig):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(config.d_model, config.n_heads, config.d_ff, config.dropout,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.layers = nn.TransformerEncoder(layer, config.n_layers, enable_nested_tensor=False)
+        self.causal = config.causal
+
+    def forward(self, h: Tensor) -> Tensor:
+        mask = nn.Transformer.generate_square_subsequent_mask(h.shape[1], device=h.device) if self.causal else None
+        return self.layers(h, mask=mask, is_causal=self.causal)
+
+
+class MambaMixer(nn.Module):
+    """Mamba layers over tokens [B, N, D]: a causal scan, or (not causal objectives) one each way, added."""
+
+    def __init__(self, config: PatchLMConfig):
+        super().__init__()
+        layer = MambaConfig(lookback=config.patch_len, horizon=config.patch_len, patch_len=config.patch_len,
+                            d_model=config.d_model, d_state=config.d_state, n_layers=config.n_layers,
+                            dropout=config.dropout, bidirectional=not config.causal, tokens="patch")
+        self.layers = nn.ModuleList(MambaLayer(layer) for _ in range(config.n_layers))
+
+    def forward(self, h: Tensor) -> Tensor:
+        for layer in self.layers:
+            h = layer(h)
+        return h
+
+
+class PatchLM(nn.Module):
+    def __init__(self, config: PatchLMConfig):
+        super().__init__()
+        self.config = config
+        P, D, Q = config.patch_len, config.d_model, len(config.quantiles)
+        self.embed = nn.Linear(P, D)
+        self.position = nn.Embedding(config.max_patches + 1, D)     # + 1: a classification token's place
+        self.mixer = TransformerMixer(config) if config.mixer == "transformer" else MambaMixer(config)
+        self.norm = nn.LayerNorm(D)
+        self.patch_head = nn.Linear(D, P * Q)                       # a token's state -> a patch at Q quantiles
+        if config.objective == "masked":
+            self.mask_token = nn.Parameter(torch.randn(D) * 0.02)
+        if config.next_segment:
+            self.cls_token = nn.Parameter(torch.randn(D) * 0.02)
+            self.segment = nn.Embedding(2, D)                       # segment A, segment B
+            self.next_segment_head = nn.Linear(D, 2)
+        if config.objective == "span":
+            self.sentinel = nn.Embedding(config.sentinels, D)
+            self.decoder_position = nn.Embedding(config.max_patches + config.sentinels, D)
+            layer = nn.TransformerDecoderLayer(D, config.n_heads, config.d_ff, config.dropout, activation="gelu",
+                                               batch_first=True, norm_first=True)
+            self.decoder = nn.TransformerDecoder(layer, config.decoder_layers)
+            self.decoder_norm = nn.LayerNorm(D)
+
+    # ---- the pieces the objectives combine ----------------------------------------------------------------
+
+    def tokens(self, patches: Tensor, masked: Tensor | None = None, sentinel: Tensor | None = None) -> Tensor:
+        """patches [B, N, P] -> token embeddings [B, N, D], without positions. masked [B, N] bool: those enter as
+        the mask token; sentinel [B, N] long: where > 0, sentinel number (value - 1) replaces the patch."""
+        h = self.embed(patches)                                                    # [B, N, D]
+        if masked is not None:
+            h = torch.where(masked[..., None], self.mask_token.to(h.dtype), h)
+        if sentinel is not None:
+            h = torch.where(sentinel[..., None] > 0, self.sentinel((sentinel - 1).clamp(min=0)), h)
+        return h
+
+    def encode(self, patches: Tensor, masked: Tensor | None = None, sentinel: Tensor | None = None,
+               segments: Tensor | None = None) -> Tensor:
+        """The mixer over the window's tokens -> states [B, N, D]; with segments [B, N] (0: A, 1: B) a
+        classification token goes first and the states are [B, 1 + N, D]."""
+        h = self.tokens(patches, masked, sentinel)                                 # [B, N, D]
+        if segments is not None:
+            h = h + self.segment(segments)
+            h = torch.cat([self.cls_token.expand(h.shape[0], 1, -1), h], dim=1)    # [B, 1 + N, D]
+        h = h + self.position.weight[:h.shape[1]]
+        return self.norm(self.mixer(h))
+
+    def read_out(self, states: Tensor) -> Tensor:
+        """states [..., D] -> patches at the quantiles [..., P, Q]."""
+        return self.patch_head(states).unflatten(-1, (self.config.patch_len, len(self.config.quantiles)))
+
+    def next_segment_logits(self, states: Tensor) -> Tensor:
+        """The classification token's state [B, 1 + N, D] -> [B, 2]: logit of 'B does not follow A', 'it does'."""
+        return self.next_segment_head(states[:, 0])
+
+    def decode(self, memory: Tensor, patches: Tensor, sentinel: Tensor) -> Tensor:
+        """The span decoder: its inputs (patches [B, M, P], sentinel [B, M] as in `tokens`) attend causally to
+        themselves and to the encoder's states memory [B, N, D] -> states [B, M, D]; state t predicts input t + 1."""
+        h = self.tokens(patches, sentinel=sentinel) + self.decoder_position.weight[:patches.shape[1]]
+        causal = nn.Transformer.generate_square_subsequent_mask(patches.shape[1], device=patches.device)
+        return self.decoder_norm(self.decoder(h, memory, tgt_mask=causal, tgt_is_causal=True))
+
+    # ---- forecasting --------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def forecast(self, history: Tensor, horizon: int) -> Tensor:
+        """history [B, T] (raw values, any T >= 1) -> quantile forecasts [B, horizon, Q] in its units.
+
+        The history is scaled by its own mean and deviation and cut to whole patches that end at its last value
+        (a history shorter than the window is padded at its start with its first value). Each step forecasts
+        up to forecast_patches patches by the objective's route; a longer horizon takes several steps, each
+        reading the medians written before it as history."""
+        return forecast_with(self, history, horizon)
+
+    def forecast_scaled(self, patches: Tensor, future_patches: int) -> Tensor:
+        """Scaled history patches [B, N, P] -> the next future_patches patches [B, F, P, Q], by the objective's route.
+        Differentiable: fine-tuning trains through it."""
+        cfg, (B, N, P) = self.config, patches.shape
+        median = cfg.quantiles.index(0.5)
+        if cfg.objective == "masked":
+            window = torch.cat([patches, patches.new_zeros(B, future_patches, P)], dim=1)
+            masked = torch.zeros(B, N + future_patches, dtype=torch.bool, device=patches.device)
+            masked[:, N:] = True
+            segments = None
+            if cfg.next_segment:    # the history is segment A, the future segment B
+                segments = masked.long()
+            states = self.encode(window, masked, segments=segments)
+            return self.read_out(states[:, -future_patches:])                       # [B, F, P, Q]
+        if cfg.objective == "causal":
+            window, out = patches, []
+            for _ in range(future_patches):
+                step = self.read_out(self.encode(window)[:, -1])                     # [B, P, Q]
+                out.append(step)
+                window = torch.cat([window, step[None, ..., median].transpose(0, 1)], dim=1)
+            return torch.stack(out, 1)
+        # span: the history, then sentinel 1; the decoder writes sentinel 1 then its patches
+        sentinel = torch.zeros(B, N + 1, dtype=torch.long, device=patches.device)
+        sentinel[:, -1] = 1
+        memory = self.encode(torch.cat([patches, patches.new_zeros(B, 1, P)], 1), sentinel=sentinel)
+        written, kinds, out = patches.new_zeros(B, 1, P), sentinel[:, -1:], []
+        for _ in range(future_patches):
+            step = self.read_out(self.decode(memory, written, kinds)[:, -1])         # [B, P, Q]
+            out.append(step)
+            written = torch.cat([written, step[..., median][:, None]], 1)
+            kinds = torch.cat([kinds, kinds.new_zeros(B, 1)], 1)
+        return torch.stack(out, 1)
+
+
+def history_patches(history: Tensor, patch_len: int, patches: int) -> Tensor:
+    """The last `patches` * patch_len steps of history [B, T] as [B, patches, P]; a shorter history is padded at
+    its start with its first value."""
+    steps = patches * patch_len
+    if history.shape[1] < steps:
+        history = F.pad(history[:, None], (steps - history.shape[1], 0), mode="replicate")[:, 0]
+    return history[:, -steps:].unflatten(1, (patches, patch_len))
+
+
+def forecast_with(model: PatchLM, history: Tensor, horizon: int) -> Tensor:
+    """See PatchLM.forecast; apart so fine-tuning can run it with gradients."""
+    out, mean, deviation = scaled_forecast(model, history, horizon)
+    return out * deviation[..., None] + mean[..., None]
+
+
+def scaled_forecast(model: PatchLM, history: Tensor, horizon: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The forecast of PatchLM.forecast in the history's scaled units [B, horizon, Q], with the scale: mean and
+    deviation [B, 1]."""
+    cfg = model.config
+    context = cfg.max_patches - cfg.forecast_patches
+    window = history_patches(history, cfg.patch_len, context)                        # [B, N, P]
+    scaled, mean, deviation = scale(window.flatten(1), context * cfg.patch_len)
+    patches, steps, written = scaled.unflatten(1, (context, cfg.patch_len)), [], 0
+    median = cfg.quantiles.index(0.5)
+    while written < horizon:
+        future = min(cfg.forecast_patches, math.ceil((horizon - written) / cfg.patch_len))
+        step = model.forecast_scaled(patches, future)                                # [B, F, P, Q]
+        steps.append(step)
+        patches = torch.cat([patches, step[..., median]], 1)[:, -context:]
+        written += future * cfg.patch_len
+    out = torch.cat(steps, 1).flatten(1, 2)[:, :horizon].sort(-1).values             # [B, horizon, Q] no crossing
+    return out, mean, deviation

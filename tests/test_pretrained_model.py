@@ -1,0 +1,111 @@
+"""A pretrained checkpoint through the Forecaster: zero-shot trains nothing, each tuning mode trains what it says."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import forecasting as fc
+from backbones.patch_lm import PatchLMConfig
+from forecasting.models.pretrained import FittedPretrained, _mixer_layers, _set_trainable
+from forecasting.pretraining.corpus import CorpusConfig, build_corpus
+from forecasting.pretraining.objectives import ObjectiveConfig
+from forecasting.pretraining.train import PretrainConfig, load_checkpoint, pretrain
+
+TINY = dict(d_model=16, n_layers=2, n_heads=2, d_ff=32, patch_len=4, max_patches=12, forecast_patches=2)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pretrained") / "masked"
+    corpus = build_corpus(CorpusConfig(windows=64, validation_windows=16, real=0.0, synthetic=1.0, mixup=0.0,
+                                       sources=()), 48)
+    pretrain(PatchLMConfig(objective="masked", **TINY), ObjectiveConfig("masked"), corpus,
+             PretrainConfig(epochs=1, batch_size=16), out=folder, show_progress=False)
+    return folder
+
+
+@pytest.fixture
+def panel():
+    t = np.arange(120)
+    return pd.DataFrame({"unique_id": np.repeat(["a", "b"], 120),
+                         "ds": np.tile(pd.date_range("2021-01-01", periods=120, freq="h"), 2),
+                         "y": np.r_[np.sin(t / 4) * 10 + 50, np.cos(t / 6) * 3 + 10]})
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    return {key: value.clone() for key, value in model.state_dict().items()}
+
+
+def test_zero_shot_trains_nothing_and_forecasts_median_inside_its_bands(checkpoint, panel, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("zero-shot must not train")
+    monkeypatch.setattr(torch.optim.AdamW, "step", no_training)
+    forecaster = fc.Forecaster([fc.model("pretrained", checkpoint=str(checkpoint))], h=10, level=[80, 95])
+    out = forecaster.fit(panel).predict()
+    stored, _ = load_checkpoint(checkpoint)
+    assert out.shape == (20, 7)
+    assert (out["pretrained-lo-95"] <= out["pretrained-lo-80"]).all()
+    assert ((out["pretrained-lo-80"] <= out["pretrained"]) & (out["pretrained"] <= out["pretrained-hi-80"])).all()
+    assert "zero-shot" in forecaster.choice_notes[0]
+    # the forecast is the checkpoint's own: the last 40 steps of each series (its context), nothing else
+    direct = stored.forecast(torch.tensor(np.stack([panel["y"][:120].to_numpy()[-40:],
+                                                    panel["y"][120:].to_numpy()[-40:]]), dtype=torch.float32), 10)
+    np.testing.assert_allclose(out["pretrained"].to_numpy(), direct[..., 5].flatten().numpy(), rtol=1e-5)
+    assert all(torch.equal(value, stored.state_dict()[key])
+               for key, value in _fitted_model(forecaster).state_dict().items())
+
+
+@pytest.mark.parametrize("tuning", ["linear_probe", "gradual", "full", "lora"])
+def test_each_tuning_mode_changes_what_it_trains_and_nothing_else(checkpoint, panel, tuning):
+    before, _ = load_checkpoint(checkpoint)
+    forecaster = fc.Forecaster([fc.model("pretrained", checkpoint=str(checkpoint), tuning=tuning, epochs=2,
+                                         steps_per_epoch=3, learning_rate=1e-2)], h=8)
+    forecaster.fit(panel)
+    after = _fitted_model(forecaster)
+    changed = {key for key, value in after.state_dict().items() if not torch.equal(value, before.state_dict()[key])}
+    assert any(key.startswith("patch_head") for key in changed)
+    if tuning == "linear_probe":
+        assert all(key.startswith(("patch_head", "norm.")) for key in changed)
+    if tuning == "gradual":       # two epochs: the head, then the top layer; the bottom layer never trained
+        assert any(key.startswith("mixer.layers.layers.1.") for key in changed)
+        assert not any(key.startswith(("mixer.layers.layers.0.", "embed")) for key in changed)
+    if tuning == "full":
+        assert any(key.startswith("embed") for key in changed)
+    if tuning == "lora":          # adapters folded into the mixer's linear maps; the embedding is untouched
+        assert any("linear1" in key or "out_proj" in key for key in changed)
+        assert not any(key.startswith("embed") for key in changed) and "lora" not in " ".join(after.state_dict())
+    assert f"fine-tuned ({tuning})" in forecaster.choice_notes[0]
+
+
+def _fitted_model(forecaster):
+    fit = forecaster.states[0][0]
+    assert isinstance(fit, FittedPretrained)
+    return fit.model
+
+
+def test_gradual_unfreezing_opens_one_more_layer_each_epoch(checkpoint):
+    model, _ = load_checkpoint(checkpoint)
+    layers = _mixer_layers(model)
+    opened = []
+    for epoch in range(4):
+        _set_trainable(model, model, "gradual", epoch)
+        opened.append([all(p.requires_grad for p in layer.parameters()) for layer in layers])
+        assert all(p.requires_grad for p in model.patch_head.parameters())
+    assert opened == [[False, False], [False, True], [True, True], [True, True]]
+    assert model.embed.weight.requires_grad      # past the last layer: everything
+
+
+def test_a_saved_fine_tuned_forecaster_forecasts_the_same(checkpoint, panel, tmp_path):
+    forecaster = fc.Forecaster([fc.model("pretrained", checkpoint=str(checkpoint), tuning="full", epochs=1,
+                                         steps_per_epoch=2)], h=6, level=[90])
+    first = forecaster.fit(panel).predict()
+    path = forecaster.save(tmp_path / "model.almanac")
+    again = fc.Forecaster.load(path).predict()
+    np.testing.assert_allclose(again.iloc[:, 2:].to_numpy(), first.iloc[:, 2:].to_numpy(), rtol=1e-5)
+
+
+def test_a_folder_that_is_not_a_checkpoint_is_named(panel, tmp_path):
+    with pytest.raises(FileNotFoundError, match="is not a pretrained checkpoint"):
+        fc.Forecaster([fc.model("pretrained", checkpoint=str(tmp_path))], h=4).fit(panel)
+    with pytest.raises(ValueError, match="tuning"):
+        fc.model("pretrained", tuning="half")
