@@ -109,3 +109,19 @@ def test_a_folder_that_is_not_a_checkpoint_is_named(panel, tmp_path):
         fc.Forecaster([fc.model("pretrained", checkpoint=str(tmp_path))], h=4).fit(panel)
     with pytest.raises(ValueError, match="tuning"):
         fc.model("pretrained", tuning="half")
+
+
+def test_almanac_pretrain_writes_a_checkpoint_the_forecaster_reads(tmp_path, panel):
+    from tests.test_cli import almanac
+    out = tmp_path / "span"
+    run = almanac("pretrain", "--out", str(out), "--objective", "span", "--mask-rate", "0.3", "--windows", "64",
+                  "--epochs", "1", "--mix", "0", "1", "0", "--patch-len", "4", "--window-patches", "12",
+                  "--forecast-patches", "2", "--d-model", "16", "--layers", "1", "--batch-size", "16")
+    assert run.returncode == 0, run.stderr
+    assert "4 steps in" in run.stderr and "zero-shot forecast loss" in run.stderr
+    _, record = load_checkpoint(out)
+    assert record["objective"]["mask_rate"] == 0.3 and record["corpus"]["windows_by_origin"]["synthetic"] == 64
+    forecast = fc.Forecaster([fc.model("pretrained", checkpoint=str(out))], h=5).fit(panel).predict()
+    assert forecast["pretrained"].notna().all() and len(forecast) == 10
+    bad = almanac("pretrain", "--out", str(tmp_path / "x"), "--mix", "0.5", "0.2", "0.1")
+    assert bad.returncode == 2 and "summing to 1" in bad.stderr
