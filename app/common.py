@@ -32,7 +32,8 @@ def plain(text: object) -> str:
 
 
 def model_names() -> list[str]:
-    return list(fc.REGISTRY)
+    """Every registered model but `pretrained`, which needs a checkpoint folder (its bundled one is almanac_base)."""
+    return [name for name in fc.REGISTRY if name != "pretrained"]
 
 
 def run_order(models: list[str]) -> list[str]:

@@ -4,7 +4,7 @@
 # training steps through the product's trainer, the ETTh1 lookback-96 protocol at full size for
 # one horizon; then the language-model tests on CUDA (8-bit/4-bit loading on the GPU), the TimeLLM
 # step cost against neuralforecast's at GPT-2 small's depth, and TimeLLM's full protocol (lookback
-# 512) for one horizon, each capped by a timeout. Results land in $OUT (default out/gpu).
+# 512) for one horizon, each capped by a timeout; last, pretraining throughput. Results land in $OUT (default out/gpu).
 #     bash benchmarks/gpu_session.sh
 set -euo pipefail
 OUT=${OUT:-out/gpu}
@@ -20,3 +20,6 @@ timeout 240 $PY benchmarks/timellm_cost.py --device cuda --layers 12 --batch 32 
     | tail -16 | tee "$OUT/timellm_cost.txt" || true
 timeout 420 $PY benchmarks/timellm.py --full --horizons 96 --out "$OUT/timellm_full_h96.json" 2>&1 \
     | grep -v -i warn | tail -30 | tee "$OUT/timellm_full.txt" || true
+# pretraining throughput (patches per second) on the GPU, bf16, the bundled network's size and objective
+timeout 300 .venv/bin/almanac pretrain --out "$OUT/pretrain_causal" --objective causal --windows 20000 --epochs 2 \
+    --batch-size 256 --precision bf16 2>&1 | tail -2 | tee "$OUT/pretrain.txt" || true

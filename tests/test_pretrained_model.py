@@ -125,3 +125,27 @@ def test_almanac_pretrain_writes_a_checkpoint_the_forecaster_reads(tmp_path, pan
     assert forecast["pretrained"].notna().all() and len(forecast) == 10
     bad = almanac("pretrain", "--out", str(tmp_path / "x"), "--mix", "0.5", "0.2", "0.1")
     assert bad.returncode == 2 and "summing to 1" in bad.stderr
+
+
+def test_the_bundled_almanac_base_forecasts_a_new_series_zero_shot_with_quantile_intervals():
+    from forecasting.data import datasets
+    from forecasting.models.pretrained import BUNDLED
+    from forecasting.pretraining.corpus import HELD_OUT
+    size = sum(path.stat().st_size for path in BUNDLED.iterdir())
+    assert size <= 20 * 2 ** 20 and (BUNDLED / "model.safetensors").is_file()
+    _, record = load_checkpoint(BUNDLED)
+    assert record["corpus"]["held_out_files"] == list(HELD_OUT)
+    assert not set(record["corpus"]["config"]["sources"]) & set(HELD_OUT)
+    assert record["result"]["steps"] > 0 and record["objective"]["name"] in ("causal", "masked", "span")
+    frame = datasets.load("air_passengers")
+    forecaster = fc.Forecaster(["almanac_base"], h=12, level=[80, 95])
+    out = forecaster.fit(frame).predict()
+    assert len(out) == 12 and out["almanac_base"].between(200, 900).all()
+    assert (out["almanac_base-lo-95"] < out["almanac_base-lo-80"]).all()
+    assert (out["almanac_base-hi-80"] < out["almanac_base-hi-95"]).all()
+    assert "zero-shot" in forecaster.choice_notes[0]
+
+
+def test_pretrained_without_a_checkpoint_names_the_setting_and_the_bundled_model(panel):
+    with pytest.raises(ValueError, match="give checkpoint=.*almanac_base"):
+        fc.Forecaster(["pretrained"], h=4).fit(panel)

@@ -38,7 +38,7 @@ LORA_TARGETS = ["linear1", "linear2", "out_proj", "in_proj", "x_proj"]   # the t
 class Pretrained(GlobalModel):
     """A pretrained patch language model (`almanac pretrain`): zero-shot, or fine-tuned on the panel.
 
-    checkpoint: the folder `almanac pretrain` wrote (None: the bundled almanac_base).
+    checkpoint: the folder `almanac pretrain` wrote (almanac_base: the bundled one unless given).
     tuning: "zero_shot", "linear_probe", "lora", "gradual" or "full" (see the module's notes).
     epochs, steps_per_epoch, batch_size, learning_rate, lora_rank, seed: fine-tuning's settings.
     """
@@ -63,6 +63,9 @@ class Pretrained(GlobalModel):
         return 1 if self.tuning == "zero_shot" else 2 * h + 1
 
     def fit_panel(self, history: History, freq: str, h: int, levels: list[int], progress=None) -> FittedPretrained:
+        if self.checkpoint is None and self.name == "pretrained":
+            raise ValueError("pretrained forecasts from a checkpoint: give checkpoint= the folder `almanac pretrain` "
+                             "wrote (--set pretrained.checkpoint=DIR), or use almanac_base, the bundled one")
         model, record = load_checkpoint(self.checkpoint or BUNDLED)
         fit = FittedPretrained(model, record.get("objective", {}).get("name", model.config.objective), self.tuning)
         if self.tuning != "zero_shot":

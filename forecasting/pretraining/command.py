@@ -41,6 +41,8 @@ def add_pretrain_command(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--max-steps", type=int, help="stop after this many steps")
     sub.add_argument("--batch-size", type=int, default=64)
     sub.add_argument("--learning-rate", type=float, default=1e-3)
+    sub.add_argument("--precision", choices=["no", "bf16", "fp16"], default="no",
+                     help="mixed precision on a GPU, through accelerate (default: no)")
     sub.add_argument("--seed", type=int, default=0)
     sub.set_defaults(command=pretrain_command)
 
@@ -61,7 +63,7 @@ def pretrain_command(args: argparse.Namespace) -> int:
     print(json.dumps({key: value for key, value in corpus.stats.items() if key != "validation_series"}),
           file=sys.stderr)
     training = PretrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                              max_steps=args.max_steps, seed=args.seed)
+                              max_steps=args.max_steps, precision=args.precision, seed=args.seed)
     _, result = pretrain(network, objective, corpus, training, out=Path(args.out))
     last = result.history[-1]
     print(f"{result.steps} steps in {result.seconds:.0f} s ({result.patches_per_second:,.0f} patches/s); "

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from backbones.patch_lm import PatchLM, PatchLMConfig, scaled_forecast
-from forecasting.models.neural.training import forecast_loss
+from forecasting.models.neural.training import accelerator_for, forecast_loss
 from forecasting.pretraining.corpus import Corpus
 from forecasting.pretraining.objectives import ObjectiveConfig, objective_loss
 
@@ -34,6 +34,7 @@ class PretrainConfig:
     weight_decay: float = 0.01
     warmup_steps: int = 100
     max_steps: int | None = None          # stop early after this many steps (None: every epoch)
+    precision: str = "no"                 # accelerate's mixed precision: "no", "bf16", "fp16"
     seed: int = 0
 
 
@@ -56,8 +57,10 @@ def pretrain(model_config: PatchLMConfig, objective: ObjectiveConfig, corpus: Co
     if corpus.windows.shape[1] != window:
         raise ValueError(f"the corpus' windows are {corpus.windows.shape[1]} steps; the network's window is {window}")
     torch.manual_seed(config.seed)
-    model = PatchLM(model_config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    accelerator = accelerator_for(config.precision)          # the GPU where there is one
+    network = PatchLM(model_config)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    model, optimizer = accelerator.prepare(network, optimizer)
     steps_per_epoch = math.ceil(len(corpus.windows) / config.batch_size)
     total = min(config.epochs * steps_per_epoch, config.max_steps or math.inf)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -70,11 +73,12 @@ def pretrain(model_config: PatchLMConfig, objective: ObjectiveConfig, corpus: Co
         order, losses = rng.permutation(len(corpus.windows)), []
         for first in range(0, len(order), config.batch_size):
             ids = order[first:first + config.batch_size]
-            loss, parts = objective_loss(model, objective, torch.from_numpy(corpus.windows[ids]), ids, epoch,
-                                         config.seed, rng)
+            windows = torch.from_numpy(corpus.windows[ids]).to(accelerator.device)
+            with accelerator.autocast():
+                loss, parts = objective_loss(network, objective, windows, ids, epoch, config.seed, rng)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             schedule.step()
             losses.append(parts)
@@ -87,16 +91,18 @@ def pretrain(model_config: PatchLMConfig, objective: ObjectiveConfig, corpus: Co
         history.append({"epoch": epoch + 1, "step": step,
                         **{f"train_{key}": float(np.mean([p[key] for p in losses])) for key in losses[0]},
                         **{f"validation_{key}": value for key, value in
-                           validation_loss(model, objective, corpus, config).items()}})
+                           validation_loss(network, objective, corpus, config, accelerator.device).items()}})
         if step >= total:
             break
     bar.close()
     seconds = time.perf_counter() - started
     result = PretrainResult(step, round(seconds, 1), round(patches / seconds, 1), history)
+    network = accelerator.unwrap_model(model).cpu().eval()
     if out is not None:
-        save_checkpoint(model, out, {"objective": objective.as_dict(), "corpus": corpus.record(),
-                                     "training": asdict(config), "result": asdict(result)})
-    return model, result
+        save_checkpoint(network, out, {"objective": objective.as_dict(), "corpus": corpus.record(),
+                                       "training": asdict(config), "result": asdict(result),
+                                       "device": str(accelerator.device)})
+    return network, result
 
 
 def _warmup_cosine(step: int, warmup: int, total: int) -> float:
@@ -106,7 +112,8 @@ def _warmup_cosine(step: int, warmup: int, total: int) -> float:
 
 
 @torch.no_grad()
-def validation_loss(model: PatchLM, objective: ObjectiveConfig, corpus: Corpus, config: PretrainConfig) -> dict:
+def validation_loss(model: PatchLM, objective: ObjectiveConfig, corpus: Corpus, config: PretrainConfig,
+                    device: torch.device | str = "cpu") -> dict:
     """On the held-out windows: the objective's loss, with the same draws every time (epoch 0, a fixed seed), and
     `forecast_loss`, the pinball loss of the zero-shot forecast of each window's last forecast_patches from the
     rest, in its scaled units: the one score every objective shares."""
@@ -116,7 +123,7 @@ def validation_loss(model: PatchLM, objective: ObjectiveConfig, corpus: Corpus, 
     ahead = model.config.forecast_patches * model.config.patch_len
     for first in range(0, len(ids), config.batch_size * 4):
         chunk = ids[first:first + config.batch_size * 4]
-        windows = torch.from_numpy(corpus.validation[chunk - len(corpus.windows)])
+        windows = torch.from_numpy(corpus.validation[chunk - len(corpus.windows)]).to(device)
         _, part = objective_loss(model, objective, windows, chunk, 0, config.seed, rng)
         out, mean, deviation = scaled_forecast(model, windows[:, :-ahead], ahead)
         part["forecast_loss"] = forecast_loss(out, (windows[:, -ahead:] - mean) / deviation,

@@ -90,7 +90,7 @@ def train(network: nn.Module, train_windows: Windows, val_windows: Windows | Non
     """
     if len(train_windows) == 0:
         raise ValueError("no training windows: the series are shorter than lookback + horizon")
-    accelerator = _accelerator(config)
+    accelerator = accelerator_for(config.precision, config.cpu)
     set_seed(config.seed)
     world, rank = accelerator.num_processes, accelerator.process_index
     per_step = config.batch_size * world
@@ -206,12 +206,13 @@ def use_stable_embeddings(network: nn.Module) -> nn.Module:
 
 # ---- pieces ------------------------------------------------------------------------------------
 
-def _accelerator(config: TrainingConfig) -> Accelerator:
+def accelerator_for(precision: str, cpu: bool = False) -> Accelerator:
+    """The Accelerator for a run at this mixed precision ("no", "bf16", "fp16"), on the CPU if asked or without GPU."""
     # accelerate keeps one process-wide state; a different precision than the last run needs a reset.
-    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != config.precision:
+    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != precision:
         AcceleratorState._reset_state()
     # Without a GPU, say so: accelerate then runs `torchrun`/`accelerate launch` processes as a gloo group.
-    return Accelerator(mixed_precision=config.precision, cpu=config.cpu or not torch.cuda.is_available())
+    return Accelerator(mixed_precision=precision, cpu=cpu or not torch.cuda.is_available())
 
 
 def build_optimizer(network: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
