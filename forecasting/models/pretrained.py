@@ -67,7 +67,7 @@ class Pretrained(GlobalModel):
             raise ValueError("pretrained forecasts from a checkpoint: give checkpoint= the folder `almanac pretrain` "
                              "wrote (--set pretrained.checkpoint=DIR), or use almanac_base, the bundled one")
         model, record = load_checkpoint(self.checkpoint or BUNDLED)
-        fit = FittedPretrained(model, record.get("objective", {}).get("name", model.config.objective), self.tuning)
+        fit = FittedPretrained(self.name, model, model.config.objective, self.tuning)
         if self.tuning != "zero_shot":
             fit.training = fine_tune(model, history, h, self, progress)
         return fit
@@ -87,7 +87,7 @@ class Pretrained(GlobalModel):
         return forecasts
 
     def restore_panel(self, state: FitState, series: list[str], h: int, levels: list[int]) -> FittedPretrained:
-        return FittedPretrained.from_state(state)
+        return FittedPretrained.from_state(state, self.name)
 
 
 @dataclass
@@ -108,6 +108,7 @@ class SavedPretrained(BaseModel):
 
 @dataclass
 class FittedPretrained(PanelFit):
+    name: str                                 # the model's registered name
     model: PatchLM
     objective: str
     tuning: str
@@ -124,11 +125,15 @@ class FittedPretrained(PanelFit):
         return torch.cat(out).double().numpy()
 
     def choice_note(self) -> str | None:
+        if self.tuning == "zero_shot":
+            return (f"{self.name}: zero-shot, the pretrained {self.objective} model as it is (nothing trained on "
+                    f"these series)")
         if not self.training:
-            return f"zero-shot: the pretrained {self.objective} model, nothing trained on these series"
+            return f"{self.name}: fine-tuned ({self.tuning}) from the pretrained {self.objective} model"
         best = min(self.training, key=lambda row: row["validation_loss"])
-        return (f"fine-tuned ({self.tuning}) from the pretrained {self.objective} model: epoch {best['epoch']} of "
-                f"{len(self.training)} kept (validation loss {best['validation_loss']:.4f} on each series' last rows)")
+        return (f"{self.name}: fine-tuned ({self.tuning}) from the pretrained {self.objective} model: epoch "
+                f"{best['epoch']} of {len(self.training)} kept (validation loss {best['validation_loss']:.4f} on "
+                f"each series' last rows)")
 
     def to_state(self) -> FitState:
         config = {**self.model.config.__dict__, "quantiles": list(self.model.config.quantiles)}
@@ -137,13 +142,13 @@ class FittedPretrained(PanelFit):
         return FitState(spec=spec.model_dump(), arrays=arrays)
 
     @classmethod
-    def from_state(cls, state: FitState) -> FittedPretrained:
+    def from_state(cls, state: FitState, name: str) -> FittedPretrained:
         saved = read_saved(SavedPretrained, state.spec)
         model = PatchLM(PatchLMConfig(**{**saved.network, "quantiles": tuple(saved.network["quantiles"])}))
         weights = {key.removeprefix("weight:"): torch.from_numpy(np.asarray(value))
                    for key, value in state.arrays.items() if key.startswith("weight:")}
         model.load_state_dict(weights)          # a missing or extra weight is a ValueError-like RuntimeError
-        return cls(model.eval(), saved.objective, saved.tuning)
+        return cls(name, model.eval(), saved.objective, saved.tuning)
 
 
 def left_padded(values: np.ndarray, end: int, steps: int) -> np.ndarray:
