@@ -15,7 +15,7 @@ from app import session
 # must beat, is drawn first while auto works
 DEFAULT_MODELS = ["auto", "seasonal_naive"]
 # the order models run in, fastest first (the others after these: auto, then the networks)
-FAST_FIRST = ["seasonal_naive", "naive", "drift", "naive2", "linear", "theta", "analog", "ets", "arima", "mstl"]
+FAST_FIRST = ["seasonal_naive", "naive", "drift", "naive2", "linear", "almanac_base", "theta", "analog", "ets", "arima", "mstl"]
 LEVELS = [50, 80, 90, 95, 99]
 DEFAULT_LEVELS = [80, 95]
 MAX_ANALOGUES = 100

@@ -7,7 +7,7 @@ from forecasting.models.analog import Analog
 from forecasting.models.base import FitState, Fitted, GlobalModel, History, Model, PanelFit, SeriesForecast
 from forecasting.models.linear import Linear
 from forecasting.models.neural.model import FittedNetwork, NeuralModel
-from forecasting.models.pretrained import Pretrained
+from forecasting.models.pretrained import AlmanacBase, Pretrained
 from forecasting.models.registry import REGISTRY, entry_named, network_named, register
 from forecasting.models.statistical.arima import ARIMA
 from forecasting.models.statistical.ets import ETS
@@ -20,6 +20,7 @@ for local_model in (Naive, SeasonalNaive, Drift, Naive2, ETS, ARIMA, Theta, MSTL
 register(Linear)                             # closed form: the floor every network must beat
 register(Analog)                             # trains nothing: the futures of similar past windows
 register(Pretrained)                         # a checkpoint of `almanac pretrain`, zero-shot or fine-tuned
+register(AlmanacBase)                        # the bundled pretrained checkpoint: zero-shot on any series
 register(dlinear.NETWORK)
 register(patchtst.NETWORK)
 register(informer.NETWORK)
@@ -78,4 +79,4 @@ def uses_language_model(model_: str | AnyModel) -> bool:
 __all__ = ["REGISTRY", "register", "model", "build", "config_class", "description", "uses_language_model",
            "network_named", "Model", "GlobalModel", "NeuralModel", "FittedNetwork", "PanelFit", "History", "Fitted",
            "FitState", "SeriesForecast", "Naive", "SeasonalNaive", "Drift", "Naive2", "ETS", "ARIMA", "Theta", "MSTL",
-           "Linear", "Pretrained"]
+           "Linear", "Pretrained", "AlmanacBase"]
