@@ -38,7 +38,8 @@ from forecasting.models.neural.training import TrainingError
 
 # every model of the registry that fits in seconds on a CPU, fastest first (what a time budget keeps); the networks
 # are welcome as candidates, but take minutes each
-DEFAULT_CANDIDATES = ("seasonal_naive", "naive", "drift", "theta", "linear", "analog", "ets", "arima", "mstl")
+DEFAULT_CANDIDATES = ("seasonal_naive", "naive", "drift", "theta", "linear", "almanac_base", "analog", "ets", "arima",
+                      "mstl")
 MEDIAN, WEIGHTED = "ensemble_median", "ensemble_weighted"
 MEMBER_ARRAY = re.compile(r"member(\d+)@(\d+)@(.+)")     # a member's fit's array, within auto's arrays
 
