@@ -179,6 +179,17 @@ def model_config(name: str, seed: int, **settings) -> Model | GlobalModel:
     return fc.model(name, seed=seed, **{**CPU_REDUCED.get(name, {}), **settings})
 
 
+def backtest_scores(config: Model | GlobalModel, frame: pd.DataFrame, windows: int, text: bool) -> dict:
+    """One fit at the first scored row, `windows` weekly forecasts from it (reading the planned text, or none):
+    their seconds and scores."""
+    forecaster = fc.Forecaster([config], h=H, n_jobs=1, text_cols=["event"] if text else [],
+                               future_text_cols=["event"] if text else [])
+    started = time.perf_counter()
+    backtest = forecaster.cross_validation(frame[["unique_id", "ds", "y", "event"]], n_windows=windows, step_size=H,
+                                           refit=False)
+    return {"seconds": round(time.perf_counter() - started, 1), **scores(backtest, frame, config.name)}
+
+
 def run(models: list[str], seeds: list[int], out: Path) -> pd.DataFrame:
     rows = []
     for seed in seeds:
@@ -187,14 +198,8 @@ def run(models: list[str], seeds: list[int], out: Path) -> pd.DataFrame:
         for name in models:
             for condition in CONDITIONS:
                 frame, windows = scored_frame(panels[condition])
-                forecaster = fc.Forecaster([model_config(name, seed)], h=H, n_jobs=1,
-                                           text_cols=[] if condition == "no text" else ["event"],
-                                           future_text_cols=[] if condition == "no text" else ["event"])
-                started = time.perf_counter()
-                backtest = forecaster.cross_validation(frame[["unique_id", "ds", "y", "event"]], n_windows=windows,
-                                                       step_size=H, refit=False)
                 row = {"model": name, "seed": seed, "condition": condition, "windows": windows,
-                       "seconds": round(time.perf_counter() - started, 1), **scores(backtest, frame, name)}
+                       **backtest_scores(model_config(name, seed), frame, windows, condition != "no text")}
                 print(row, flush=True)
                 rows.append(row)
                 pd.DataFrame(rows).to_csv(out, index=False)
@@ -210,13 +215,8 @@ def select_fusion(models: list[str], seeds: list[int], out: Path) -> pd.DataFram
         frame, windows = scored_frame(semi_synthetic_panel(seed), part=1)
         for name in models:
             for fusion in MODES:
-                forecaster = fc.Forecaster([model_config(name, seed, text_fusion=fusion)], h=H, n_jobs=1,
-                                           text_cols=["event"], future_text_cols=["event"])
-                started = time.perf_counter()
-                backtest = forecaster.cross_validation(frame[["unique_id", "ds", "y", "event"]], n_windows=windows,
-                                                       step_size=H, refit=False)
                 row = {"model": name, "seed": seed, "fusion": fusion, "windows": windows,
-                       "seconds": round(time.perf_counter() - started, 1), **scores(backtest, frame, name)}
+                       **backtest_scores(model_config(name, seed, text_fusion=fusion), frame, windows, True)}
                 print(row, flush=True)
                 rows.append(row)
                 pd.DataFrame(rows).to_csv(out, index=False)
