@@ -65,8 +65,9 @@ def test_models_lists_the_registry():
     run = almanac("models")
     assert run.returncode == 0
     assert [line.split()[0] for line in run.stdout.splitlines()] == [
-        "naive", "seasonal_naive", "drift", "naive2", "ets", "arima", "theta", "mstl", "linear", "analog", "dlinear", "patchtst", "informer", "mamba",
-        "hypermamba", "timellm", "timellm_no_lm", "timellm_attention", "auto"]
+        "naive", "seasonal_naive", "drift", "naive2", "ets", "arima", "theta", "mstl", "linear", "analog", "pretrained",
+        "almanac_base", "dlinear", "patchtst", "informer", "mamba", "hypermamba", "timellm", "timellm_no_lm",
+        "timellm_attention", "auto"]
 
 
 def test_backtest_prints_the_ranking_and_verdict_and_writes_the_report(tmp_path):
