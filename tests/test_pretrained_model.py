@@ -88,7 +88,7 @@ def test_gradual_unfreezing_opens_one_more_layer_each_epoch(checkpoint):
     layers = _mixer_layers(model)
     opened = []
     for epoch in range(4):
-        _set_trainable(model, model, "gradual", epoch)
+        _set_trainable(model, "gradual", epoch)
         opened.append([all(p.requires_grad for p in layer.parameters()) for layer in layers])
         assert all(p.requires_grad for p in model.patch_head.parameters())
     assert opened == [[False, False], [False, True], [True, True], [True, True]]

@@ -172,7 +172,7 @@ def fine_tune(model: PatchLM, history: History, h: int, settings: Pretrained, pr
     tuned = _with_lora(model, settings.lora_rank) if settings.tuning == "lora" else model
     history_rows, best, best_state = [], np.inf, None
     for epoch in range(settings.epochs):
-        _set_trainable(model, tuned, settings.tuning, epoch)
+        _set_trainable(model, settings.tuning, epoch)
         optimizer = torch.optim.AdamW([p for p in tuned.parameters() if p.requires_grad], lr=settings.learning_rate)
         tuned.train()
         losses = []
@@ -223,7 +223,7 @@ def _mixer_layers(model: PatchLM) -> list[torch.nn.Module]:
     return list(layers.layers if isinstance(layers, torch.nn.TransformerEncoder) else layers)
 
 
-def _set_trainable(model: PatchLM, tuned: torch.nn.Module, tuning: str, epoch: int) -> None:
+def _set_trainable(model: PatchLM, tuning: str, epoch: int) -> None:
     """Which parameters train in this epoch."""
     if tuning == "lora":
         return                              # peft set it: the adapters and the head
