@@ -74,6 +74,11 @@ class PatchLMConfig:
     def causal(self) -> bool:
         return self.objective == "causal"
 
+    @property
+    def context_steps(self) -> int:
+        """The most history steps a forecast reads: the window less one forecast step."""
+        return (self.max_patches - self.forecast_patches) * self.patch_len
+
 
 def scale(values: Tensor, context: int) -> tuple[Tensor, Tensor, Tensor]:
     """values [B, T] standardised by the mean and deviation of their first `context` steps (what a forecast
@@ -242,9 +247,9 @@ def scaled_forecast(model: PatchLM, history: Tensor, horizon: int) -> tuple[Tens
     """The forecast of PatchLM.forecast in the history's scaled units [B, horizon, Q], with the scale: mean and
     deviation [B, 1]."""
     cfg = model.config
-    context = cfg.max_patches - cfg.forecast_patches
+    context = cfg.context_steps // cfg.patch_len
     window = history_patches(history, cfg.patch_len, context)                        # [B, N, P]
-    scaled, mean, deviation = scale(window.flatten(1), context * cfg.patch_len)
+    scaled, mean, deviation = scale(window.flatten(1), cfg.context_steps)
     patches, steps, written = scaled.unflatten(1, (context, cfg.patch_len)), [], 0
     median = cfg.quantiles.index(0.5)
     while written < horizon:

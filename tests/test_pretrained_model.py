@@ -149,3 +149,11 @@ def test_the_bundled_almanac_base_forecasts_a_new_series_zero_shot_with_quantile
 def test_pretrained_without_a_checkpoint_names_the_setting_and_the_bundled_model(panel):
     with pytest.raises(ValueError, match="give checkpoint=.*almanac_base"):
         fc.Forecaster(["pretrained"], h=4).fit(panel)
+
+
+def test_a_saved_network_that_does_not_fit_its_config_is_refused(checkpoint, panel, tmp_path):
+    forecaster = fc.Forecaster([fc.model("pretrained", checkpoint=str(checkpoint))], h=4).fit(panel)
+    state = forecaster.states[0][0].to_state()
+    state.arrays["weight:embed.weight"] = state.arrays["weight:embed.weight"][:, :2]
+    with pytest.raises(ValueError, match="does not fit its config"):
+        FittedPretrained.from_state(state, "pretrained")

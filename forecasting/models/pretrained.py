@@ -118,7 +118,7 @@ class FittedPretrained(PanelFit):
     def predict(self, values: list[np.ndarray], h: int, batch: int = 256) -> np.ndarray:
         """Each series' quantile forecasts [S, h, Q], from its latest window."""
         self.model.eval()
-        context = (self.model.config.max_patches - self.model.config.forecast_patches) * self.model.config.patch_len
+        context = self.model.config.context_steps
         histories = np.stack([left_padded(y, len(y), context) for y in values])
         out = [self.model.forecast(torch.from_numpy(histories[first:first + batch]), h)
                for first in range(0, len(histories), batch)]
@@ -147,7 +147,10 @@ class FittedPretrained(PanelFit):
         model = PatchLM(PatchLMConfig(**{**saved.network, "quantiles": tuple(saved.network["quantiles"])}))
         weights = {key.removeprefix("weight:"): torch.from_numpy(np.asarray(value))
                    for key, value in state.arrays.items() if key.startswith("weight:")}
-        model.load_state_dict(weights)          # a missing or extra weight is a ValueError-like RuntimeError
+        try:
+            model.load_state_dict(weights)
+        except RuntimeError as error:           # a missing, extra or misshapen weight
+            raise ValueError(f"the saved {name} network does not fit its config: {error}") from None
         return cls(name, model.eval(), saved.objective, saved.tuning)
 
 
@@ -163,8 +166,7 @@ def fine_tune(model: PatchLM, history: History, h: int, settings: Pretrained, pr
     """Train the model in place on windows of the panel by the tuning mode; returns the loss per epoch."""
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    cfg = model.config
-    context = (cfg.max_patches - cfg.forecast_patches) * cfg.patch_len
+    context = model.config.context_steps
     # validation: each series' last h rows from the history before them; training cutoffs end before them
     val_history = torch.from_numpy(np.stack([left_padded(y, len(y) - h, context) for y in history.values]))
     val_target = torch.from_numpy(np.stack([np.asarray(y[-h:], np.float32) for y in history.values]))

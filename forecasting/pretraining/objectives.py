@@ -121,7 +121,7 @@ class SpanBatch:
 
 def span_batch(patches: Tensor, layouts: np.ndarray) -> SpanBatch:
     """Scaled windows [B, N, P] and their layouts [B, N] (span_layout) -> the encoder's and decoder's inputs."""
-    B, N, P = patches.shape
+    P = patches.shape[2]
     encoder, decoder = [], []
     for window, layout in zip(patches, layouts):
         first = np.r_[True, layout[1:] != layout[:-1]]                 # the first patch of each run
