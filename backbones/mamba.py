@@ -56,11 +56,23 @@ class MambaConfig:
 @dataclass
 class Modulation:
     """Per-sequence changes to a block's selective-SSM parameters (HyperMamba generates them).
-    S sequences; the B and C projections gain low-rank terms up @ down: [N, r] @ [r, d_inner]."""
+    S sequences; the B and C projections gain low-rank terms up @ down: [N, r] @ [r, d_inner].
+    Per token instead (a T axis after S: [S, T, ...]) where the conditioning changes along the sequence, as
+    the statistics of a growing prefix do in a causal model."""
     delta_bias: Tensor                   # [S, d_inner] added to dt_proj's bias
     D: Tensor                            # [S, d_inner] added to D
     B_up: Tensor                         # [S, N, r]
     C_up: Tensor                         # [S, N, r]
+
+    @property
+    def per_token(self) -> bool:
+        return self.B_up.dim() == 4
+
+    def reversed(self) -> Modulation:
+        """The modulation of the sequence read backwards."""
+        if not self.per_token:
+            return self
+        return Modulation(*(t.flip(1) for t in (self.delta_bias, self.D, self.B_up, self.C_up)))
 
 
 class MambaBlock(nn.Module):
@@ -93,16 +105,22 @@ class MambaBlock(nn.Module):
         u = F.silu(self.conv(u.transpose(1, 2))[..., :T])                        # [S, d_inner, T] causal conv
         dt, B, C = self.x_proj(u.transpose(1, 2)).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = (dt @ self.dt_proj.weight.T).transpose(1, 2)                      # [S, d_inner, T]
-        D = self.D
+        D = self.D[:, None]                                                       # [d_inner, 1]
         if modulation is not None:
             down_B, down_C = self.modulation_down(u.transpose(1, 2)).chunk(2, dim=-1)  # [S, T, r] each
-            B = B + down_B @ modulation.B_up.transpose(1, 2)                      # [S, T, N]
-            C = C + down_C @ modulation.C_up.transpose(1, 2)
-            delta = delta + modulation.delta_bias[:, :, None]
-            D = D + modulation.D                                                  # [S, d_inner]
+            if modulation.per_token:
+                B = B + torch.einsum("str,stnr->stn", down_B, modulation.B_up)    # [S, T, N]
+                C = C + torch.einsum("str,stnr->stn", down_C, modulation.C_up)
+                delta = delta + modulation.delta_bias.transpose(1, 2)
+                D = D + modulation.D.transpose(1, 2)                              # [S, d_inner, T]
+            else:
+                B = B + down_B @ modulation.B_up.transpose(1, 2)                  # [S, T, N]
+                C = C + down_C @ modulation.C_up.transpose(1, 2)
+                delta = delta + modulation.delta_bias[:, :, None]
+                D = D + modulation.D[:, :, None]                                  # [S, d_inner, 1]
         y = selective_scan(u, delta, -torch.exp(self.A_log), B.transpose(1, 2), C.transpose(1, 2),
                            delta_bias=self.dt_proj.bias, delta_softplus=True)     # [S, d_inner, T]
-        y = (y + D[..., None] * u) * F.silu(z.transpose(1, 2))                    # skip, then gate
+        y = (y + D * u) * F.silu(z.transpose(1, 2))                               # skip, then gate
         return self.out_proj(y.transpose(1, 2))                                   # [S, T, d_model]
 
 
@@ -122,7 +140,7 @@ class MambaLayer(nn.Module):
         h = self.norm(x)
         y = self.forward_block(h, modulation)
         if self.backward_block is not None:
-            y = y + self.backward_block(h.flip(1), modulation).flip(1)
+            y = y + self.backward_block(h.flip(1), modulation and modulation.reversed()).flip(1)
         return x + self.dropout(y)
 
 

@@ -2,9 +2,16 @@
 new series without any training on it.
 
 A window is cut into non-overlapping patches of P steps, each patch one token (a linear map of its values plus
-a learned position). A token mixer reads the tokens: a transformer (pre-norm, causal or bidirectional) or a
-stack of Mamba layers (causal, or scanning both ways). A patch head reads a token's state out as a patch's
-values at Q quantiles.
+a learned position). A token mixer reads the tokens, any of the product's patch-token stacks:
+- transformer: pre-norm layers (PatchTST's encoder), causal or bidirectional;
+- mamba: Mamba layers, a causal scan or one each way;
+- hypermamba: Mamba layers whose scan parameters a hypernetwork sets from the statistics of the values the
+  tokens read (HyperMamba's); a causal model conditions each token on the statistics of its own prefix, so no
+  token learns anything from a later patch;
+- timellm: Time-LLM's reprogramming: the tokens attend to text prototypes (a learned map of a frozen language
+  model's word embeddings), the language model reads them as its input embeddings, and a linear map brings its
+  states back; the language model stays frozen and is not stored in a checkpoint (it loads from its source).
+A patch head reads a token's state out as a patch's values at Q quantiles.
 
 The objectives (forecasting.pretraining.objectives) use it three ways, as the language-model papers did:
 - causal (GPT): causal mixing; the state of patch i predicts patch i + 1.
@@ -27,10 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .mamba import MambaConfig, MambaLayer
+from .hypermamba import N_STATISTICS, HyperMambaConfig, HyperNetwork, window_statistics
+from .mamba import MambaConfig, MambaLayer, Modulation
+from .timellm import Reprogramming
 
 OBJECTIVES = ("causal", "masked", "span")
-MIXERS = ("transformer", "mamba")
+MIXERS = ("transformer", "mamba", "hypermamba", "timellm")
 QUANTILES = (0.025, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.975)
 SCALE_EPS = 1e-5
 SCALED_LIMIT = 50.0          # scaled values are clipped here: one wild point must not dominate a loss
@@ -47,7 +56,12 @@ class PatchLMConfig:
     n_layers: int = 4
     n_heads: int = 4
     d_ff: int = 256
-    d_state: int = 16                     # mamba only
+    d_state: int = 16                     # mamba and hypermamba
+    hyper_hidden: int = 64                # hypermamba only: the hypernetwork's width
+    hyper_rank: int = 4                   # hypermamba only: rank of the B/C modulations
+    language_model: str | None = None     # timellm only: hub name or directory (None: the bundled MiniLM)
+    llm_layers: int = 6                   # timellm only: first k blocks of the language model
+    n_prototypes: int = 1000              # timellm only: text prototypes
     dropout: float = 0.1
     next_segment: bool = False            # masked only: BERT's head telling whether segment B follows A
     decoder_layers: int = 2               # span only
@@ -99,7 +113,7 @@ class TransformerMixer(nn.Module):
         self.layers = nn.TransformerEncoder(layer, config.n_layers, enable_nested_tensor=False)
         self.causal = config.causal
 
-    def forward(self, h: Tensor) -> Tensor:
+    def forward(self, h: Tensor, values: Tensor) -> Tensor:
         mask = nn.Transformer.generate_square_subsequent_mask(h.shape[1], device=h.device) if self.causal else None
         return self.layers(h, mask=mask, is_causal=self.causal)
 
@@ -114,10 +128,69 @@ class MambaMixer(nn.Module):
                             dropout=config.dropout, bidirectional=not config.causal, tokens="patch")
         self.layers = nn.ModuleList(MambaLayer(layer) for _ in range(config.n_layers))
 
-    def forward(self, h: Tensor) -> Tensor:
+    def forward(self, h: Tensor, values: Tensor) -> Tensor:
         for layer in self.layers:
             h = layer(h)
         return h
+
+
+class HyperMambaMixer(nn.Module):
+    """Mamba layers modulated by a hypernetwork (HyperMamba's) that reads statistics of the token values
+    [B, N, P]: of the whole visible sequence (bidirectional objectives), or, causal, of each token's prefix."""
+
+    def __init__(self, config: PatchLMConfig):
+        super().__init__()
+        hyper = HyperMambaConfig(lookback=config.patch_len, horizon=config.patch_len, patch_len=config.patch_len,
+                                 d_model=config.d_model, d_state=config.d_state, n_layers=config.n_layers,
+                                 dropout=config.dropout, bidirectional=not config.causal, tokens="patch",
+                                 hyper_hidden=config.hyper_hidden, hyper_rank=config.hyper_rank)
+        self.layers = nn.ModuleList(MambaLayer(hyper, modulation_rank=config.hyper_rank)
+                                    for _ in range(config.n_layers))
+        self.hyper = HyperNetwork(hyper, N_STATISTICS)
+        self.causal = config.causal
+
+    def forward(self, h: Tensor, values: Tensor) -> Tensor:
+        B, N, _ = values.shape
+        if self.causal:      # token i: the statistics of patches 0 .. i
+            statistics = torch.stack([window_statistics(values[:, :i + 1].flatten(1)[..., None])[:, 0]
+                                      for i in range(N)], 1)                          # [B, N, K]
+            modulations = [Modulation(*(t.unflatten(0, (B, N)) for t in (m.delta_bias, m.D, m.B_up, m.C_up)))
+                           for m in self.hyper(statistics.flatten(0, 1))]              # per token [B, N, ...]
+        else:
+            modulations = self.hyper(window_statistics(values.flatten(1)[..., None])[:, 0])   # per sequence [B, ...]
+        for layer, modulation in zip(self.layers, modulations):
+            h = layer(h, modulation)
+        return h
+
+
+class TimeLLMMixer(nn.Module):
+    """Time-LLM's reprogramming stack over tokens [B, N, D]: attention onto text prototypes -> [B, N, d_llm], a
+    frozen language model over them, a linear map back to D."""
+
+    def __init__(self, config: PatchLMConfig):
+        from .language import load_language_model   # transformers loads only when this mixer is built
+
+        super().__init__()
+        self.language_model = load_language_model(config.language_model, layers=config.llm_layers)
+        if config.causal and self.language_model.family not in ("gpt2", "llama"):
+            raise ValueError(f"the causal objective needs a language model that reads left to right (GPT-2 or "
+                             f"LLaMA style); {self.language_model.source!r} is a {self.language_model.family} "
+                             f"model, which reads both ways: choose objective 'masked' or 'span' for it, or a "
+                             f"decoder language model")
+        d_llm = self.language_model.hidden_size
+        self.to_prototypes = nn.Linear(self.language_model.word_embeddings.shape[0], config.n_prototypes)
+        self.reprogramming = Reprogramming(config.d_model, config.n_heads, d_llm, config.dropout)
+        self.out = nn.Linear(d_llm, config.d_model)
+        self.layers = [self.reprogramming, self.out]       # what gradual unfreezing opens, the top first
+
+    def forward(self, h: Tensor, values: Tensor) -> Tensor:
+        prototypes = self.to_prototypes(self.language_model.word_embeddings.detach().T).T     # [n_prototypes, H]
+        h = self.reprogramming(h, prototypes)                                                 # [B, N, H]
+        return self.out(self.language_model(h.to(self.language_model.word_embeddings.dtype)).to(h.dtype))
+
+
+MIXER_MODULES = {"transformer": TransformerMixer, "mamba": MambaMixer, "hypermamba": HyperMambaMixer,
+                 "timellm": TimeLLMMixer}
 
 
 class PatchLM(nn.Module):
@@ -127,7 +200,7 @@ class PatchLM(nn.Module):
         P, D, Q = config.patch_len, config.d_model, len(config.quantiles)
         self.embed = nn.Linear(P, D)
         self.position = nn.Embedding(config.max_patches + 1, D)     # + 1: a classification token's place
-        self.mixer = TransformerMixer(config) if config.mixer == "transformer" else MambaMixer(config)
+        self.mixer = MIXER_MODULES[config.mixer](config)
         self.norm = nn.LayerNorm(D)
         self.patch_head = nn.Linear(D, P * Q)                       # a token's state -> a patch at Q quantiles
         if config.objective == "masked":
@@ -165,7 +238,12 @@ class PatchLM(nn.Module):
             h = h + self.segment(segments)
             h = torch.cat([self.cls_token.expand(h.shape[0], 1, -1), h], dim=1)    # [B, 1 + N, D]
         h = h + self.position.weight[:h.shape[1]]
-        return self.norm(self.mixer(h))
+        hidden = torch.zeros_like(patches[..., 0], dtype=torch.bool)
+        for replaced in (masked, None if sentinel is None else sentinel > 0):
+            if replaced is not None:
+                hidden = hidden | replaced
+        values = patches.masked_fill(hidden[..., None], 0.0)                     # [B, N, P] what the tokens read
+        return self.norm(self.mixer(h, values))
 
     def read_out(self, states: Tensor) -> Tensor:
         """states [..., D] -> patches at the quantiles [..., P, Q]."""

@@ -157,3 +157,42 @@ def test_a_saved_network_that_does_not_fit_its_config_is_refused(checkpoint, pan
     state.arrays["weight:embed.weight"] = state.arrays["weight:embed.weight"][:, :2]
     with pytest.raises(ValueError, match="does not fit its config"):
         FittedPretrained.from_state(state, "pretrained")
+
+
+@pytest.mark.parametrize("tuning", ["full", "lora", "gradual"])
+def test_fine_tuning_a_timellm_stack_trains_the_reprogramming_and_never_the_language_model(tuning, panel, tmp_path,
+                                                                                           tiny_language_models):
+    from backbones.language import load_language_model
+    folder = tmp_path / "timellm"
+    corpus = build_corpus(CorpusConfig(windows=32, validation_windows=16, real=0.0, synthetic=1.0, mixup=0.0,
+                                       sources=()), 48)
+    config = PatchLMConfig(objective="causal", mixer="timellm", language_model=tiny_language_models["gpt2"],
+                           llm_layers=2, n_prototypes=16, **TINY)
+    pretrain(config, ObjectiveConfig("causal"), corpus, PretrainConfig(epochs=1, batch_size=16), out=folder,
+             show_progress=False)
+    shared = load_language_model(tiny_language_models["gpt2"], layers=2).body      # the process-wide frozen one
+    shared_before = {key: value.clone() for key, value in shared.state_dict().items()}
+    before, _ = load_checkpoint(folder)
+    forecaster = fc.Forecaster([fc.model("pretrained", checkpoint=str(folder), tuning=tuning, epochs=3,
+                                         steps_per_epoch=2, learning_rate=1e-2)], h=6, level=[80])
+    first = forecaster.fit(panel).predict()
+    after = _fitted_model(forecaster)
+    changed = {key for key, value in after.state_dict().items() if not torch.equal(value, before.state_dict()[key])}
+    assert any(key.startswith("mixer.reprogramming.") or key.startswith("mixer.out.") for key in changed)
+    assert not any("language_model" in key for key in changed)
+    assert all(torch.equal(value, shared_before[key]) for key, value in shared.state_dict().items())
+    again = fc.Forecaster.load(forecaster.save(tmp_path / "model.almanac")).predict()
+    np.testing.assert_allclose(again.iloc[:, 2:].to_numpy(), first.iloc[:, 2:].to_numpy(), rtol=1e-5)
+
+
+def test_almanac_pretrain_pretrains_a_hypermamba_stack(tmp_path, panel):
+    from tests.test_cli import almanac
+    out = tmp_path / "hypermamba"
+    run = almanac("pretrain", "--out", str(out), "--objective", "causal", "--mixer", "hypermamba", "--windows",
+                  "32", "--epochs", "1", "--mix", "0", "1", "0", "--patch-len", "4", "--window-patches", "12",
+                  "--forecast-patches", "2", "--d-model", "16", "--layers", "1", "--batch-size", "16")
+    assert run.returncode == 0, run.stderr
+    model, record = load_checkpoint(out)
+    assert record["model"]["mixer"] == "hypermamba" and hasattr(model.mixer, "hyper")
+    forecast = fc.Forecaster([fc.model("pretrained", checkpoint=str(out))], h=5).fit(panel).predict()
+    assert forecast["pretrained"].notna().all() and len(forecast) == 10

@@ -101,9 +101,73 @@ def test_each_objective_trains_and_forecasts_any_horizon_with_ordered_quantiles(
     assert (out.diff(dim=-1) >= 0).all() and torch.isfinite(out).all()
 
 
-def test_the_causal_model_never_reads_a_later_patch():
+def _stack(mixer: str, language_models: dict[str, str], family: str = "gpt2") -> dict:
+    """The mixer's settings; Time-LLM's stack over a tiny language model of the family."""
+    if mixer != "timellm":
+        return {"mixer": mixer}
+    return {"mixer": "timellm", "language_model": language_models[family], "llm_layers": 2, "n_prototypes": 16}
+
+
+@pytest.mark.parametrize("objective, mixer, family", [("causal", "hypermamba", None), ("masked", "hypermamba", None),
+                                                      ("span", "hypermamba", None), ("causal", "timellm", "gpt2"),
+                                                      ("masked", "timellm", "bert"), ("span", "timellm", "roberta")])
+def test_hypermamba_and_timellm_stacks_pretrain_by_each_objective(objective, mixer, family, tiny_language_models):
     torch.manual_seed(0)
-    model = PatchLM(PatchLMConfig(objective="causal", **TINY)).eval()
+    model = PatchLM(PatchLMConfig(objective=objective, **_stack(mixer, tiny_language_models, family), **TINY))
+    frozen = {name: p.clone() for name, p in model.named_parameters() if not p.requires_grad}
+    loss, _ = objective_loss(model, ObjectiveConfig(objective), torch.randn(8, 48).cumsum(1), np.arange(8), 0, 0,
+                             np.random.default_rng(0))
+    loss.backward()
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    assert all(p.grad is not None for p in trainable.values())
+    if mixer == "timellm":         # the language model is frozen and only it: the reprogramming trains
+        assert frozen and all(name.startswith("mixer.language_model.") for name in frozen)
+        assert any(name.startswith("mixer.reprogramming.") for name in trainable)
+    else:                          # the hypernetwork's heads start at zero and learn
+        assert not frozen and trainable["mixer.hyper.heads.0.weight"].grad.abs().sum() > 0
+    out = model.eval().forecast(torch.randn(3, 30).cumsum(1) + 50, 13)
+    assert out.shape == (3, 13, len(model.config.quantiles)) and (out.diff(dim=-1) >= 0).all()
+
+
+def test_timellm_stack_refuses_the_causal_objective_over_a_language_model_that_reads_both_ways(tiny_language_models):
+    with pytest.raises(ValueError, match="causal objective needs a language model that reads left to right.*bert"):
+        PatchLM(PatchLMConfig(objective="causal", **_stack("timellm", tiny_language_models, "bert"), **TINY))
+
+
+def test_a_timellm_checkpoint_stores_its_own_weights_not_the_language_models(tmp_path, tiny_language_models):
+    from safetensors.torch import load_file
+    corpus = build_corpus(CorpusConfig(windows=32, validation_windows=16, real=0.0, synthetic=1.0, mixup=0.0,
+                                       sources=()), 48)
+    config = PatchLMConfig(objective="masked", **_stack("timellm", tiny_language_models, "bert"), **TINY)
+    model, _ = pretrain(config, ObjectiveConfig("masked"), corpus, PretrainConfig(epochs=1, batch_size=16),
+                        out=tmp_path / "ckpt", show_progress=False)
+    stored = load_file(tmp_path / "ckpt" / "model.safetensors")
+    assert "mixer.reprogramming.query.weight" in stored and not any("language_model" in key for key in stored)
+    loaded, record = load_checkpoint(tmp_path / "ckpt")
+    assert record["model"]["language_model"] == tiny_language_models["bert"]
+    history = torch.randn(2, 30).cumsum(1)
+    torch.testing.assert_close(loaded.forecast(history, 10), model.eval().forecast(history, 10))
+
+
+def test_a_per_token_modulation_constant_along_the_sequence_is_the_per_sequence_one():
+    from backbones.mamba import MambaBlock, Modulation
+    torch.manual_seed(0)
+    block = MambaBlock(16, 4, 4, 2, 1, modulation_rank=2)
+    per_sequence = Modulation(torch.randn(3, 32), torch.randn(3, 32), torch.randn(3, 4, 2), torch.randn(3, 4, 2))
+    per_token = Modulation(*(t[:, None].expand(3, 7, *t.shape[1:]) for t in
+                             (per_sequence.delta_bias, per_sequence.D, per_sequence.B_up, per_sequence.C_up)))
+    x = torch.randn(3, 7, 16)
+    torch.testing.assert_close(block(x, per_token), block(x, per_sequence))
+    assert not torch.allclose(block(x, per_sequence), block(x))
+
+
+@pytest.mark.parametrize("mixer", ["transformer", "hypermamba", "timellm"])
+def test_the_causal_model_never_reads_a_later_patch(mixer, tiny_language_models):
+    torch.manual_seed(0)
+    model = PatchLM(PatchLMConfig(objective="causal", **_stack(mixer, tiny_language_models), **TINY)).eval()
+    if mixer == "hypermamba":      # its heads start at zero: give the statistics something to change
+        for head in model.mixer.hyper.heads:
+            torch.nn.init.normal_(head.weight, std=0.1)
     patches = torch.randn(2, 12, 4)
     changed = patches.clone()
     changed[:, 7:] += 5

@@ -25,13 +25,15 @@ from peft import LoraConfig, get_peft_model
 from pydantic import BaseModel, NonNegativeInt, PositiveFloat, PositiveInt
 
 from backbones.patch_lm import PatchLM, PatchLMConfig, scaled_forecast
+from backbones.state import is_pretrained, load_trained_state, trained_state
 from forecasting.models.base import SAVED, FitState, GlobalModel, History, PanelFit, SeriesForecast, read_saved
 from forecasting.models.neural.training import forecast_loss
 from forecasting.pretraining.train import load_checkpoint
 
 BUNDLED = Path(__file__).resolve().parent / "weights" / "almanac_base"
 TUNINGS = ("zero_shot", "linear_probe", "lora", "gradual", "full")
-LORA_TARGETS = ["linear1", "linear2", "out_proj", "in_proj", "x_proj"]   # the transformer's and Mamba's linear maps
+# the linear maps of the mixers: the transformer's, Mamba's (and HyperMamba's), the reprogramming's
+LORA_TARGETS = ["linear1", "linear2", "out_proj", "in_proj", "x_proj", "query", "value", "out"]
 
 
 @dataclass
@@ -137,7 +139,7 @@ class FittedPretrained(PanelFit):
 
     def to_state(self) -> FitState:
         config = {**self.model.config.__dict__, "quantiles": list(self.model.config.quantiles)}
-        arrays = {f"weight:{key}": value.numpy() for key, value in self.model.state_dict().items()}
+        arrays = {f"weight:{key}": value.numpy() for key, value in trained_state(self.model).items()}
         spec = SavedPretrained(network=config, objective=self.objective, tuning=self.tuning)
         return FitState(spec=spec.model_dump(), arrays=arrays)
 
@@ -148,8 +150,8 @@ class FittedPretrained(PanelFit):
         weights = {key.removeprefix("weight:"): torch.from_numpy(np.asarray(value))
                    for key, value in state.arrays.items() if key.startswith("weight:")}
         try:
-            model.load_state_dict(weights)
-        except RuntimeError as error:           # a missing, extra or misshapen weight
+            load_trained_state(model, weights)
+        except (RuntimeError, ValueError) as error:           # a missing, extra or misshapen weight
             raise ValueError(f"the saved {name} network does not fit its config: {error}") from None
         return cls(name, model.eval(), saved.objective, saved.tuning)
 
@@ -214,8 +216,11 @@ def _scaled_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, h: in
 
 
 def _with_lora(model: PatchLM, rank: int) -> torch.nn.Module:
-    targets = sorted({name.rsplit(".", 1)[-1] for name, module in model.mixer.named_modules()
-                      if isinstance(module, torch.nn.Linear)} & set(LORA_TARGETS))
+    # full names, so that a frozen language model's own projections (shared by the process) are never wrapped
+    frozen = [name + "." for name, module in model.mixer.named_modules() if is_pretrained(module)]
+    targets = [f"mixer.{name}" for name, module in model.mixer.named_modules()
+               if isinstance(module, torch.nn.Linear) and name.rsplit(".", 1)[-1] in LORA_TARGETS
+               and not name.startswith(tuple(frozen))]
     return get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=targets,
                                             modules_to_save=["patch_head"]))
 
@@ -229,16 +234,16 @@ def _set_trainable(model: PatchLM, tuning: str, epoch: int) -> None:
     """Which parameters train in this epoch."""
     if tuning == "lora":
         return                              # peft set it: the adapters and the head
-    head = [model.patch_head, model.norm]
-    if tuning == "full":
-        model.requires_grad_(True)
-        return
-    model.requires_grad_(False)
-    for module in head:
-        module.requires_grad_(True)
+    model.requires_grad_(tuning == "full")
+    if tuning != "full":
+        for module in (model.patch_head, model.norm):
+            module.requires_grad_(True)
     if tuning == "gradual":
         layers = _mixer_layers(model)
         for layer in layers[len(layers) - epoch:] if epoch else []:
             layer.requires_grad_(True)
         if epoch > len(layers):
             model.requires_grad_(True)
+    for module in model.modules():          # a language model inside stays frozen (Time-LLM's)
+        if is_pretrained(module):
+            module.requires_grad_(False)

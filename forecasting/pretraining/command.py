@@ -25,7 +25,12 @@ def add_pretrain_command(commands: argparse._SubParsersAction) -> None:
                           "next-segment task) (default: roberta)")
     sub.add_argument("--mask-rate", type=float, default=0.15, help="masked: patches masked; span: corruption rate")
     sub.add_argument("--mean-span", type=float, default=3.0, help="span: mean corrupted span, in patches")
-    sub.add_argument("--mixer", choices=MIXERS, default="transformer")
+    sub.add_argument("--mixer", choices=MIXERS, default="transformer",
+                     help="the token mixer: PatchTST's transformer, Mamba, HyperMamba, or Time-LLM's reprogramming "
+                          "into a frozen language model (default: transformer)")
+    sub.add_argument("--language-model", help="timellm: hub name or directory (default: the bundled MiniLM; the "
+                                              "causal objective needs a GPT-2 or LLaMA style one)")
+    sub.add_argument("--llm-layers", type=int, default=6, help="timellm: the language model's first k blocks")
     sub.add_argument("--patch-len", type=int, default=16)
     sub.add_argument("--window-patches", type=int, default=32, help="patches per window, history and future")
     sub.add_argument("--forecast-patches", type=int, default=4, help="patches one forecast step writes")
@@ -52,7 +57,8 @@ def pretrain_command(args: argparse.Namespace) -> int:
     objective = ObjectiveConfig(args.objective, mask_rate=args.mask_rate, mean_span=args.mean_span, **style)
     network = PatchLMConfig(objective=args.objective, mixer=args.mixer, patch_len=args.patch_len,
                             max_patches=args.window_patches, forecast_patches=args.forecast_patches,
-                            d_model=args.d_model, n_layers=args.layers, next_segment=style["next_segment"])
+                            d_model=args.d_model, n_layers=args.layers, next_segment=style["next_segment"],
+                            language_model=args.language_model, llm_layers=args.llm_layers)
     real, synthetic, mixup = args.mix
     corpus_config = CorpusConfig(windows=args.windows, validation_windows=max(100, min(1000, args.windows // 10)),
                                  real=real, synthetic=synthetic, mixup=mixup,

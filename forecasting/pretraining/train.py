@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from backbones.patch_lm import PatchLM, PatchLMConfig, scaled_forecast
+from backbones.state import load_trained_state, trained_state
 from forecasting.models.neural.training import accelerator_for, forecast_loss
 from forecasting.pretraining.corpus import Corpus
 from forecasting.pretraining.objectives import ObjectiveConfig, objective_loss
@@ -59,7 +60,8 @@ def pretrain(model_config: PatchLMConfig, objective: ObjectiveConfig, corpus: Co
     torch.manual_seed(config.seed)
     accelerator = accelerator_for(config.precision)          # the GPU where there is one
     network = PatchLM(model_config)
-    optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    trainable = [p for p in network.parameters() if p.requires_grad]       # a language model inside stays frozen
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     model, optimizer = accelerator.prepare(network, optimizer)
     steps_per_epoch = math.ceil(len(corpus.windows) / config.batch_size)
     total = min(config.epochs * steps_per_epoch, config.max_steps or math.inf)
@@ -137,7 +139,7 @@ def validation_loss(model: PatchLM, objective: ObjectiveConfig, corpus: Corpus, 
 def save_checkpoint(model: PatchLM, folder: Path, record: dict) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({key: value.contiguous() for key, value in model.state_dict().items()}, folder / WEIGHTS)
+    save_file({key: value.contiguous() for key, value in trained_state(model).items()}, folder / WEIGHTS)
     record = {"model": {**asdict(model.config), "quantiles": list(model.config.quantiles)}, **record}
     (folder / RECORD).write_text(json.dumps(record, indent=1))
 
@@ -152,5 +154,5 @@ def load_checkpoint(folder: Path | str) -> tuple[PatchLM, dict]:
                                 f"(`almanac pretrain --out {folder}` writes one)")
     record = json.loads((folder / RECORD).read_text())
     model = PatchLM(PatchLMConfig(**{**record["model"], "quantiles": tuple(record["model"]["quantiles"])}))
-    model.load_state_dict(load_file(folder / WEIGHTS))
+    load_trained_state(model, load_file(folder / WEIGHTS))
     return model.eval(), record
