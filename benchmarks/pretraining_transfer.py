@@ -109,7 +109,8 @@ def main() -> None:
     parser.add_argument("--summarize", nargs="+", type=Path, help="only print the table of these result files")
     args = parser.parse_args()
     if args.summarize:
-        print(relative(pd.concat([pd.read_csv(path) for path in args.summarize])).to_string())
+        results = pd.concat([pd.read_csv(path) for path in args.summarize])    # a model run twice: its last run
+        print(relative(results.drop_duplicates(["target", "model"], keep="last")).to_string())
         return
     torch.set_num_threads(1)
     folders = {name: BUNDLED if name == "almanac_base" else RESULTS / "checkpoints" / name for name in args.checkpoints}

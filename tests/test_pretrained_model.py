@@ -196,3 +196,23 @@ def test_almanac_pretrain_pretrains_a_hypermamba_stack(tmp_path, panel):
     assert record["model"]["mixer"] == "hypermamba" and hasattr(model.mixer, "hyper")
     forecast = fc.Forecaster([fc.model("pretrained", checkpoint=str(out))], h=5).fit(panel).predict()
     assert forecast["pretrained"].notna().all() and len(forecast) == 10
+
+
+def test_fine_tuning_runs_through_accelerate_at_the_precision_asked(checkpoint, panel, monkeypatch):
+    from forecasting.models import pretrained
+    seen = []
+    scaled_loss = pretrained._scaled_loss
+
+    def recording(model, x, y, h):
+        seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+        return scaled_loss(model, x, y, h)
+    monkeypatch.setattr(pretrained, "_scaled_loss", recording)
+    forecaster = fc.Forecaster([fc.model("pretrained", checkpoint=str(checkpoint), tuning="full", epochs=2,
+                                         steps_per_epoch=2, precision="bf16")], h=6)
+    out = forecaster.fit(panel).predict()
+    assert seen and all(seen)                    # every training and validation pass under bf16 autocast
+    model = _fitted_model(forecaster)
+    assert all(p.dtype == torch.float32 and p.device.type == "cpu" for p in model.parameters())
+    assert out["pretrained"].notna().all()
+    with pytest.raises(ValueError, match="precision"):
+        fc.model("pretrained", precision="fp8")

@@ -1,5 +1,6 @@
 """Pretraining: each objective's masking is what it says, the corpus keeps held-out data out, checkpoints round-trip."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -218,3 +219,28 @@ def test_a_checkpoint_round_trips_and_a_folder_without_one_is_named(tmp_path):
     torch.testing.assert_close(loaded.forecast(history, 10), model.eval().forecast(history, 10))
     with pytest.raises(FileNotFoundError, match="lacks model.safetensors, pretraining.json"):
         load_checkpoint(tmp_path)
+
+
+def test_real_windows_drawn_by_distinct_windows_rarely_draw_a_file_shorter_than_a_window():
+    t = np.arange(3000)
+    series = {"weather.csv.gz": {"long": np.sin(t / 7) + t / 500}, "AirPassengers.csv": {"short": np.sin(t[:30])}}
+    shares = {}
+    for sampling in ("source", "windows"):
+        config = CorpusConfig(real_sampling=sampling, sources=tuple(series))
+        windows = corpus_module.real_windows(series, 2000, 48, np.random.default_rng(0), config)
+        shares[sampling] = (windows[:, :18] == windows[:, :1]).all(1).mean()   # the short one, padded at its start
+    assert 0.45 < shares["source"] < 0.55        # each file equally: half the draws are the one 30-step series
+    assert 0.01 < shares["windows"] < 0.03       # sqrt(1) against sqrt(2953) distinct windows: about 2%
+
+
+def test_aggregated_real_windows_are_the_means_of_blocks_of_the_series(tmp_path):
+    t = np.arange(4000)
+    pd.DataFrame({"date": t, "y": t % 100}).to_csv(tmp_path / "weather.csv.gz", index=False)   # a sawtooth
+    config = CorpusConfig(windows=300, validation_windows=10, real=1.0, synthetic=0.0, mixup=0.0,
+                          validation_share=0.0, sources=("weather.csv.gz",), aggregations=(1, 4))
+    corpus = build_corpus(config, 48, tmp_path)
+    steps = np.median(np.diff(corpus.windows, axis=1), axis=1)
+    assert set(np.unique(steps)) == {1.0, 4.0}    # the series, and the means of blocks of 4: a step of 4
+    assert np.isin(corpus.windows[steps == 4] % 4, [1.5]).all()
+    with pytest.raises(ValueError, match="real_sampling must be one of"):
+        CorpusConfig(real_sampling="size")

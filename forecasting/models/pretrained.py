@@ -27,11 +27,12 @@ from pydantic import BaseModel, NonNegativeInt, PositiveFloat, PositiveInt
 from backbones.patch_lm import PatchLM, PatchLMConfig, scaled_forecast
 from backbones.state import is_pretrained, load_trained_state, trained_state
 from forecasting.models.base import SAVED, FitState, GlobalModel, History, PanelFit, SeriesForecast, read_saved
-from forecasting.models.neural.training import forecast_loss
+from forecasting.models.neural.training import accelerator_for, forecast_loss
 from forecasting.pretraining.train import load_checkpoint
 
 BUNDLED = Path(__file__).resolve().parent / "weights" / "almanac_base"
 TUNINGS = ("zero_shot", "linear_probe", "lora", "gradual", "full")
+PRECISIONS = ("no", "bf16", "fp16")
 # the linear maps of the mixers: the transformer's, Mamba's (and HyperMamba's), the reprogramming's
 LORA_TARGETS = ["linear1", "linear2", "out_proj", "in_proj", "x_proj", "query", "value", "out"]
 
@@ -43,6 +44,8 @@ class Pretrained(GlobalModel):
     checkpoint: the folder `almanac pretrain` wrote (almanac_base: the bundled one unless given).
     tuning: "zero_shot", "linear_probe", "lora", "gradual" or "full" (see the module's notes).
     epochs, steps_per_epoch, batch_size, learning_rate, lora_rank, seed: fine-tuning's settings.
+    precision: fine-tuning's mixed precision through accelerate ("no", "bf16", "fp16"); it runs on the GPU
+    where there is one.
     """
 
     name: ClassVar[str] = "pretrained"
@@ -55,10 +58,13 @@ class Pretrained(GlobalModel):
     learning_rate: PositiveFloat = 3e-4
     lora_rank: PositiveInt = 8
     seed: NonNegativeInt = 0
+    precision: Literal["no", "bf16", "fp16"] = "no"
 
     def __post_init__(self) -> None:
         if self.tuning not in TUNINGS:
             raise ValueError(f"tuning must be one of {TUNINGS}, got {self.tuning!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     def min_length(self, h: int) -> int:
         # zero-shot reads any history; fine-tuning needs a window to train on before the last h rows
@@ -165,19 +171,23 @@ def left_padded(values: np.ndarray, end: int, steps: int) -> np.ndarray:
 # ---- fine-tuning --------------------------------------------------------------------------------------------
 
 def fine_tune(model: PatchLM, history: History, h: int, settings: Pretrained, progress=None) -> list[dict]:
-    """Train the model in place on windows of the panel by the tuning mode; returns the loss per epoch."""
+    """Train the model in place on windows of the panel by the tuning mode, through accelerate (the GPU where
+    there is one, settings.precision); returns the loss per epoch. The model ends on the CPU."""
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
+    accelerator = accelerator_for(settings.precision)
+    device = accelerator.device
     context = model.config.context_steps
     # validation: each series' last h rows from the history before them; training cutoffs end before them
     val_history = torch.from_numpy(np.stack([left_padded(y, len(y) - h, context) for y in history.values]))
     val_target = torch.from_numpy(np.stack([np.asarray(y[-h:], np.float32) for y in history.values]))
     last_cutoffs = np.array([len(y) - 2 * h for y in history.values])
-    tuned = _with_lora(model, settings.lora_rank) if settings.tuning == "lora" else model
+    tuned = (_with_lora(model, settings.lora_rank) if settings.tuning == "lora" else model).to(device)
     history_rows, best, best_state = [], np.inf, None
     for epoch in range(settings.epochs):
         _set_trainable(model, settings.tuning, epoch)
-        optimizer = torch.optim.AdamW([p for p in tuned.parameters() if p.requires_grad], lr=settings.learning_rate)
+        optimizer = accelerator.prepare_optimizer(torch.optim.AdamW(
+            [p for p in tuned.parameters() if p.requires_grad], lr=settings.learning_rate))
         tuned.train()
         losses = []
         for _ in range(settings.steps_per_epoch):
@@ -187,14 +197,15 @@ def fine_tune(model: PatchLM, history: History, h: int, settings: Pretrained, pr
                                            for s, c in zip(series, cutoffs)]))
             y = torch.from_numpy(np.stack([np.asarray(history.values[s][c:c + h], np.float32)
                                            for s, c in zip(series, cutoffs)]))
-            loss = _scaled_loss(tuned, x, y, h)
+            with accelerator.autocast():
+                loss = _scaled_loss(tuned, x.to(device), y.to(device), h)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            accelerator.backward(loss)
             optimizer.step()
             losses.append(loss.item())
-        with torch.no_grad():
+        with torch.no_grad(), accelerator.autocast():
             tuned.eval()
-            validation = _scaled_loss(tuned, val_history, val_target, h).item()
+            validation = _scaled_loss(tuned, val_history.to(device), val_target.to(device), h).item()
         history_rows.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "validation_loss": validation})
         if validation < best:
             best, best_state = validation, copy.deepcopy(tuned.state_dict())
@@ -204,7 +215,7 @@ def fine_tune(model: PatchLM, history: History, h: int, settings: Pretrained, pr
     if settings.tuning == "lora":           # adapters folded into the weights: a plain network again
         merged = tuned.merge_and_unload()
         model.load_state_dict(merged.state_dict())
-    model.requires_grad_(False)
+    model.requires_grad_(False).cpu()
     return history_rows
 
 

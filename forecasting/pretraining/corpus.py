@@ -12,8 +12,12 @@
 
 Windows are drawn once (the seed fixes every draw), so an epoch is one pass over the same windows, as the
 language-model corpora were: that is what makes BERT's static masks and RoBERTa's redrawn ones differ. Real
-windows are drawn source by source (each file equally often, then a series, then a start); a series shorter
-than a window is padded at its start with its first value, as a forecast pads a short history. Windows whose
+windows are drawn source by source (`real_sampling`: each file equally often, or in proportion to the square
+root of how many distinct windows it holds, so that a file shorter than one window is not drawn as often as
+a year of weather), then a series, then a start; a series shorter than a window is padded at its start with
+its first value, as a forecast pads a short history. With `aggregations`, a real window is drawn at a random
+temporal aggregation (the means of blocks of k steps: an hourly file read as 4-hourly or daily), which shows
+the network the slower dynamics of coarser data that the shipped files lack. Windows whose
 scaled values repeat another's are dropped (deduplication). A share of the real series, chosen by a hash of
 their names, is held out from training to score the pretraining (validation), with synthetic windows of their
 own seed.
@@ -60,6 +64,9 @@ REAL_SOURCES: dict[str, Callable[[Path], dict[str, np.ndarray]]] = {
 }
 
 
+REAL_SAMPLING = ("source", "windows")
+
+
 @dataclass
 class CorpusConfig:
     windows: int = 20_000                 # training windows
@@ -69,9 +76,16 @@ class CorpusConfig:
     mixup: float = 0.1
     validation_share: float = 0.05        # real series held out for validation, by a hash of their names
     sources: tuple[str, ...] = tuple(REAL_SOURCES)
+    real_sampling: str = "source"         # "source": each file equally; "windows": by sqrt(its distinct windows)
+    aggregations: tuple[int, ...] = (1,)  # block sizes a real window is drawn at, uniformly
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.real_sampling not in REAL_SAMPLING:
+            raise ValueError(f"real_sampling must be one of {REAL_SAMPLING}, got {self.real_sampling!r}")
+        if not self.aggregations or min(self.aggregations) < 1:
+            raise ValueError(f"aggregations are block sizes of at least 1 step, got {self.aggregations}")
+        self.aggregations = tuple(int(k) for k in self.aggregations)
         shares = (self.real, self.synthetic, self.mixup)
         if min(shares) < 0 or not np.isclose(sum(shares), 1):
             raise ValueError(f"real, synthetic and mixup are shares of the windows: non-negative, summing to 1, "
@@ -130,25 +144,39 @@ def window_of(values: np.ndarray, length: int, rng: np.random.Generator) -> np.n
     return values[start:start + length]
 
 
-def real_windows(series: dict[str, dict[str, np.ndarray]], count: int, length: int,
-                 rng: np.random.Generator) -> np.ndarray:
-    """`count` windows: a source uniformly, then one of its series, then a start."""
+def aggregated(values: np.ndarray, k: int) -> np.ndarray:
+    """The means of consecutive blocks of k steps, the blocks ending at the series' last step."""
+    usable = len(values) // k * k
+    return values[len(values) - usable:].reshape(-1, k).mean(1) if k > 1 else values
+
+
+def real_windows(series: dict[str, dict[str, np.ndarray]], count: int, length: int, rng: np.random.Generator,
+                 config: CorpusConfig) -> np.ndarray:
+    """`count` windows: a source (by config.real_sampling), then one of its series, then an aggregation that
+    leaves it at least half a window long (by config.aggregations; 1 always qualifies), then a start."""
     sources = [source for source in series if series[source]]
+    weights = np.sqrt([sum(max(1, len(v) - length + 1) for v in series[source].values()) for source in sources])
     out = np.empty((count, length))
     for row in range(count):
-        named = series[sources[rng.integers(len(sources))]]
-        out[row] = window_of(list(named.values())[rng.integers(len(named))], length, rng)
+        pick = (rng.integers(len(sources)) if config.real_sampling == "source"
+                else rng.choice(len(sources), p=weights / weights.sum()))
+        named = series[sources[pick]]
+        values = list(named.values())[rng.integers(len(named))]
+        if len(config.aggregations) > 1:
+            values = aggregated(values, rng.choice([k for k in config.aggregations
+                                                    if len(values) // k >= length // 2] or [1]))
+        out[row] = window_of(values, length, rng)
     return out
 
 
-def mixup_windows(series: dict[str, dict[str, np.ndarray]], count: int, length: int,
-                  rng: np.random.Generator, alpha: float = 1.5, most: int = 3) -> np.ndarray:
+def mixup_windows(series: dict[str, dict[str, np.ndarray]], count: int, length: int, rng: np.random.Generator,
+                  config: CorpusConfig, alpha: float = 1.5, most: int = 3) -> np.ndarray:
     """TSMixup: each window a Dirichlet(alpha) mixture of 1 to `most` real windows, each scaled by its mean
     absolute value first."""
     out = np.empty((count, length))
     for row in range(count):
         k = rng.integers(1, most + 1)
-        parts = real_windows(series, k, length, rng)
+        parts = real_windows(series, k, length, rng, config)
         parts /= np.abs(parts).mean(1, keepdims=True) + 1e-12
         out[row] = rng.dirichlet(np.full(k, alpha)) @ parts
     return out
@@ -214,8 +242,8 @@ def build_corpus(config: CorpusConfig, length: int, folder: Path = DATA) -> Corp
             for source, named in real.items()}
     counts = np.round(np.array([config.real, config.synthetic, config.mixup]) * config.windows).astype(int)
     counts[0] = config.windows - counts[1:].sum()
-    parts = [real_windows(training, counts[0], length, rng), synthetic_windows(counts[1], length, rng),
-             mixup_windows(training, counts[2], length, rng)]
+    parts = [real_windows(training, counts[0], length, rng, config), synthetic_windows(counts[1], length, rng),
+             mixup_windows(training, counts[2], length, rng, config)]
     windows = np.concatenate(parts).astype(np.float32)
     origin = np.repeat(np.array(["real", "synthetic", "mixup"]), counts)
     windows, origin, duplicates = _deduplicated(windows, origin)
@@ -244,6 +272,6 @@ def _validation_windows(config: CorpusConfig, held: dict[str, dict[str, np.ndarr
     count = config.validation_windows
     synthetic = round(count * config.synthetic)
     real = count - synthetic if any(held.values()) else 0
-    parts = [real_windows(held, real, length, rng) if real else np.empty((0, length)),
+    parts = [real_windows(held, real, length, rng, config) if real else np.empty((0, length)),
              synthetic_windows(count - real if real else count, length, rng)]
     return np.concatenate(parts).astype(np.float32)
