@@ -22,8 +22,14 @@ The objectives (forecasting.pretraining.objectives) use it three ways, as the la
   (causal self-attention, cross-attention to the encoder) writes each sentinel followed by its span's patches.
 
 Each objective forecasts by its own route (`forecast`), so a pretrained model needs no training on a target:
-causal generates patches one at a time (the median fed back), masked masks the patches after the history,
-span puts a sentinel after the history and decodes its span.
+causal generates patches one at a time (each fed back as history), masked masks the patches after the
+history, span puts a sentinel after the history and decodes its span.
+
+What is fed back decides how wide the later bands are. Feeding back the median conditions every later patch
+on one path, the likeliest, and its bands then hold only the uncertainty around that path (on the corpus'
+validation windows, the 80% band of the fourth patch held 51% of the values). With `paths` > 1, each of that
+many sample paths feeds back its own draw of every written patch (the patch's quantile at a random level),
+and the quantiles after the first written patch are those of the mixture of the paths.
 """
 from __future__ import annotations
 
@@ -263,20 +269,21 @@ class PatchLM(nn.Module):
     # ---- forecasting --------------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def forecast(self, history: Tensor, horizon: int) -> Tensor:
+    def forecast(self, history: Tensor, horizon: int, paths: int = 1) -> Tensor:
         """history [B, T] (raw values, any T >= 1) -> quantile forecasts [B, horizon, Q] in its units.
 
         The history is scaled by its own mean and deviation and cut to whole patches that end at its last value
         (a history shorter than the window is padded at its start with its first value). Each step forecasts
         up to forecast_patches patches by the objective's route; a longer horizon takes several steps, each
-        reading the medians written before it as history."""
-        return forecast_with(self, history, horizon)
+        reading what was written before it as history: the medians (paths = 1), or each path's own draws."""
+        return forecast_with(self, history, horizon, paths)
 
-    def forecast_scaled(self, patches: Tensor, future_patches: int) -> Tensor:
-        """Scaled history patches [B, N, P] -> the next future_patches patches [B, F, P, Q], by the objective's route.
-        Differentiable: fine-tuning trains through it."""
+    def forecast_scaled(self, patches: Tensor, future_patches: int, levels: Tensor | None = None) -> Tensor:
+        """Scaled history patches [B, N, P] -> the next future_patches patches [B, F, P, Q], by the objective's route;
+        a written patch i is fed back at its quantile levels[:, i] ([B, F]; None: the median). Differentiable:
+        fine-tuning trains through it."""
         cfg, (B, N, P) = self.config, patches.shape
-        median = cfg.quantiles.index(0.5)
+        fed = lambda step, i: at_level(step, cfg.quantiles, None if levels is None else levels[:, i])   # [B, P]
         if cfg.objective == "masked":
             window = torch.cat([patches, patches.new_zeros(B, future_patches, P)], dim=1)
             masked = torch.zeros(B, N + future_patches, dtype=torch.bool, device=patches.device)
@@ -288,20 +295,20 @@ class PatchLM(nn.Module):
             return self.read_out(states[:, -future_patches:])                       # [B, F, P, Q]
         if cfg.objective == "causal":
             window, out = patches, []
-            for _ in range(future_patches):
+            for i in range(future_patches):
                 step = self.read_out(self.encode(window)[:, -1])                     # [B, P, Q]
                 out.append(step)
-                window = torch.cat([window, step[None, ..., median].transpose(0, 1)], dim=1)
+                window = torch.cat([window, fed(step, i)[:, None]], dim=1)
             return torch.stack(out, 1)
         # span: the history, then sentinel 1; the decoder writes sentinel 1 then its patches
         sentinel = torch.zeros(B, N + 1, dtype=torch.long, device=patches.device)
         sentinel[:, -1] = 1
         memory = self.encode(torch.cat([patches, patches.new_zeros(B, 1, P)], 1), sentinel=sentinel)
         written, kinds, out = patches.new_zeros(B, 1, P), sentinel[:, -1:], []
-        for _ in range(future_patches):
+        for i in range(future_patches):
             step = self.read_out(self.decode(memory, written, kinds)[:, -1])         # [B, P, Q]
             out.append(step)
-            written = torch.cat([written, step[..., median][:, None]], 1)
+            written = torch.cat([written, fed(step, i)[:, None]], 1)
             kinds = torch.cat([kinds, kinds.new_zeros(B, 1)], 1)
         return torch.stack(out, 1)
 
@@ -315,26 +322,72 @@ def history_patches(history: Tensor, patch_len: int, patches: int) -> Tensor:
     return history[:, -steps:].unflatten(1, (patches, patch_len))
 
 
-def forecast_with(model: PatchLM, history: Tensor, horizon: int) -> Tensor:
+def forecast_with(model: PatchLM, history: Tensor, horizon: int, paths: int = 1) -> Tensor:
     """See PatchLM.forecast; apart so fine-tuning can run it with gradients."""
-    out, mean, deviation = scaled_forecast(model, history, horizon)
+    out, mean, deviation = scaled_forecast(model, history, horizon, paths)
     return out * deviation[..., None] + mean[..., None]
 
 
-def scaled_forecast(model: PatchLM, history: Tensor, horizon: int) -> tuple[Tensor, Tensor, Tensor]:
+def scaled_forecast(model: PatchLM, history: Tensor, horizon: int, paths: int = 1,
+                    seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
     """The forecast of PatchLM.forecast in the history's scaled units [B, horizon, Q], with the scale: mean and
-    deviation [B, 1]."""
+    deviation [B, 1]. With paths > 1, the draws come from a generator of this seed: the same history gets the
+    same forecast."""
     cfg = model.config
+    written_at_once = cfg.patch_len * (cfg.forecast_patches if cfg.objective == "masked" else 1)
+    if horizon <= written_at_once:         # nothing is fed back: every path would write the same
+        paths = 1
     context = cfg.context_steps // cfg.patch_len
     window = history_patches(history, cfg.patch_len, context)                        # [B, N, P]
     scaled, mean, deviation = scale(window.flatten(1), cfg.context_steps)
-    patches, steps, written = scaled.unflatten(1, (context, cfg.patch_len)), [], 0
-    median = cfg.quantiles.index(0.5)
+    patches = scaled.unflatten(1, (context, cfg.patch_len)).repeat_interleave(paths, 0)   # [B * S, N, P]
+    generator = torch.Generator(device=history.device).manual_seed(seed)
+    steps, written = [], 0
     while written < horizon:
         future = min(cfg.forecast_patches, math.ceil((horizon - written) / cfg.patch_len))
-        step = model.forecast_scaled(patches, future)                                # [B, F, P, Q]
+        levels = None if paths == 1 else torch.rand(len(patches), future, generator=generator,
+                                                    device=history.device)           # [B * S, F]
+        step = model.forecast_scaled(patches, future, levels)                        # [B * S, F, P, Q]
         steps.append(step)
-        patches = torch.cat([patches, step[..., median]], 1)[:, -context:]
+        fed = torch.stack([at_level(step[:, i], cfg.quantiles, None if levels is None else levels[:, i])
+                           for i in range(future)], 1)                               # [B * S, F, P]
+        patches = torch.cat([patches, fed], 1)[:, -context:]
         written += future * cfg.patch_len
-    out = torch.cat(steps, 1).flatten(1, 2)[:, :horizon].sort(-1).values             # [B, horizon, Q] no crossing
-    return out, mean, deviation
+    out = torch.cat(steps, 1).flatten(1, 2)[:, :horizon]                             # [B * S, horizon, Q]
+    if paths > 1:            # what reads only the history, every path wrote the same: the rest is mixed
+        shared = cfg.patch_len * (steps[0].shape[1] if cfg.objective == "masked" else 1)
+        out = out.unflatten(0, (-1, paths))                                          # [B, S, horizon, Q]
+        out = torch.cat([out[:, 0, :shared], mixture_quantiles(out[:, :, shared:], cfg.quantiles)], 1)
+    return out.sort(-1).values, mean, deviation                                      # [B, horizon, Q] no crossing
+
+
+def at_level(step: Tensor, quantiles: tuple[float, ...], level: Tensor | None) -> Tensor:
+    """A patch at quantiles [B, P, Q] read at one level per row ([B], between the quantiles linearly; beyond
+    the outer ones, the outer ones; None: the median) -> [B, P]."""
+    if level is None:
+        return step[..., quantiles.index(0.5)]
+    grid = torch.tensor(quantiles, device=step.device, dtype=step.dtype)
+    upper = torch.searchsorted(grid, level.to(step.dtype).contiguous()).clamp(1, len(grid) - 1)     # [B]
+    weight = ((level - grid[upper - 1]) / (grid[upper] - grid[upper - 1])).clamp(0, 1)[:, None]  # [B, 1]
+    ordered = step.sort(-1).values
+    low = ordered.gather(-1, (upper - 1)[:, None, None].expand(-1, step.shape[1], 1))[..., 0]
+    high = ordered.gather(-1, upper[:, None, None].expand(-1, step.shape[1], 1))[..., 0]
+    return low + weight * (high - low)
+
+
+def mixture_quantiles(paths: Tensor, quantiles: tuple[float, ...]) -> Tensor:
+    """The quantiles [B, H, Q] of the equal mixture of S paths' distributions [B, S, H, Q]: each path's quantiles
+    taken as atoms weighted by the probability nearer to their level than to a neighbour's, pooled, and read at
+    the levels along the atoms' cumulative weight (at each atom's middle)."""
+    B, S, H, Q = paths.shape
+    grid = torch.tensor(quantiles, device=paths.device, dtype=paths.dtype)
+    bounds = torch.cat([grid.new_zeros(1), (grid[1:] + grid[:-1]) / 2, grid.new_ones(1)])
+    atoms = paths.permute(0, 2, 1, 3).reshape(B, H, S * Q)                           # [B, H, S * Q]
+    weights = (bounds.diff() / S).repeat(S).expand_as(atoms)
+    atoms, order = atoms.sort(-1)
+    weights = weights.gather(-1, order)
+    middle = weights.cumsum(-1) - weights / 2                                        # [B, H, S * Q]
+    upper = torch.searchsorted(middle, grid.expand(B, H, Q).contiguous()).clamp(1, S * Q - 1)
+    below, above = middle.gather(-1, upper - 1), middle.gather(-1, upper)
+    weight = ((grid - below) / (above - below)).clamp(0, 1)
+    return atoms.gather(-1, upper - 1) + weight * (atoms.gather(-1, upper) - atoms.gather(-1, upper - 1))

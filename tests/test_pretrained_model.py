@@ -48,8 +48,11 @@ def test_zero_shot_trains_nothing_and_forecasts_median_inside_its_bands(checkpoi
     assert ((out["pretrained-lo-80"] <= out["pretrained"]) & (out["pretrained"] <= out["pretrained-hi-80"])).all()
     assert "zero-shot" in forecaster.choice_notes[0]
     # the forecast is the checkpoint's own: the last 40 steps of each series (its context), nothing else
+    paths = forecaster.models[0].sample_paths
+    assert paths > 1                             # h = 10 is more than one step of 8: later patches are sampled
     direct = stored.forecast(torch.tensor(np.stack([panel["y"][:120].to_numpy()[-40:],
-                                                    panel["y"][120:].to_numpy()[-40:]]), dtype=torch.float32), 10)
+                                                    panel["y"][120:].to_numpy()[-40:]]), dtype=torch.float32), 10,
+                             paths)
     np.testing.assert_allclose(out["pretrained"].to_numpy(), direct[..., 5].flatten().numpy(), rtol=1e-5)
     assert all(torch.equal(value, stored.state_dict()[key])
                for key, value in _fitted_model(forecaster).state_dict().items())
@@ -216,3 +219,18 @@ def test_fine_tuning_runs_through_accelerate_at_the_precision_asked(checkpoint, 
     assert out["pretrained"].notna().all()
     with pytest.raises(ValueError, match="precision"):
         fc.model("pretrained", precision="fp8")
+
+
+def test_fine_tuning_clips_the_future_of_a_flat_history_and_names_series_too_short(checkpoint):
+    from forecasting.models.base import History
+    from forecasting.models.pretrained import Pretrained, fine_tune
+    t = np.arange(160)
+    flat_then_moving = np.r_[np.full(100, 5.0), 5 + 3 * np.sin(t[:60] / 3)].astype(np.float32)
+    history = History(ids=["flat start"], values=[flat_then_moving], last_ds=[pd.Timestamp("2021-01-01")])
+    model, _ = load_checkpoint(checkpoint)
+    rows = fine_tune(model, history, 6, Pretrained(tuning="full", epochs=2, steps_per_epoch=5, batch_size=64))
+    # a window ending in the flat part scales the jump after it by 1e-5: unclipped, its loss is ~1e5
+    assert all(np.isfinite(row["train_loss"]) and row["train_loss"] < 60 for row in rows)
+    short = History(ids=["a", "tiny"], values=[flat_then_moving, flat_then_moving[:10]], last_ds=[pd.Timestamp(0)] * 2)
+    with pytest.raises(ValueError, match=r"needs at least 13 rows a series.*\['tiny'\].*zero_shot"):
+        fine_tune(model, short, 6, Pretrained(tuning="full"))

@@ -244,3 +244,31 @@ def test_aggregated_real_windows_are_the_means_of_blocks_of_the_series(tmp_path)
     assert np.isin(corpus.windows[steps == 4] % 4, [1.5]).all()
     with pytest.raises(ValueError, match="real_sampling must be one of"):
         CorpusConfig(real_sampling="size")
+
+
+def test_the_mixture_of_sample_paths_has_the_quantiles_of_its_parts():
+    from backbones.patch_lm import QUANTILES, at_level, mixture_quantiles
+    grid = torch.tensor(QUANTILES)
+    normal = torch.distributions.Normal(0.0, 1.0).icdf(grid)                         # [Q]
+    same = mixture_quantiles(normal.expand(2, 5, 3, -1).clone(), QUANTILES)           # [B, S, H, Q] -> [B, H, Q]
+    torch.testing.assert_close(same[..., 2:-2], normal[2:-2].expand(2, 3, -1), atol=0.06, rtol=0)
+    apart = mixture_quantiles(torch.stack([normal - 10, normal + 10])[None, :, None], QUANTILES)[0, 0]
+    assert apart[:5].max() < -8 and apart[-5:].min() > 8        # two far modes: half the levels in each
+    step = normal.expand(2, 4, -1)                                                    # [B, P, Q]
+    torch.testing.assert_close(at_level(step, QUANTILES, torch.tensor([0.5, 0.9])),
+                               torch.stack([normal[5].expand(4), normal[9].expand(4)]))
+    assert at_level(step, QUANTILES, torch.tensor([0.0, 0.15]))[1, 0].item() == pytest.approx(
+        (normal[1] + normal[2]).item() / 2)                     # between two levels, linearly
+    assert at_level(step, QUANTILES, torch.tensor([0.0, 0.15]))[0, 0].item() == pytest.approx(normal[0].item())
+
+
+def test_sample_paths_widen_the_bands_after_the_first_patch_and_keep_it():
+    torch.manual_seed(0)
+    model = PatchLM(PatchLMConfig(objective="causal", **TINY)).eval()
+    history = torch.randn(16, 40).cumsum(1)
+    median_fed, sampled = model.forecast(history, 16), model.forecast(history, 16, paths=32)
+    torch.testing.assert_close(sampled[:, :4], median_fed[:, :4])          # the first patch reads only history
+    width = lambda out: (out[:, 4:, -1] - out[:, 4:, 0]).mean()
+    assert width(sampled) > width(median_fed)
+    torch.testing.assert_close(model.forecast(history, 16, paths=32), sampled)   # the same draws every time
+    torch.testing.assert_close(model.forecast(history, 4, paths=32), model.forecast(history, 4))   # one patch

@@ -24,7 +24,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 from pydantic import BaseModel, NonNegativeInt, PositiveFloat, PositiveInt
 
-from backbones.patch_lm import PatchLM, PatchLMConfig, scaled_forecast
+from backbones.patch_lm import SCALED_LIMIT, PatchLM, PatchLMConfig, scaled_forecast
 from backbones.state import is_pretrained, load_trained_state, trained_state
 from forecasting.models.base import SAVED, FitState, GlobalModel, History, PanelFit, SeriesForecast, read_saved
 from forecasting.models.neural.training import accelerator_for, forecast_loss
@@ -46,6 +46,9 @@ class Pretrained(GlobalModel):
     epochs, steps_per_epoch, batch_size, learning_rate, lora_rank, seed: fine-tuning's settings.
     precision: fine-tuning's mixed precision through accelerate ("no", "bf16", "fp16"); it runs on the GPU
     where there is one.
+    sample_paths: paths a forecast feeds back beyond the first written patch (1: the median alone, the
+    later bands too narrow; more: each path its own draws, the bands those of their mixture, at that many
+    times the cost); chosen on validation by benchmarks/forecast_paths_choice.py.
     """
 
     name: ClassVar[str] = "pretrained"
@@ -59,6 +62,7 @@ class Pretrained(GlobalModel):
     lora_rank: PositiveInt = 8
     seed: NonNegativeInt = 0
     precision: Literal["no", "bf16", "fp16"] = "no"
+    sample_paths: PositiveInt = 16
 
     def __post_init__(self) -> None:
         if self.tuning not in TUNINGS:
@@ -82,7 +86,7 @@ class Pretrained(GlobalModel):
 
     def forecast_panel(self, history: History, freq: str, h: int, levels: list[int],
                        fit: FittedPretrained) -> list[SeriesForecast]:
-        quantiles = fit.predict(history.values, h)                                        # [S, h, Q]
+        quantiles = fit.predict(history.values, h, self.sample_paths)                     # [S, h, Q]
         grid = np.array(fit.model.config.quantiles)
         forecasts = []
         for series in quantiles:
@@ -123,12 +127,13 @@ class FittedPretrained(PanelFit):
     training: list[dict] | None = None        # fine-tuning: per epoch, train and validation loss
 
     @torch.no_grad()
-    def predict(self, values: list[np.ndarray], h: int, batch: int = 256) -> np.ndarray:
-        """Each series' quantile forecasts [S, h, Q], from its latest window."""
+    def predict(self, values: list[np.ndarray], h: int, paths: int = 1, batch: int = 256) -> np.ndarray:
+        """Each series' quantile forecasts [S, h, Q], from its latest window, with `paths` sample paths."""
         self.model.eval()
         context = self.model.config.context_steps
         histories = np.stack([left_padded(y, len(y), context) for y in values])
-        out = [self.model.forecast(torch.from_numpy(histories[first:first + batch]), h)
+        batch = max(1, batch // paths)
+        out = [self.model.forecast(torch.from_numpy(histories[first:first + batch]), h, paths)
                for first in range(0, len(histories), batch)]
         return torch.cat(out).double().numpy()
 
@@ -182,6 +187,11 @@ def fine_tune(model: PatchLM, history: History, h: int, settings: Pretrained, pr
     val_history = torch.from_numpy(np.stack([left_padded(y, len(y) - h, context) for y in history.values]))
     val_target = torch.from_numpy(np.stack([np.asarray(y[-h:], np.float32) for y in history.values]))
     last_cutoffs = np.array([len(y) - 2 * h for y in history.values])
+    if last_cutoffs.min() < 1:
+        short = [series for series, last in zip(history.ids, last_cutoffs) if last < 1]
+        raise ValueError(f"fine-tuning for h = {h} needs at least {2 * h + 1} rows a series (its last {h} choose "
+                         f"the epoch, a window before them trains); {len(short)} series have fewer, e.g. "
+                         f"{short[:3]}: forecast them zero-shot (tuning='zero_shot') or with a shorter horizon")
     tuned = (_with_lora(model, settings.lora_rank) if settings.tuning == "lora" else model).to(device)
     history_rows, best, best_state = [], np.inf, None
     for epoch in range(settings.epochs):
@@ -220,10 +230,13 @@ def fine_tune(model: PatchLM, history: History, h: int, settings: Pretrained, pr
 
 
 def _scaled_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, h: int) -> torch.Tensor:
-    """Pinball loss of the forecast of y [B, h] from x [B, T], in each window's scaled units."""
+    """Pinball loss of the forecast of y [B, h] from x [B, T], in each window's scaled units, clipped as
+    pretraining clips them (a flat history scales its future by almost nothing: one such window must not
+    swamp a batch)."""
     network = model.base_model.model if hasattr(model, "base_model") else model
     out, mean, deviation = scaled_forecast(network, x, h)
-    return forecast_loss(out, (y - mean) / deviation, network.config.quantiles)
+    target = ((y - mean) / deviation).clamp(-SCALED_LIMIT, SCALED_LIMIT)
+    return forecast_loss(out, target, network.config.quantiles)
 
 
 def _with_lora(model: PatchLM, rank: int) -> torch.nn.Module:
