@@ -62,7 +62,7 @@ class Pretrained(GlobalModel):
     lora_rank: PositiveInt = 8
     seed: NonNegativeInt = 0
     precision: Literal["no", "bf16", "fp16"] = "no"
-    sample_paths: PositiveInt = 16
+    sample_paths: PositiveInt = 32
 
     def __post_init__(self) -> None:
         if self.tuning not in TUNINGS:
