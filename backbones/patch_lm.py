@@ -244,10 +244,9 @@ class PatchLM(nn.Module):
             h = h + self.segment(segments)
             h = torch.cat([self.cls_token.expand(h.shape[0], 1, -1), h], dim=1)    # [B, 1 + N, D]
         h = h + self.position.weight[:h.shape[1]]
-        hidden = torch.zeros_like(patches[..., 0], dtype=torch.bool)
-        for replaced in (masked, None if sentinel is None else sentinel > 0):
-            if replaced is not None:
-                hidden = hidden | replaced
+        hidden = masked if masked is not None else torch.zeros_like(patches[..., 0], dtype=torch.bool)
+        if sentinel is not None:
+            hidden = hidden | (sentinel > 0)
         values = patches.masked_fill(hidden[..., None], 0.0)                     # [B, N, P] what the tokens read
         return self.norm(self.mixer(h, values))
 

@@ -16,8 +16,9 @@ windows are drawn source by source (`real_sampling`: each file equally often, or
 root of how many distinct windows it holds, so that a file shorter than one window is not drawn as often as
 a year of weather), then a series, then a start; a series shorter than a window is padded at its start with
 its first value, as a forecast pads a short history. With `aggregations`, a real window is drawn at a random
-temporal aggregation (the means of blocks of k steps: an hourly file read as 4-hourly or daily), which shows
-the network the slower dynamics of coarser data that the shipped files lack. Windows whose
+temporal aggregation (the means of blocks of k steps: an hourly file read as 4-hourly or daily), the slower
+dynamics of coarser data that the shipped files lack (neither option lowered the validation loss of the
+bundled model's corpus: BENCHMARKS.md). Windows whose
 scaled values repeat another's are dropped (deduplication). A share of the real series, chosen by a hash of
 their names, is held out from training to score the pretraining (validation), with synthetic windows of their
 own seed.
@@ -155,11 +156,13 @@ def real_windows(series: dict[str, dict[str, np.ndarray]], count: int, length: i
     """`count` windows: a source (by config.real_sampling), then one of its series, then an aggregation that
     leaves it at least half a window long (by config.aggregations; 1 always qualifies), then a start."""
     sources = [source for source in series if series[source]]
-    weights = np.sqrt([sum(max(1, len(v) - length + 1) for v in series[source].values()) for source in sources])
+    if config.real_sampling == "windows":
+        weights = np.sqrt([sum(max(1, len(v) - length + 1) for v in series[source].values()) for source in sources])
+        weights /= weights.sum()
     out = np.empty((count, length))
     for row in range(count):
         pick = (rng.integers(len(sources)) if config.real_sampling == "source"
-                else rng.choice(len(sources), p=weights / weights.sum()))
+                else rng.choice(len(sources), p=weights))
         named = series[sources[pick]]
         values = list(named.values())[rng.integers(len(named))]
         if len(config.aggregations) > 1:
