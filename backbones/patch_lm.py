@@ -277,10 +277,11 @@ class PatchLM(nn.Module):
         reading what was written before it as history: the medians (paths = 1), or each path's own draws."""
         return forecast_with(self, history, horizon, paths)
 
-    def forecast_scaled(self, patches: Tensor, future_patches: int, levels: Tensor | None = None) -> Tensor:
-        """Scaled history patches [B, N, P] -> the next future_patches patches [B, F, P, Q], by the objective's route;
-        a written patch i is fed back at its quantile levels[:, i] ([B, F]; None: the median). Differentiable:
-        fine-tuning trains through it."""
+    def forecast_scaled(self, patches: Tensor, future_patches: int,
+                        levels: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Scaled history patches [B, N, P] -> the next future_patches patches at the quantiles [B, F, P, Q], by the
+        objective's route, and each read at its level, what is fed back as history [B, F, P] (levels [B, F]; None:
+        the median). Differentiable: fine-tuning trains through it."""
         cfg, (B, N, P) = self.config, patches.shape
         fed = lambda step, i: at_level(step, cfg.quantiles, None if levels is None else levels[:, i])   # [B, P]
         if cfg.objective == "masked":
@@ -291,14 +292,15 @@ class PatchLM(nn.Module):
             if cfg.next_segment:    # the history is segment A, the future segment B
                 segments = masked.long()
             states = self.encode(window, masked, segments=segments)
-            return self.read_out(states[:, -future_patches:])                       # [B, F, P, Q]
+            out = self.read_out(states[:, -future_patches:])                        # [B, F, P, Q]
+            return out, torch.stack([fed(out[:, i], i) for i in range(future_patches)], 1)
         if cfg.objective == "causal":
             window, out = patches, []
             for i in range(future_patches):
                 step = self.read_out(self.encode(window)[:, -1])                     # [B, P, Q]
                 out.append(step)
                 window = torch.cat([window, fed(step, i)[:, None]], dim=1)
-            return torch.stack(out, 1)
+            return torch.stack(out, 1), window[:, N:]
         # span: the history, then sentinel 1; the decoder writes sentinel 1 then its patches
         sentinel = torch.zeros(B, N + 1, dtype=torch.long, device=patches.device)
         sentinel[:, -1] = 1
@@ -309,7 +311,7 @@ class PatchLM(nn.Module):
             out.append(step)
             written = torch.cat([written, fed(step, i)[:, None]], 1)
             kinds = torch.cat([kinds, kinds.new_zeros(B, 1)], 1)
-        return torch.stack(out, 1)
+        return torch.stack(out, 1), written[:, 1:]
 
 
 def history_patches(history: Tensor, patch_len: int, patches: int) -> Tensor:
@@ -346,10 +348,8 @@ def scaled_forecast(model: PatchLM, history: Tensor, horizon: int, paths: int = 
         future = min(cfg.forecast_patches, math.ceil((horizon - written) / cfg.patch_len))
         levels = None if paths == 1 else torch.rand(len(patches), future, generator=generator,
                                                     device=history.device)           # [B * S, F]
-        step = model.forecast_scaled(patches, future, levels)                        # [B * S, F, P, Q]
+        step, fed = model.forecast_scaled(patches, future, levels)                   # [B * S, F, P, Q], [B * S, F, P]
         steps.append(step)
-        fed = torch.stack([at_level(step[:, i], cfg.quantiles, None if levels is None else levels[:, i])
-                           for i in range(future)], 1)                               # [B * S, F, P]
         patches = torch.cat([patches, fed], 1)[:, -context:]
         written += future * cfg.patch_len
     out = torch.cat(steps, 1).flatten(1, 2)[:, :horizon]                             # [B * S, horizon, Q]
