@@ -88,3 +88,12 @@ def test_progress_is_reported_for_every_task(two_series):
     Forecaster(["naive", "drift"], h=3, progress=lambda *event: seen.append(event)).fit(two_series).predict()
     assert seen[0] == ("fit", 1, 4) and seen[3] == ("fit", 4, 4)
     assert seen[-1] == ("predict", 4, 4) and len(seen) == 8
+
+
+@pytest.mark.parametrize("freq", ["h", "15min", "D", "B", "W-SUN", "MS", "ME", "QS-JAN", "YS-JAN", "2h"])
+def test_future_stamps_of_all_series_at_once_are_each_series_own(freq):
+    from forecasting.api.forecaster import _future, _futures
+    lasts = list(pd.date_range("2023-01-27", periods=40, freq=freq)[[0, 7, 39]])
+    expected = np.concatenate([_future(last, 13, freq) for last in lasts])
+    np.testing.assert_array_equal(_futures(lasts, 13, freq), expected)
+    assert _futures([], 13, freq).size == 0

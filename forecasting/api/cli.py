@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -12,7 +13,7 @@ from forecasting.api.settings import configured_models
 from forecasting.data import datasets
 from forecasting.data.frequency import season_length
 from forecasting.data.panel import Panel
-from forecasting.data.reading import read_table
+from forecasting.data.reading import names_many_files, read_table
 from forecasting.data.text import describe_text
 from forecasting.errors import DataError, ModelFileError
 from forecasting.evaluation.backtest import run_backtest
@@ -22,6 +23,10 @@ from forecasting.evaluation.plotting import forecast_figure, write_html
 from forecasting.evaluation.report import render_report
 from forecasting.models import REGISTRY, description
 from forecasting.pretraining.command import add_pretrain_command
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+    from distributed import Client
 
 DEFAULT_MODEL = "auto"
 NONNEGATIVE = {"auto": None, "on": True, "off": False}
@@ -42,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def forecast_command(args: argparse.Namespace) -> int:
+    if args.engine or names_many_files(args.file):
+        return _forecast_on_cluster(args)
+    args.out = args.out or "forecast.csv"
     panel, forecaster = _read(args), _forecaster(args)
     future_text = _read_future_text(args.future_text) if args.future_text else None
     forecasts = forecaster.fit(panel).predict(future_text=future_text)
@@ -67,6 +75,42 @@ def forecast_command(args: argparse.Namespace) -> int:
             raise ValueError("--compared needs the model auto (it is what compares models)")
         _write_csv(next(iter(compared.values())), args.compared)
         print(f"what auto compared -> {args.compared}", file=sys.stderr)
+    return 0
+
+
+CLUSTER_UNSUPPORTED = ("plot", "save", "analogues", "future_text", "text_effects", "compared", "library",
+                       "description_col")
+
+
+def _forecast_on_cluster(args: argparse.Namespace) -> int:
+    """Forecast a folder, a glob or a big file on a Dask cluster, into a folder of Parquet parts."""
+    from forecasting.api.distributed import connect, write_parquet     # dask loads only for work on a cluster
+    given = [f"--{name.replace('_', '-')}" for name in CLUSTER_UNSUPPORTED if getattr(args, name, None)]
+    if given:
+        raise ValueError(f"{', '.join(given)} cannot be used on a cluster (--engine, or a folder of files): "
+                         f"forecast without them, or without an engine")
+    out = args.out or "forecast"
+    if out.endswith((".csv", ".tsv")):
+        raise ValueError(f"--out {out}: on a cluster the forecasts are written as a folder of Parquet parts; name "
+                         f"a folder, e.g. --out forecast")
+    client = connect(args.engine or "local")
+    try:
+        workers = len(client.scheduler_info()["workers"])
+        print(f"engine: {client.scheduler.address} ({workers} workers)", file=sys.stderr)
+        data = _read(args)
+        forecaster = _forecaster(args, engine=client)
+        result = forecaster.fit(data).predict()
+        rows, errors = write_parquet(result, out, client)
+    finally:
+        cluster = client.cluster      # the local cluster started here; None for a scheduler's address
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    print(f"{rows} rows (models {', '.join(model.name for model in forecaster.models)}, frequency {forecaster.freq_})"
+          f" -> {out}/ (Parquet, one part per partition)", file=sys.stderr)
+    if errors:
+        print(f"{errors} rows name a series that failed, in the column 'error': the other series are complete",
+              file=sys.stderr)
     return 0
 
 
@@ -114,9 +158,14 @@ def models_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read(args: argparse.Namespace) -> Panel:
+def _read(args: argparse.Namespace) -> Panel | dd.DataFrame:
+    """The file, bundled dataset, or (lazily) folder or glob of files the command reads."""
     if not Path(args.file).exists() and args.file in datasets.available():
         panel = datasets.load(args.file)
+    elif names_many_files(args.file):
+        return read_table(args.file, id_col=args.id_col, time_col=args.time_col, target_col=args.target_col,
+                          sep=args.sep, decimal=args.decimal, encoding=args.encoding, dayfirst=DAYFIRST[args.dayfirst],
+                          timezone=args.timezone, freq=args.freq, fill=args.fill, duplicates=args.duplicates)
     else:
         panel = read_table(args.file, id_col=args.id_col, time_col=args.time_col, target_col=args.target_col,
                            sep=args.sep, decimal=args.decimal, encoding=args.encoding,
@@ -127,11 +176,11 @@ def _read(args: argparse.Namespace) -> Panel:
     return panel
 
 
-def _forecaster(args: argparse.Namespace) -> Forecaster:
+def _forecaster(args: argparse.Namespace, engine: Client | None = None) -> Forecaster:
     return Forecaster(args.model, h=args.h, freq=args.freq, level=args.level, n_jobs=args.n_jobs,
                       nonnegative=NONNEGATIVE[args.nonnegative], text_cols=args.text_cols,
                       future_text_cols=args.future_text_cols or (), description_col=args.description_col,
-                      text_encoder=args.text_encoder)
+                      text_encoder=args.text_encoder, engine=engine)
 
 
 def _read_future_text(path: str) -> pd.DataFrame:
@@ -219,7 +268,11 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     forecast = data_command("forecast", "Fit models and forecast the next h steps of every series.")
-    forecast.add_argument("--out", default="forecast.csv", help="forecast CSV (default: forecast.csv)")
+    forecast.add_argument("--out", help="forecast CSV (default: forecast.csv); on a cluster a folder of Parquet "
+                                        "parts (default: forecast)")
+    forecast.add_argument("--engine", metavar="ENGINE",
+                          help="forecast on a Dask cluster: local:N (N worker processes here) or a scheduler address "
+                               "tcp://HOST:8786; a folder or glob of files runs on local (every core) without it")
     forecast.add_argument("--plot", help="also write an interactive HTML chart here")
     forecast.add_argument("--save", help="also save the fitted models to this directory")
     forecast.add_argument("--analogues", help="also write the past windows each forecast retrieved to this CSV")

@@ -5,12 +5,16 @@ Output frames follow the long convention: `unique_id, ds, <model>, <model>-lo-<l
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import sys
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
+from pandas.tseries.frequencies import to_offset
 
 from backbones.language.text_encoder import TextEncoderConfig
 from forecasting.api import persistence
@@ -28,6 +32,12 @@ from forecasting.models.statistical.arima import text_effects
 from forecasting.models.statistical.fitting import SeriesTask, describe_recent, run_task
 from forecasting.models.text import TextComponents
 from forecasting.retrieval.retriever import NextAnalogues
+
+if TYPE_CHECKING:      # dask loads only for work on a cluster: a single file or frame never waits for it
+    import dask.dataframe as dd
+    from distributed import Client
+
+    from forecasting.api import distributed
 
 
 class Forecaster:
@@ -57,6 +67,12 @@ class Forecaster:
         its embedding; it is not a text covariate.
     text_encoder: the BERT or RoBERTa model that encodes the text (a hub name or a local directory; None: the
         bundled MiniLM), or a TextEncoderConfig (pooling, token limit). Embeddings are cached on disk.
+    engine: a Dask cluster to run on (see forecasting.api.distributed): a `distributed.Client`, a scheduler
+        address ("tcp://HOST:8786") or "local:N" (N worker processes here). With an engine, or given a Dask
+        DataFrame (then the current client, else a local cluster), `predict` and `cross_validation` return a
+        Dask DataFrame, computed only when asked, with an `error` column naming what failed on a series.
+        Global models train once on the client, on at most `train_series` series (chosen by a hash of their
+        ids); text covariates are not read there.
 
     After `fit` or `cross_validation`, `fallbacks` lists each (model, series) fitted without its
     season because the series was too short for it (see `SeasonFallback`), `short_calibrations` each
@@ -69,7 +85,8 @@ class Forecaster:
                  fill: str = "interpolate", duplicates: str = "error", nonnegative: bool | None = None,
                  progress: Progress | None = None, text_cols: Sequence[str] | None = None,
                  future_text_cols: Sequence[str] = (), description_col: str | None = None,
-                 text_encoder: str | TextEncoderConfig | None = None):
+                 text_encoder: str | TextEncoderConfig | None = None, engine: distributed.Engine | None = None,
+                 train_series: int = 10_000):
         self.models = [build(model) for model in models]
         names = [model.name for model in self.models]
         if not names or len(set(names)) != len(names):
@@ -85,6 +102,12 @@ class Forecaster:
         self.text_cols = None if text_cols is None else [str(name) for name in text_cols]
         self.future_text_cols = [str(name) for name in future_text_cols]
         self.description_col = description_col
+        self.engine, self.train_series = engine, int(train_series)
+        if self.train_series < 1:
+            raise ValueError(f"train_series must be at least 1, got {train_series}")
+        # with an engine: the data persisted on the cluster by series, and the job every partition runs
+        self.cluster_: tuple[dd.DataFrame, distributed.Job] | None = None
+        self.client_: Client | None = None
         self.text_encoder = text_encoder if isinstance(text_encoder, TextEncoderConfig) else \
             TextEncoderConfig(model=text_encoder)
         self.text_columns_: TextColumns = TextColumns()     # decided at fit (or cross-validation)
@@ -103,28 +126,45 @@ class Forecaster:
 
     # ---- fitting and prediction -------------------------------------------------------------
 
-    def fit(self, data: pd.DataFrame | Panel, *, id_col: str = "unique_id", time_col: str = "ds",
-            target_col: str = "y") -> Forecaster:
+    def fit(self, data: pd.DataFrame | Panel | dd.DataFrame, *, id_col: str = "unique_id", time_col: str = "ds",
+            target_col: str = "y", fitted: Mapping[str, PanelFit] | None = None) -> Forecaster:
         """Fit every model to every series of `data`: a Panel (from read_table), or a long frame that
-        is validated here (id_col, time_col and target_col name its columns)."""
+        is validated here (id_col, time_col and target_col name its columns). fitted: fits of global models, by
+        name, to forecast with instead of training them (what a cluster's partitions share).
+
+        On a cluster (`engine`, or a Dask DataFrame): the data is gathered by series there and the global models
+        trained; the local models fit on the workers when `predict` is computed."""
+        if self._on_cluster(data):
+            from forecasting.api import distributed
+            self.client_ = distributed.connect(self.engine)     # kept: the data persisted there lives as long
+            self.cluster_ = distributed.plan(self, data, id_col, time_col, target_col, self.client_,
+                                             self.train_series)
+            self.freq_, self.nonnegative_ = self.cluster_[1].freq, self.cluster_[1].nonnegative
+            return self
         panel = self._panel(data, id_col, time_col, target_col, self._min_train_length())
         self.history = self._history(panel)
         self.text_components_ = self._text_components(self.history)
         self.nonnegative_ = self._keeps_nonnegative(self.history.values)
-        self.states = self._run([self.history], None, None, "fit", self.text_components_)[0][0]
+        self.states = self._run([self.history], None, None, "fit", self.text_components_, fitted)[0][0]
         self._record_fallbacks(self.history.ids, [self.states])
         return self
 
-    def predict(self, future_text: pd.DataFrame | None = None) -> pd.DataFrame:
+    def predict(self, future_text: pd.DataFrame | None = None) -> pd.DataFrame | dd.DataFrame:
         """Forecast h steps after each series' end. future_text: the text known in advance over the horizon (a
-        frame of unique_id, ds and some of the future_text_cols; a step it does not give carries no text)."""
+        frame of unique_id, ds and some of the future_text_cols; a step it does not give carries no text).
+        After a fit on a cluster: a Dask DataFrame, with an `error` column (None where the series forecast)."""
+        if self.cluster_ is not None:
+            if future_text is not None:
+                raise ValueError("future_text is not read on a cluster: forecast text covariates without an engine")
+            from forecasting.api import distributed
+            return distributed.forecasts(*self.cluster_)
         if self.history is None:
             raise RuntimeError("call fit(df) before predict()")
         history = self.history
         if future_text is not None:
             history = replace(history, text=with_future_text(history, future_text, self.h, self.freq_))
         forecasts = self._run([history], [self.states], self.h, "predict", self.text_components_)[1][0]
-        ds = np.concatenate([_future(last, self.h, self.freq_) for last in history.last_ds])
+        ds = _futures(history.last_ds, self.h, self.freq_)
         out = pd.DataFrame({"unique_id": np.repeat(history.ids, self.h), "ds": ds})
         return self._add_forecast_columns(out, [f for model_forecasts in forecasts for f in model_forecasts],
                                           len(history.ids))
@@ -134,16 +174,23 @@ class Forecaster:
         longer histories of them), from the fits as they are: forecasts[m][s] for model m and series s."""
         return self._run([history], [self.states], self.h, "predict", self.text_components_)[1][0]
 
-    def cross_validation(self, data: pd.DataFrame | Panel, n_windows: int = 1, step_size: int | None = None,
-                         refit: bool = True, *, id_col: str = "unique_id", time_col: str = "ds",
-                         target_col: str = "y") -> pd.DataFrame:
+    def cross_validation(self, data: pd.DataFrame | Panel | dd.DataFrame, n_windows: int = 1,
+                         step_size: int | None = None, refit: bool = True, *, id_col: str = "unique_id",
+                         time_col: str = "ds", target_col: str = "y") -> pd.DataFrame | dd.DataFrame:
         """Rolling-origin backtest: `n_windows` forecasts of h steps, the last ending at each
         series' end, origins `step_size` (default h) apart. Each window's models see only the
         data up to its cutoff. `refit=False` estimates once, at the first cutoff, and re-uses the
-        parameters on the longer histories of later windows."""
+        parameters on the longer histories of later windows. On a cluster: a Dask DataFrame (local models)."""
         step = int(step_size or self.h)
         if n_windows < 1 or step < 1:
             raise ValueError(f"n_windows and step_size must be positive, got {n_windows} and {step}")
+        if self._on_cluster(data):
+            from forecasting.api import distributed
+            self.client_ = distributed.connect(self.engine)
+            frame, job = distributed.plan(self, data, id_col, time_col, target_col, self.client_, self.train_series,
+                                          backtest=(int(n_windows), step, bool(refit)))
+            self.freq_, self.nonnegative_ = job.freq, job.nonnegative
+            return distributed.forecasts(frame, job)
         needed = self._min_train_length() + self.h + (n_windows - 1) * step
         panel = self._panel(data, id_col, time_col, target_col, needed)
         frame, history = panel.frame, self._history(panel)
@@ -290,6 +337,16 @@ class Forecaster:
 
     # ---- helpers ---------------------------------------------------------------------------
 
+    def _on_cluster(self, data: object) -> bool:
+        """Whether to run on a Dask cluster: an engine was given, or the data is a Dask DataFrame."""
+        dask_frames = sys.modules.get("dask.dataframe")     # loaded wherever a Dask DataFrame exists
+        if self.engine is None and not (dask_frames and isinstance(data, dask_frames.DataFrame)):
+            return False
+        if self.text_cols or self.future_text_cols or self.description_col:
+            raise ValueError("text covariates and descriptions are not read on a cluster: forecast them without "
+                             "an engine")
+        return True
+
     def _panel(self, data: pd.DataFrame | Panel, id_col: str, time_col: str, target_col: str,
                min_length: int) -> Panel:
         """The data as a Panel: one validated at the frequency asked for is taken as it is; a frame, or
@@ -339,15 +396,19 @@ class Forecaster:
         return max(needs)
 
     def _run(self, histories: list[History], states: list[list[list[FitState | PanelFit]]] | None, h: int | None,
-             stage: str, components: TextComponents | None = None) -> tuple[list, list]:
+             stage: str, components: TextComponents | None = None,
+             fitted: Mapping[str, PanelFit] | None = None) -> tuple[list, list]:
         """Fit (where `states` is None) and forecast h steps (unless h is None) every model on
         each history. Returns states[w][m][s] and forecasts[w][m][s] for history w, model m,
-        series s; a global model has a single state per history. Local work for all histories
-        goes to the worker pool at once. components: the text regressors' (for models that take text)."""
+        series s; a global model has a single state per history (`fitted`'s, by name, where given). Local
+        work for all histories goes to the worker pool at once. components: the text regressors' (for models that
+        take text)."""
         local = [m for m, model in enumerate(self.models) if isinstance(model, Model)]
         regressors = [self._regressors(history, components) if any(self.models[m].takes_text for m in local)
                       else None for history in histories]
-        tasks = [self._task(self.models[m], series_id, y, h=h, state=None if states is None else states[w][m][s],
+        seasons = (season_length(self.freq_), tuple(candidate_seasons(self.freq_)))     # once, not per series
+        tasks = [self._task(self.models[m], series_id, y, seasons, h=h,
+                            state=None if states is None else states[w][m][s],
                             regressors=regressors[w][s] if self.models[m].takes_text else None)
                  for w, history in enumerate(histories) for m in local
                  for s, (series_id, y) in enumerate(zip(history.ids, history.values))]
@@ -359,8 +420,12 @@ class Forecaster:
             window_states, window_forecasts = [], []
             for m, model in enumerate(self.models):
                 if isinstance(model, GlobalModel):
-                    state = states[w][m][0] if states is not None else model.fit_panel(
-                        history, self.freq_, self.h, self.level, self._epoch_progress(model))
+                    if states is not None:
+                        state = states[w][m][0]
+                    elif fitted and model.name in fitted:
+                        state = fitted[model.name]
+                    else:
+                        state = model.fit_panel(history, self.freq_, self.h, self.level, self._epoch_progress(model))
                     window_states.append([state])
                     window_forecasts.append(None if h is None else
                                             model.forecast_panel(history, self.freq_, h, self.level, state))
@@ -408,14 +473,14 @@ class Forecaster:
             return None
         return lambda epoch, epochs: self.progress(f"train {model.name}", epoch, epochs)
 
-    def _task(self, model: Model, series_id: str, y: np.ndarray, h: int | None = None,
-              state: FitState | None = None, regressors: np.ndarray | None = None) -> SeriesTask:
-        return SeriesTask(model=model, series_id=series_id, y=y,
-                          season_length=model.season_length or season_length(self.freq_),
+    def _task(self, model: Model, series_id: str, y: np.ndarray, seasons: tuple[int, tuple[int, ...]],
+              h: int | None = None, state: FitState | None = None, regressors: np.ndarray | None = None) -> SeriesTask:
+        """seasons: the frequency's usual season and every season it may have."""
+        usual, candidates = seasons
+        return SeriesTask(model=model, series_id=series_id, y=y, season_length=model.season_length or usual,
                           h=h, levels=tuple(self.level), state=state,
                           interval_horizon=self.h if self.level else 0, regressors=regressors,
-                          seasons=(model.season_length,) if model.season_length else
-                          tuple(candidate_seasons(self.freq_)))
+                          seasons=(model.season_length,) if model.season_length else candidates)
 
     def _keeps_nonnegative(self, values: list[np.ndarray]) -> bool:
         if self.nonnegative is not None:
@@ -472,3 +537,12 @@ def _analogue_futures(analogues: NextAnalogues, history: History, h: int, freq: 
 
 def _future(last: pd.Timestamp, h: int, freq: str) -> np.ndarray:
     return pd.date_range(last, periods=h + 1, freq=freq)[1:].to_numpy()
+
+
+def _futures(lasts: list[pd.Timestamp], h: int, freq: str) -> np.ndarray:
+    """The h stamps after each of `lasts`, series by series: `_future` of each, computed a step at a time for all
+    series at once (a validated series ends on its frequency's grid, where adding k steps is the k-th stamp)."""
+    if not lasts:
+        return np.array([], "datetime64[ns]")
+    offset, ends = to_offset(freq), pd.DatetimeIndex(lasts)
+    return np.stack([(ends + k * offset).to_numpy() for k in range(1, h + 1)], axis=1).reshape(-1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import glob
 import gzip
 import io
 import os
@@ -23,7 +24,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,9 @@ from forecasting.data.dates import (
 from forecasting.data.frame import LINE, validate_columns
 from forecasting.data.panel import Note, Panel, TableFormat
 from forecasting.errors import DataError
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
 
 _SEPARATORS = ",;\t|"
 PARQUET_MAGIC = b"PAR1"
@@ -115,14 +119,22 @@ def read_table(
     min_length: int | None = None,
     fill: str = "interpolate",
     duplicates: str = "error",
-) -> Panel:
+) -> Panel | dd.DataFrame:
     """Read a CSV/TSV file (or .gz, or an open file) or a Parquet file into a Panel: the validated
     long frame (unique_id, ds, y, covariates), its FrameReport (repairs, and notes on what was decided
     while reading) and the sniffed TableFormat. Parquet is recognised by its magic bytes or a .parquet name.
     Dates with UTC offsets are converted to `timezone` and kept as its clock times.
 
+    A folder or a glob pattern of such files is read lazily instead, into a Dask DataFrame of unique_id, ds and
+    y with one partition per file (see forecasting.data.lazy).
+
     Raises DataError naming the file, column, first offending lines and the fix.
     """
+    if names_many_files(source):
+        from forecasting.data.lazy import read_tables     # here: dask loads only for many files
+        return read_tables(source, id_col=id_col, time_col=time_col, target_col=target_col, sep=sep, decimal=decimal,
+                           encoding=encoding, dayfirst=dayfirst, timezone=timezone, freq=freq, min_length=min_length,
+                           fill=fill, duplicates=duplicates)
     name = _source_name(source)
     timezone = check_timezone(timezone, name)
     table, used_encoding, sep, decimal, notes = _read_cells(source, encoding, sep, decimal, name)
@@ -171,6 +183,11 @@ def read_table(
     )
     report = replace(panel.report, notes=tuple(note for note in notes if note is not None))
     return Panel(panel.frame, report, table_format)
+
+
+def names_many_files(source: object) -> bool:
+    """A folder or a glob pattern (rather than one file or an open one)."""
+    return isinstance(source, (str, os.PathLike)) and (Path(source).is_dir() or glob.has_magic(os.fspath(source)))
 
 
 def _read_cells(
