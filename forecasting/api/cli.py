@@ -4,10 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
-
+import dask.dataframe as dd
 import pandas as pd
+from distributed import Client
 
+from forecasting.api.distributed import connect, write_parquet
 from forecasting.api.forecaster import Forecaster
 from forecasting.api.settings import configured_models
 from forecasting.data import datasets
@@ -23,10 +24,6 @@ from forecasting.evaluation.plotting import forecast_figure, write_html
 from forecasting.evaluation.report import render_report
 from forecasting.models import REGISTRY, description
 from forecasting.pretraining.command import add_pretrain_command
-
-if TYPE_CHECKING:
-    import dask.dataframe as dd
-    from distributed import Client
 
 DEFAULT_MODEL = "auto"
 NONNEGATIVE = {"auto": None, "on": True, "off": False}
@@ -84,7 +81,6 @@ CLUSTER_UNSUPPORTED = ("plot", "save", "analogues", "future_text", "text_effects
 
 def _forecast_on_cluster(args: argparse.Namespace) -> int:
     """Forecast a folder, a glob or a big file on a Dask cluster, into a folder of Parquet parts."""
-    from forecasting.api.distributed import connect, write_parquet     # dask loads only for work on a cluster
     given = [f"--{name.replace('_', '-')}" for name in CLUSTER_UNSUPPORTED if getattr(args, name, None)]
     if given:
         raise ValueError(f"{', '.join(given)} cannot be used on a cluster (--engine, or a folder of files): "

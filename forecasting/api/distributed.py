@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import dask
 import dask.dataframe as dd
@@ -33,9 +33,6 @@ from forecasting.data.lazy import SERIES_COLUMNS
 from forecasting.data.panel import Panel
 from forecasting.errors import DataError
 from forecasting.models import GlobalModel, Model, PanelFit
-
-if TYPE_CHECKING:
-    from forecasting.api.forecaster import Forecaster
 
 ERROR_COLUMN = "error"
 SERIES_PER_PARTITION = 1_000     # enough work per task that scheduling costs little; few enough to spread
@@ -111,20 +108,22 @@ def sampled(ids: pd.Series, share: float) -> np.ndarray:
 class Job:
     """What every partition's work needs; the graph holds it once, so each worker receives it once."""
 
+    forecaster_class: type                # the Forecaster (passed in: it is the module that calls this one)
     models: list[Model | GlobalModel]
     h: int
-    freq: str
+    freq: str | None                      # None: `plan` infers it
     level: list[int]
     fill: str
     duplicates: str
-    nonnegative: bool
+    nonnegative: bool | None              # None: `plan` decides it from the data
     fits: dict[str, PanelFit] = field(default_factory=dict)       # the global models', by name
     backtest: tuple[int, int, bool] | None = None                 # n_windows, step_size, refit
 
-    def forecaster(self, models: list[Model | GlobalModel] | None = None) -> Forecaster:
-        from forecasting.api.forecaster import Forecaster
-        return Forecaster(models or self.models, h=self.h, freq=self.freq, level=self.level, n_jobs=1,
-                          fill=self.fill, duplicates=self.duplicates, nonnegative=self.nonnegative, text_cols=[])
+    def forecaster(self, models: list[Model | GlobalModel] | None = None) -> Any:
+        """An in-process Forecaster of these settings, on one process (the worker's)."""
+        return self.forecaster_class(models or self.models, h=self.h, freq=self.freq, level=self.level, n_jobs=1,
+                                     fill=self.fill, duplicates=self.duplicates, nonnegative=self.nonnegative,
+                                     text_cols=[])
 
     def run(self, frame: pd.DataFrame, models: list[Model | GlobalModel] | None = None) -> pd.DataFrame:
         """The forecasts (or backtest) of the series in `frame` by `models` (all: None), in-process."""
@@ -195,30 +194,26 @@ def _conformed(result: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
     return out.astype(meta.dtypes.to_dict())
 
 
-def plan(forecaster: Forecaster, data: dd.DataFrame | pd.DataFrame | Panel, id_col: str, time_col: str,
-         target_col: str, client: Client, train_series: int,
-         backtest: tuple[int, int, bool] | None = None) -> tuple[dd.DataFrame, Job]:
-    """The data gathered by series and persisted on the cluster, and the job: the frequency (given, or the first
-    series'), whether forecasts stay non-negative (given, or from the data a fit may see), and the global
-    models' fits, trained here on the sample."""
+def plan(job: Job, data: dd.DataFrame | pd.DataFrame | Panel, id_col: str, time_col: str, target_col: str,
+         client: Client, train_series: int) -> tuple[dd.DataFrame, Job]:
+    """The data gathered by series and persisted on the cluster, and the job completed: the frequency (given, or
+    the first series'), whether forecasts stay non-negative (given, or from the data a fit may see), and the
+    global models' fits, trained here on the sample."""
     frame = by_series(data, id_col, time_col, target_col, client)     # this client's, whichever is current
     series, lengths, lowest = client.compute([frame["unique_id"].nunique(), frame.map_partitions(len),
                                               frame["y"].min()], sync=True)
-    first = next(p for p, length in enumerate(lengths) if length)
-    freq = forecaster.freq or validate_frame(_one_series(client.compute(frame.get_partition(first), sync=True)),
-                                             fill=forecaster.fill, duplicates=forecaster.duplicates).freq
-    job = Job(models=forecaster.models, h=forecaster.h, freq=freq, level=forecaster.level, fill=forecaster.fill,
-              duplicates=forecaster.duplicates, nonnegative=False, backtest=backtest)
-    nonnegative = forecaster.nonnegative
-    if nonnegative is None and backtest is None and forecaster.duplicates == "error":
-        nonnegative = bool(lowest >= 0)    # validation only fills gaps, between values or with zeros
-    elif nonnegative is None:           # what the fits see: before the first cutoff, repeated stamps merged
+    if job.freq is None:
+        first = next(p for p, length in enumerate(lengths) if length)
+        one = _one_series(client.compute(frame.get_partition(first), sync=True))
+        job = replace(job, freq=validate_frame(one, fill=job.fill, duplicates=job.duplicates).freq)
+    if job.nonnegative is None and job.backtest is None and job.duplicates == "error":
+        job = replace(job, nonnegative=bool(lowest >= 0))  # validation only fills gaps, between values or with zeros
+    elif job.nonnegative is None:           # what the fits see: before the first cutoff, repeated stamps merged
         seen = frame.map_partitions(_lowest_seen, job, meta=pd.Series(dtype=float)).min()
-        nonnegative = bool(client.compute(seen, sync=True) >= 0)
-    job = replace(job, nonnegative=nonnegative)
-    global_models = [model for model in forecaster.models if isinstance(model, GlobalModel)]
+        job = replace(job, nonnegative=bool(client.compute(seen, sync=True) >= 0))
+    global_models = [model for model in job.models if isinstance(model, GlobalModel)]
     if global_models:
-        if backtest is not None:
+        if job.backtest is not None:
             names = ", ".join(model.name for model in global_models)
             raise ValueError(f"a backtest on a cluster fits local models only; {names} train on the whole panel: "
                              f"backtest them in-process (without an engine), on a sample of series if need be")

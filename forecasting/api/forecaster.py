@@ -9,15 +9,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import sys
-from typing import TYPE_CHECKING
-
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 from backbones.language.text_encoder import TextEncoderConfig
-from forecasting.api import persistence
+from distributed import Client
+
+from forecasting.api import distributed, persistence
 from forecasting.api.parallel import Progress, map_tasks
 from forecasting.api.text import history_text, with_future_text
 from forecasting.data.frame import require_length, validate_frame
@@ -32,12 +32,6 @@ from forecasting.models.statistical.arima import text_effects
 from forecasting.models.statistical.fitting import SeriesTask, describe_recent, run_task
 from forecasting.models.text import TextComponents
 from forecasting.retrieval.retriever import NextAnalogues
-
-if TYPE_CHECKING:      # dask loads only for work on a cluster: a single file or frame never waits for it
-    import dask.dataframe as dd
-    from distributed import Client
-
-    from forecasting.api import distributed
 
 
 class Forecaster:
@@ -135,9 +129,8 @@ class Forecaster:
         On a cluster (`engine`, or a Dask DataFrame): the data is gathered by series there and the global models
         trained; the local models fit on the workers when `predict` is computed."""
         if self._on_cluster(data):
-            from forecasting.api import distributed
             self.client_ = distributed.connect(self.engine)     # kept: the data persisted there lives as long
-            self.cluster_ = distributed.plan(self, data, id_col, time_col, target_col, self.client_,
+            self.cluster_ = distributed.plan(self._job(), data, id_col, time_col, target_col, self.client_,
                                              self.train_series)
             self.freq_, self.nonnegative_ = self.cluster_[1].freq, self.cluster_[1].nonnegative
             return self
@@ -156,7 +149,6 @@ class Forecaster:
         if self.cluster_ is not None:
             if future_text is not None:
                 raise ValueError("future_text is not read on a cluster: forecast text covariates without an engine")
-            from forecasting.api import distributed
             return distributed.forecasts(*self.cluster_)
         if self.history is None:
             raise RuntimeError("call fit(df) before predict()")
@@ -185,10 +177,9 @@ class Forecaster:
         if n_windows < 1 or step < 1:
             raise ValueError(f"n_windows and step_size must be positive, got {n_windows} and {step}")
         if self._on_cluster(data):
-            from forecasting.api import distributed
             self.client_ = distributed.connect(self.engine)
-            frame, job = distributed.plan(self, data, id_col, time_col, target_col, self.client_, self.train_series,
-                                          backtest=(int(n_windows), step, bool(refit)))
+            frame, job = distributed.plan(self._job(backtest=(int(n_windows), step, bool(refit))), data, id_col,
+                                          time_col, target_col, self.client_, self.train_series)
             self.freq_, self.nonnegative_ = job.freq, job.nonnegative
             return distributed.forecasts(frame, job)
         needed = self._min_train_length() + self.h + (n_windows - 1) * step
@@ -339,13 +330,18 @@ class Forecaster:
 
     def _on_cluster(self, data: object) -> bool:
         """Whether to run on a Dask cluster: an engine was given, or the data is a Dask DataFrame."""
-        dask_frames = sys.modules.get("dask.dataframe")     # loaded wherever a Dask DataFrame exists
-        if self.engine is None and not (dask_frames and isinstance(data, dask_frames.DataFrame)):
+        if self.engine is None and not isinstance(data, dd.DataFrame):
             return False
         if self.text_cols or self.future_text_cols or self.description_col:
             raise ValueError("text covariates and descriptions are not read on a cluster: forecast them without "
                              "an engine")
         return True
+
+    def _job(self, backtest: tuple[int, int, bool] | None = None) -> distributed.Job:
+        """This Forecaster's settings as the work a cluster's partitions do (frequency and sign still open)."""
+        return distributed.Job(forecaster_class=type(self), models=self.models, h=self.h, freq=self.freq,
+                               level=self.level, fill=self.fill, duplicates=self.duplicates,
+                               nonnegative=self.nonnegative, backtest=backtest)
 
     def _panel(self, data: pd.DataFrame | Panel, id_col: str, time_col: str, target_col: str,
                min_length: int) -> Panel:

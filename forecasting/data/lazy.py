@@ -1,7 +1,7 @@
 """Many files as one lazy table: a folder or glob of CSV/Parquet files read as a Dask DataFrame of series.
 
 Each file is one partition, read by `read_table` when the partition is computed (on a cluster's worker), so it
-is validated as a single file would be and its errors name it. The first file is read here, at once: its
+is validated as a single file would be and its errors name it. The first file is also read at once: its
 frequency is the one every file must have (unless `freq` resamples them all), and its columns the table's.
 A series may span files; the Forecaster gathers each series into one partition before fitting.
 """
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import dask.dataframe as dd
 import pandas as pd
 
-from forecasting.data.reading import read_table
+from forecasting.data.panel import Panel
 from forecasting.errors import DataError
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz", ".parquet", ".pq")
@@ -33,26 +34,30 @@ def table_files(source: str | os.PathLike) -> list[Path]:
     return sorted(files)
 
 
-def read_tables(source: str | os.PathLike, *, freq: str | None = None, **options: object) -> dd.DataFrame:
+def read_tables(source: str | os.PathLike, read_table: Callable[..., Panel], *, freq: str | None = None,
+                **options: object) -> dd.DataFrame:
     """The series of every file under `source` (see `table_files`) as a Dask DataFrame of unique_id, ds and y,
-    one partition per file, read lazily. `options` are read_table's (id_col, target_col, sep, ...).
+    one partition per file, each read by `read_table` (forecasting.data.reading's, which calls this) lazily.
+    `options` are read_table's (id_col, target_col, sep, ...).
 
     Raises DataError naming the file: at once for the first file, when a partition is computed for the others.
     """
     files = table_files(source)
-    first = series_frame(files[0], freq=freq, expected_freq=None, options=options)
-    expected = freq or first.attrs["freq"]
-    first.attrs.clear()
-    return dd.from_map(series_frame, files, freq=freq, expected_freq=expected, options=options,
-                       meta=first.iloc[:0], label="read-table", enforce_metadata=False)
+    first = read_table(files[0], freq=freq, **options)       # read now: its frequency is every file's
+    return dd.from_map(series_frame, files, read_table=read_table, freq=freq, expected_freq=freq or first.freq,
+                       options=options, meta=series_columns(first).iloc[:0], label="read-table",
+                       enforce_metadata=False)
 
 
-def series_frame(path: Path, *, freq: str | None, expected_freq: str | None, options: dict) -> pd.DataFrame:
-    """One file's validated series as unique_id (text), ds, y; its inferred frequency in attrs["freq"]."""
+def series_frame(path: Path, *, read_table: Callable[..., Panel], freq: str | None, expected_freq: str,
+                 options: dict) -> pd.DataFrame:
+    """One file's validated series as unique_id (text), ds, y."""
     panel = read_table(path, freq=freq, **options)
-    if expected_freq is not None and panel.freq != expected_freq:
+    if panel.freq != expected_freq:
         raise DataError(f"{path}: its frequency is {panel.freq}, the first file's is {expected_freq}. Pass freq= "
                         f"(--freq) to resample every file to one frequency, or read these files apart.")
-    frame = panel.frame[SERIES_COLUMNS].astype({"unique_id": str}).reset_index(drop=True)
-    frame.attrs["freq"] = panel.freq
-    return frame
+    return series_columns(panel)
+
+
+def series_columns(panel: Panel) -> pd.DataFrame:
+    return panel.frame[SERIES_COLUMNS].astype({"unique_id": str}).reset_index(drop=True)

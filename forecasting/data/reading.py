@@ -24,8 +24,9 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -37,11 +38,9 @@ from forecasting.data.dates import (
     TIME_WORDS, DateColumn, check_timezone, find_date_column, is_dotted, parse_dates, read_dates, settle_order,
 )
 from forecasting.data.frame import LINE, validate_columns
+from forecasting.data.lazy import read_tables
 from forecasting.data.panel import Note, Panel, TableFormat
 from forecasting.errors import DataError
-
-if TYPE_CHECKING:
-    import dask.dataframe as dd
 
 _SEPARATORS = ",;\t|"
 PARQUET_MAGIC = b"PAR1"
@@ -131,10 +130,9 @@ def read_table(
     Raises DataError naming the file, column, first offending lines and the fix.
     """
     if names_many_files(source):
-        from forecasting.data.lazy import read_tables     # here: dask loads only for many files
-        return read_tables(source, id_col=id_col, time_col=time_col, target_col=target_col, sep=sep, decimal=decimal,
-                           encoding=encoding, dayfirst=dayfirst, timezone=timezone, freq=freq, min_length=min_length,
-                           fill=fill, duplicates=duplicates)
+        return read_tables(source, read_table, id_col=id_col, time_col=time_col, target_col=target_col, sep=sep,
+                           decimal=decimal, encoding=encoding, dayfirst=dayfirst, timezone=timezone, freq=freq,
+                           min_length=min_length, fill=fill, duplicates=duplicates)
     name = _source_name(source)
     timezone = check_timezone(timezone, name)
     table, used_encoding, sep, decimal, notes = _read_cells(source, encoding, sep, decimal, name)
