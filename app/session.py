@@ -15,6 +15,11 @@ malloc arenas (up to 8 per core) and keeps what they free, and every session run
 server would grow by each session's peak. With two arenas, and a trim when a session is closed, it
 returns to where it was. `make run` and the Docker image set MALLOC_ARENA_MAX=2; the same limit is set
 here for a server started otherwise (it applies to the arenas made from then on).
+
+glibc also raises its mmap threshold each time a mapped block is freed (up to 32 MB), so after the first
+upload the next ones' buffers and arrays come from the heap, between blocks that live on, and the trim cannot
+return them: a closed session could leave 25 to 50 MB behind. A fixed threshold of MMAP_THRESHOLD keeps every
+block that large in its own mapping, which goes back to the system the moment it is freed.
 """
 from __future__ import annotations
 
@@ -31,13 +36,16 @@ from streamlit.runtime.state import SafeSessionState
 
 CLOSE_BEFORE_S = 5.0  # the close runs this long before Streamlit forgets the session (it must still be there)
 MALLOC_ARENAS = 2
-M_ARENA_MAX = -8      # glibc's mallopt parameter number
+MMAP_THRESHOLD = 1 << 20
+M_ARENA_MAX = -8      # glibc's mallopt parameter numbers
+M_MMAP_THRESHOLD = -3
 
 _LOG = logging.getLogger(__name__)
 _LIBC = ctypes.CDLL(None)  # the symbols of this process, the C library's among them
 _GLIBC = hasattr(_LIBC, "mallopt") and hasattr(_LIBC, "malloc_trim")  # not on macOS or musl: nothing to do there
 if _GLIBC:
     _LIBC.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+    _LIBC.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)  # set, it no longer moves
 
 
 def stop_if_ended() -> None:

@@ -29,7 +29,6 @@ from forecasting.pretraining.train import PretrainConfig, pretrain
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NETWORK = dict(patch_len=16, max_patches=32, forecast_patches=4, d_model=128, n_layers=4, n_heads=4, d_ff=256)
-WIDE_NETWORK = dict(NETWORK, d_model=256, n_layers=6, n_heads=8, d_ff=512)      # pretrain_scale_choice.py
 
 
 def candidates(windows: int, epochs: int, seed: int) -> dict[str, float]:

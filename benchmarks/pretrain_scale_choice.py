@@ -25,9 +25,10 @@ from backbones.patch_lm import PatchLMConfig
 from forecasting.pretraining.corpus import CorpusConfig, build_corpus
 from forecasting.pretraining.objectives import ObjectiveConfig
 from forecasting.pretraining.train import PretrainConfig, pretrain
-from pretrain_base import NETWORK, WIDE_NETWORK
+from pretrain_base import NETWORK
 
 RESULTS = Path(__file__).resolve().parent / "results"
+WIDE_NETWORK = dict(NETWORK, d_model=256, n_layers=6, n_heads=8, d_ff=512)
 CANDIDATES = {"base": (NETWORK, 20_000, 6), "base, 2x windows": (NETWORK, 40_000, 3),
               "wide, 2x windows": (WIDE_NETWORK, 40_000, 3)}
 
