@@ -409,6 +409,47 @@ def test_parquet_long_layout_takes_the_same_detection_path(tmp_path):
     assert panel.format == TableFormat("parquet", "", ".", None, "day", "ISO8601", "long", id_col="store")
 
 
+def test_a_typed_long_parquet_file_is_read_as_the_same_table_written_as_csv(tmp_path):
+    """Typed columns (date-times, numbers, text ids) skip the text detour and give what the CSV gives."""
+    stored = pd.DataFrame({"unique_id": ["a"] * 6 + ["b"] * 6, "ds": list(pd.date_range("2024-03-01", periods=6,
+                                                                                         freq="h")) * 2,
+                           "y": [0.1 * i + 1 / 3 for i in range(12)], "price": list(range(12))})
+    stored.loc[2, "y"] = None
+    stored.to_parquet(tmp_path / "typed.parquet")
+    stored.to_csv(tmp_path / "typed.csv", index=False)
+    typed, text = read_table(tmp_path / "typed.parquet"), read_table(tmp_path / "typed.csv")
+    assert typed.format.date_format == "stored date-times" and typed.format.id_col == "unique_id"
+    pd.testing.assert_frame_equal(typed.frame, text.frame)
+    assert policies(typed) == policies(text) == {"missing:interpolate": 1}
+
+
+def test_a_typed_parquet_file_names_the_lines_of_its_problems(tmp_path):
+    stored = pd.DataFrame({"unique_id": ["a"] * 5, "ds": pd.date_range("2024-03-01", periods=5, freq="D"),
+                           "y": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    stored.loc[3, "ds"] = stored.loc[2, "ds"]
+    stored.to_parquet(tmp_path / "repeats.parquet")
+    with pytest.raises(DataError, match=r"repeats\.parquet: column 'ds' repeats timestamps within a series in 2 rows, "
+                                        r"first at line 3 .*, line 4 .* in series 'a'"):
+        read_table(tmp_path / "repeats.parquet")
+    assert read_table(tmp_path / "repeats.parquet", duplicates="mean").frame["y"].tolist() == [1.0, 2.0, 3.5, 4.25, 5.0]
+
+
+def test_a_parquet_file_with_a_blank_id_gets_the_csv_message(tmp_path):
+    stored = pd.DataFrame({"unique_id": ["a", "a", " ", "a"], "ds": pd.date_range("2024-03-01", periods=4, freq="D"),
+                           "y": [1.0, 2.0, 3.0, 4.0]})
+    stored.to_parquet(tmp_path / "blank.parquet")
+    stored.to_csv(tmp_path / "blank.csv", index=False)
+    messages = []
+    for name in ("blank.parquet", "blank.csv"):
+        with pytest.raises(DataError) as error:
+            read_table(tmp_path / name)
+        messages.append(str(error.value).replace(name, "FILE"))
+    # a Parquet file's rows count from 1; the CSV's lines from its header
+    assert messages[0].endswith("FILE: column 'unique_id' is empty in 1 row, first at line 3 (ds 2024-03-03) in "
+                                "series 'nan'. Give every row a series id.")
+    assert messages[0] == messages[1].replace("line 4", "line 3")
+
+
 def test_parquet_wide_layout_from_bytes_with_the_dates_in_the_index():
     stored = pd.DataFrame({"HUFL": [5.827, 5.693, 5.157, 5.09], "OT": [30.531000137329102, 27.787, 27.787, 25.044]},
                           index=pd.date_range("2016-07-01", periods=4, freq="h", name="date"))

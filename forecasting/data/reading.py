@@ -135,7 +135,16 @@ def read_table(
                            min_length=min_length, fill=fill, duplicates=duplicates)
     name = _source_name(source)
     timezone = check_timezone(timezone, name)
-    table, used_encoding, sep, decimal, notes = _read_cells(source, encoding, sep, decimal, name)
+    content = _read_bytes(source, name)
+    if _is_parquet(content, name):
+        stored = _stored_parquet(content, name)
+        typed = _typed_columns(stored, id_col, time_col, target_col)
+        if typed is not None:       # typed columns need no reading as text: straight to validation
+            return _typed_panel(stored, *typed, timezone, freq, min_length, fill, duplicates, name)
+        table, used_encoding, sep, decimal, notes = _parquet_cells(stored, name), "parquet", "", ".", []
+    else:
+        table, used_encoding, sep, notes = _read_text(content, encoding, sep, name)
+    del content
     table, cell_notes = _clean_cells(table, sep, name)
     dates = find_date_column(table, time_col, dayfirst, name)
     time_col = dates.name
@@ -186,19 +195,6 @@ def read_table(
 def names_many_files(source: object) -> bool:
     """A folder or a glob pattern (rather than one file or an open one)."""
     return isinstance(source, (str, os.PathLike)) and (Path(source).is_dir() or glob.has_magic(os.fspath(source)))
-
-
-def _read_cells(
-    source: str | os.PathLike | IO[bytes] | IO[str], encoding: str | None, sep: str | None, decimal: str | None,
-    name: str,
-) -> tuple[pd.DataFrame, str, str, str | None, list[Note]]:
-    """The file's cells as text: the table, the encoding, delimiter and decimal mark used (Parquet: none given
-    and '.') and notes. The file's bytes are freed once it returns."""
-    content = _read_bytes(source, name)
-    if _is_parquet(content, name):
-        return _parse_parquet(content, name), "parquet", "", ".", []
-    table, used_encoding, sep, notes = _read_text(content, encoding, sep, name)
-    return table, used_encoding, sep, decimal, notes
 
 
 def _read_text(
@@ -386,13 +382,8 @@ def _is_parquet(content: bytes | str, name: str) -> bool:
     return isinstance(content, bytes) and (content[:4] == PARQUET_MAGIC or name.lower().endswith(".parquet"))
 
 
-def _parse_parquet(content: bytes, name: str) -> pd.DataFrame:
-    """A Parquet file as the text table _parse_table gives, so that it takes the same detection path.
-
-    Cells become text (numbers by their repr, which reads back exactly; empty cells NaN); a stored
-    pandas index (e.g. the dates) is a column like the others; the index counts rows from 1, since a
-    Parquet file has no lines.
-    """
+def _stored_parquet(content: bytes, name: str) -> pd.DataFrame:
+    """A Parquet file's table as stored; a stored pandas index (e.g. the dates) is a column like the others."""
     try:
         stored = pd.read_parquet(io.BytesIO(content))
     except (ValueError, OSError, ArrowException) as error:
@@ -401,8 +392,62 @@ def _parse_parquet(content: bytes, name: str) -> pd.DataFrame:
         ) from error
     if not isinstance(stored.index, pd.RangeIndex):
         stored = stored.reset_index()
+    stored.columns = [str(column).strip() for column in stored.columns]
+    return stored
+
+
+def _typed_columns(stored: pd.DataFrame, id_col: str | None, time_col: str | None,
+                   target_col: str | list[str] | None) -> tuple[str, str, str] | None:
+    """(id, time, target) where the file is a long table already typed, as pandas or `almanac forecast` write
+    one: ids as text or whole numbers (none missing or blank), one date-time column, every other column numbers.
+    Else None: the file is read as text cells (which detects, and names the trouble with, everything else)."""
+    id_col = id_col or ("unique_id" if "unique_id" in stored.columns else None)
+    times = [column for column in stored.columns if pd.api.types.is_datetime64_any_dtype(stored[column])]
+    time_col = time_col or (times[0] if len(times) == 1 else None)
+    if id_col not in stored.columns or time_col not in times or stored.columns.duplicated().any():
+        return None
+    others = [column for column in stored.columns if column not in (id_col, time_col)]
+    if not all(pd.api.types.is_numeric_dtype(stored[column]) and not pd.api.types.is_bool_dtype(stored[column])
+               for column in others):
+        return None
+    target_col = target_col or ("y" if "y" in others else others[0] if len(others) == 1 else None)
+    if not isinstance(target_col, str) or target_col not in others:
+        return None
+    ids = stored[id_col]
+    if pd.api.types.is_integer_dtype(ids):
+        return id_col, time_col, target_col
+    if not pd.api.types.is_string_dtype(ids) or not ids.map(lambda cell: isinstance(cell, str)).all() \
+            or (ids.str.strip() == "").any():
+        return None
+    return id_col, time_col, target_col
+
+
+def _typed_panel(stored: pd.DataFrame, id_col: str, time_col: str, target_col: str, timezone: str,
+                 freq: str | None, min_length: int | None, fill: str, duplicates: str, name: str) -> Panel:
+    """A typed long Parquet table validated as it is (see `_typed_columns`); dates with a zone are converted to
+    `timezone` and kept as its clock times, as text dates with UTC offsets are."""
+    times = stored[time_col]
+    zone = None
+    if isinstance(times.dtype, pd.DatetimeTZDtype):
+        times, zone = times.dt.tz_convert(timezone).dt.tz_localize(None), timezone
+    columns = {id_col: _series_ids(stored[id_col].astype(str)), time_col: times,
+               **{column: stored[column] for column in stored.columns if column not in (id_col, time_col)}}
+    lines = np.arange(1, len(stored) + 1, dtype=np.min_scalar_type(-max(len(stored), 1)))
+    del stored
+    panel = validate_columns(columns, lines, id_col=id_col, time_col=time_col, target_col=target_col, freq=freq,
+                             min_length=min_length, fill=fill, duplicates=duplicates, source=name)
+    return Panel(panel.frame, panel.report,
+                 TableFormat("parquet", "", ".", None, time_col, "stored date-times", "long", id_col, timezone=zone))
+
+
+def _parquet_cells(stored: pd.DataFrame, name: str) -> pd.DataFrame:
+    """A Parquet table as the text table _parse_table gives, so that it takes the same detection path.
+
+    Cells become text (numbers by their repr, which reads back exactly; empty cells NaN); the index counts rows
+    from 1, since a Parquet file has no lines.
+    """
     table = pd.DataFrame({position: _text_cells(stored.iloc[:, position]) for position in range(stored.shape[1])})
-    table.columns = [str(column).strip() for column in stored.columns]
+    table.columns = stored.columns
     table.index = pd.RangeIndex(1, len(table) + 1, name=LINE)
     if table.empty:
         raise DataError(f"{name} has columns ({listed(table.columns)}) but no rows. Add the data rows.")
