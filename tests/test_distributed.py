@@ -9,10 +9,14 @@ import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
 
+import forecasting as fc
+from backbones.language.text_encoder import TextEncoderConfig
 from forecasting import DataError, Forecaster, read_table
 from forecasting.api import distributed
 from forecasting.api.cli import main
+from forecasting.models.text import text_encoder
 from tests.conftest import REPO
+from tests.test_text_forecaster import a_sale_on_day, event_panel
 
 MODELS = ["seasonal_naive", "theta", "linear"]     # a closed form, a fitted local model, a global one
 KEYS = ["unique_id", "cutoff", "ds"]
@@ -71,10 +75,15 @@ def test_forecasts_on_a_local_cluster_equal_the_in_process_run(local_cluster, se
 
 
 def test_a_dask_dataframe_is_forecast_on_the_current_client(local_cluster, series):
+    """In three partitions, each searching the one index analog built on the client over all series."""
     frame = dd.from_pandas(series, npartitions=3)
-    on_cluster = Forecaster(["seasonal_naive", "theta"], h=12).fit(frame).predict().compute()
-    in_process = Forecaster(["seasonal_naive", "theta"], h=12, n_jobs=1).fit(series).predict()
-    assert_same(on_cluster, in_process)
+    forecaster = Forecaster(["seasonal_naive", "theta", "analog"], h=12).fit(frame)
+    assert forecaster.cluster_[0].npartitions == 3
+    on_cluster = forecaster.predict().compute()
+    in_process = Forecaster(["seasonal_naive", "theta", "analog"], h=12, n_jobs=1).fit(series).predict()
+    assert_same(on_cluster, in_process.astype({"analog": float}))     # a cluster's forecast columns are all float64
+    with pytest.raises(ValueError, match="analogues are listed after an in-process fit"):
+        forecaster.analogues()
 
 
 def test_a_backtest_on_a_cluster_equals_the_in_process_one(local_cluster, series):
@@ -131,9 +140,58 @@ def test_a_model_that_fails_on_a_series_leaves_the_others_forecasts(local_cluste
     np.testing.assert_array_equal(rows["seasonal_naive"].to_numpy(), alone["seasonal_naive"].to_numpy())
 
 
-def test_text_covariates_are_refused_on_a_cluster(local_cluster, series):
-    with pytest.raises(ValueError, match="text covariates and descriptions are not read on a cluster"):
-        Forecaster(["naive"], h=3, engine=local_cluster, description_col="about").fit(series)
+def text_panel() -> pd.DataFrame:
+    """Daily sales with a sale written on about one day in ten (known in advance), and a description per store
+    (none for the last)."""
+    frame = event_panel(n_series=4, length=120)
+    frame["about"] = frame["unique_id"].map({f"store {s}": text for s, text in enumerate(
+        ["a seaside kiosk", "an office canteen", "a station newsagent", ""])})
+    return frame
+
+
+TEXT_SETTINGS = dict(h=7, text_cols=["event"], future_text_cols=["event"], description_col="about")
+
+
+def text_models() -> list:
+    return ["arima", "naive", fc.model("hypermamba", epochs=1, steps_per_epoch=4, batch_size=8, seed=0,
+                                       network={"d_model": 8, "n_layers": 1})]
+
+
+def test_text_on_a_cluster_equals_the_in_process_run_and_is_encoded_once(local_cluster, one_thread):
+    """ARIMA's text components are found over all series, the network reads each step's text and each series'
+    description, and the planned text of the horizon reaches the workers: all as in-process, and every text's
+    vector encoded on the client alone (the workers' encoder never loads its model)."""
+    frame = text_panel()
+    on_cluster = Forecaster(text_models(), engine=local_cluster, **TEXT_SETTINGS).fit(frame)
+    in_process = Forecaster(text_models(), n_jobs=1, **TEXT_SETTINGS).fit(frame)
+    assert on_cluster.text_columns_ == in_process.text_columns_
+    assert on_cluster.text_components_.texts == in_process.text_components_.texts
+    assert_same(on_cluster.predict().compute(), in_process.predict())
+    planned = a_sale_on_day(in_process, 3)
+    assert_same(on_cluster.predict(future_text=planned).compute(), in_process.predict(future_text=planned))
+    workers = local_cluster.run(lambda: (len(text_encoder(TextEncoderConfig()).shared),
+                                         text_encoder(TextEncoderConfig())._language_model is not None))
+    assert any(shared for shared, _ in workers.values()) and not any(loaded for _, loaded in workers.values())
+    with pytest.raises(DataError, match="future_text names series 'store 9' that the forecaster was not fitted on"):
+        on_cluster.predict(future_text=planned.assign(unique_id="store 9"))
+
+
+def test_a_backtest_with_text_on_a_cluster_equals_the_in_process_one(local_cluster, one_thread):
+    frame = text_panel()
+    settings = dict(TEXT_SETTINGS, models=["arima", "naive"])
+    on_cluster = Forecaster(engine=local_cluster, **settings).cross_validation(frame, n_windows=2)
+    in_process = Forecaster(n_jobs=1, **settings)
+    assert_same(on_cluster.compute(), in_process.cross_validation(frame, n_windows=2))
+
+
+def test_text_columns_are_detected_over_all_series_on_a_cluster(local_cluster):
+    frame = text_panel().drop(columns="about")
+    frame.loc[frame["unique_id"] != "store 3", "event"] = None       # text in the last series alone
+    on_cluster = Forecaster(["naive"], h=7, engine=local_cluster).fit(frame)
+    assert on_cluster.text_columns_ == Forecaster(["naive"], h=7, n_jobs=1).fit(frame).text_columns_
+    assert on_cluster.text_columns_.past == ("event",)
+    with pytest.raises(DataError, match="future_text_cols names 'promo', which is not a covariate column"):
+        Forecaster(["naive"], h=7, future_text_cols=["promo"], engine=local_cluster).fit(frame)
 
 
 def write_files(folder: Path, frame: pd.DataFrame, files: int) -> None:
@@ -170,6 +228,30 @@ def test_a_file_at_another_frequency_is_named(tmp_path, series):
     daily.to_csv(tmp_path / "big" / "part9.csv", index=False)
     with pytest.raises(DataError, match=r"part9\.csv: its frequency is D, the first file's is h"):
         read_table(tmp_path / "big").compute()
+
+
+def test_a_file_with_other_columns_is_named(tmp_path, series):
+    write_files(tmp_path / "big", series, 2)
+    other = series[series["unique_id"] == "OT-0"].assign(unique_id="extra", price=1.0)
+    other.to_csv(tmp_path / "big" / "part9.csv", index=False)
+    with pytest.raises(DataError, match=r"part9\.csv: its columns are unique_id, ds, y, price; the first file's are "
+                                        r"unique_id, ds, y\. Give every file the same columns"):
+        read_table(tmp_path / "big").compute()
+
+
+def test_the_cli_reads_text_and_the_planned_text_on_a_scheduler(local_cluster, tmp_path, capsys, one_thread):
+    """Text columns travel with the files' partitions; --future-text reaches the workers; forecasts as in-process."""
+    frame = text_panel()
+    write_files(tmp_path / "big", frame, 2)
+    in_process = Forecaster(["arima", "naive"], n_jobs=1, **TEXT_SETTINGS).fit(read_each(tmp_path / "big"))
+    planned = a_sale_on_day(in_process, 2)
+    planned.to_csv(tmp_path / "planned.csv", index=False)
+    out = tmp_path / "forecast"
+    assert main(["forecast", str(tmp_path / "big"), "--engine", local_cluster.scheduler.address, "--h", "7",
+                 "--model", "arima", "naive", "--future-text-cols", "event", "--description-col", "about",
+                 "--future-text", str(tmp_path / "planned.csv"), "--out", str(out)]) == 0
+    assert_same(pd.read_parquet(out), in_process.predict(future_text=planned))
+    assert "text columns read: event (known in advance: event)" in capsys.readouterr().err
 
 
 def test_an_empty_folder_says_what_it_looked_for(tmp_path):

@@ -50,6 +50,22 @@ def test_a_second_encode_reads_everything_from_the_cache(tiny_language_models, t
     assert EmbeddingCache(cache).count(again.key) == 3
 
 
+def test_shared_vectors_serve_another_process_without_its_model_or_cache(tiny_language_models, tmp_path):
+    """What a cluster's client hands its workers: each distinct text's vector by hash, read before any cache."""
+    config = TextEncoderConfig(model=tiny_language_models["bert"])
+    client = TextEncoder(config, cache_path=tmp_path / "client.sqlite")
+    shared = client.vectors([TEXTS[0], " " + TEXTS[1], "", None, TEXTS[0]])
+    assert len(shared) == 2
+    worker = TextEncoder(config, cache_path=tmp_path / "worker.sqlite")
+    worker.share(shared)
+    vectors = worker.encode([TEXTS[1], "", TEXTS[0]])
+    np.testing.assert_array_equal(vectors[[0, 2]], client.encode([TEXTS[1], TEXTS[0]]))
+    assert (worker.last.cached, worker.last.encoded) == (2, 0) and worker._language_model is None
+    assert not (tmp_path / "worker.sqlite").exists()              # no cache was needed, so none was opened
+    worker.encode([TEXTS[2]])                                     # a text not shared is encoded as ever
+    assert worker.last.encoded == 1 and EmbeddingCache(tmp_path / "worker.sqlite").count(worker.key) == 1
+
+
 def test_the_cache_is_invalidated_by_the_pooling_the_token_limit_and_a_changed_model(tiny_language_models, tmp_path):
     cache = tmp_path / "cache.sqlite"
     directory = tiny_language_models["roberta"]

@@ -72,6 +72,7 @@ class TextEncoder:
         self.cache = None if cache_path is False else EmbeddingCache(
             Path(cache_path) if cache_path else default_cache_path())
         self.key = _encoder_key(self.source, config)
+        self.shared: dict[str, np.ndarray] = {}     # vectors by text hash that another process encoded (see share)
         self.last = EncodingStats()
 
     @property
@@ -99,8 +100,10 @@ class TextEncoder:
         strings = ["" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text).strip()
                    for text in texts]
         distinct = sorted({text for text in strings if text})
-        hashes = [hashlib.sha256(text.encode()).hexdigest() for text in distinct]
-        vectors = self.cache.get(self.key, hashes) if self.cache is not None else {}
+        hashes = [text_hash(text) for text in distinct]
+        vectors = {digest: self.shared[digest] for digest in hashes if digest in self.shared}
+        if self.cache is not None and len(vectors) < len(hashes):
+            vectors |= self.cache.get(self.key, [digest for digest in hashes if digest not in vectors])
         missing = [(text, digest) for text, digest in zip(distinct, hashes) if digest not in vectors]
         truncated = 0
         if missing:
@@ -117,6 +120,18 @@ class TextEncoder:
         self.last = EncodingStats(len(distinct), len(distinct) - len(missing), len(missing), truncated,
                                   time.perf_counter() - started)
         return out
+
+    def vectors(self, texts: Sequence[str | None]) -> dict[str, np.ndarray]:
+        """The vectors of the distinct non-empty texts, by `text_hash`: what `share` hands to another process."""
+        distinct = sorted({str(text).strip() for text in texts if isinstance(text, str) and text.strip()})
+        return dict(zip(map(text_hash, distinct), self.encode(distinct)))
+
+    def share(self, vectors: dict[str, np.ndarray]) -> None:
+        """Take these vectors (from `vectors` in another process) before the cache: a cluster's workers get every
+        text's vector from the client that encoded it once, and never load the model for them."""
+        self.shared = vectors
+        if vectors:
+            self._dim = len(next(iter(vectors.values())))
 
     @torch.no_grad()
     def _encode(self, texts: list[str]) -> tuple[np.ndarray, int]:
@@ -174,6 +189,11 @@ class EmbeddingCache:
             query, arguments = ("SELECT COUNT(*) FROM embeddings", ()) if encoder is None else (
                 "SELECT COUNT(*) FROM embeddings WHERE encoder = ?", (encoder,))
             return connection.execute(query, arguments).fetchone()[0]
+
+
+def text_hash(text: str) -> str:
+    """A text's key in the cache and in shared vectors."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _encoder_key(source: str, config: TextEncoderConfig) -> str:

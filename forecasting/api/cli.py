@@ -75,8 +75,7 @@ def forecast_command(args: argparse.Namespace) -> int:
     return 0
 
 
-CLUSTER_UNSUPPORTED = ("plot", "save", "analogues", "future_text", "text_effects", "compared", "library",
-                       "description_col")
+CLUSTER_UNSUPPORTED = ("plot", "save", "analogues", "text_effects", "compared", "library")
 
 
 def _forecast_on_cluster(args: argparse.Namespace) -> int:
@@ -95,7 +94,12 @@ def _forecast_on_cluster(args: argparse.Namespace) -> int:
         print(f"engine: {client.scheduler.address} ({workers} workers)", file=sys.stderr)
         data = _read(args)
         forecaster = _forecaster(args, engine=client)
-        result = forecaster.fit(data).predict()
+        future_text = _read_future_text(args.future_text) if args.future_text else None
+        result = forecaster.fit(data).predict(future_text=future_text)
+        columns = forecaster.text_columns_
+        if columns:
+            known = f" (known in advance: {', '.join(columns.future)})" if columns.future else ""
+            print(f"text columns read: {', '.join(columns.names)}{known}", file=sys.stderr)
         rows, errors = write_parquet(result, out, client)
     finally:
         cluster = client.cluster      # the local cluster started here; None for a scheduler's address

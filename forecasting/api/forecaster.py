@@ -19,7 +19,7 @@ from distributed import Client
 
 from forecasting.api import distributed, persistence
 from forecasting.api.parallel import Progress, map_tasks
-from forecasting.api.text import history_text, with_future_text
+from forecasting.api.text import check_future_ids, check_future_text, history_text, with_future_text
 from forecasting.data.frame import require_length, validate_frame
 from forecasting.data.frequency import candidate_seasons, season_length
 from forecasting.data.panel import Panel
@@ -66,7 +66,7 @@ class Forecaster:
         DataFrame (then the current client, else a local cluster), `predict` and `cross_validation` return a
         Dask DataFrame, computed only when asked, with an `error` column naming what failed on a series.
         Global models train once on the client, on at most `train_series` series (chosen by a hash of their
-        ids); text covariates are not read there.
+        ids); every distinct text is encoded once, on the client, and its vector shared with the workers.
 
     After `fit` or `cross_validation`, `fallbacks` lists each (model, series) fitted without its
     season because the series was too short for it (see `SeasonFallback`), `short_calibrations` each
@@ -107,6 +107,8 @@ class Forecaster:
         self.text_columns_: TextColumns = TextColumns()     # decided at fit (or cross-validation)
         # of the known-in-advance text, for the models that take it as regressors (ARIMA); None: no such text
         self.text_components_: TextComponents | None = None
+        # a cluster's job sets these: the components found over all series, for every partition to use
+        self.shared_text_components: TextComponents | None = None
         self.nonnegative_: bool | None = None     # decided at fit (or cross-validation)
         self.panel: Panel | None = None           # the data of the last fit or cross-validation
         self.freq_: str | None = None
@@ -132,7 +134,11 @@ class Forecaster:
             self.client_ = distributed.connect(self.engine)     # kept: the data persisted there lives as long
             self.cluster_ = distributed.plan(self._job(), data, id_col, time_col, target_col, self.client_,
                                              self.train_series)
-            self.freq_, self.nonnegative_ = self.cluster_[1].freq, self.cluster_[1].nonnegative
+            job = self.cluster_[1]
+            self.freq_, self.nonnegative_ = job.freq, job.nonnegative
+            self.text_columns_ = TextColumns(past=tuple(name for name in job.text.cols if name not in
+                                                        job.text.future_cols), future=tuple(job.text.future_cols))
+            self.text_components_ = job.text.components
             return self
         panel = self._panel(data, id_col, time_col, target_col, self._min_train_length())
         self.history = self._history(panel)
@@ -148,8 +154,12 @@ class Forecaster:
         After a fit on a cluster: a Dask DataFrame, with an `error` column (None where the series forecast)."""
         if self.cluster_ is not None:
             if future_text is not None:
-                raise ValueError("future_text is not read on a cluster: forecast text covariates without an engine")
-            return distributed.forecasts(*self.cluster_)
+                check_future_text(future_text, list(self.text_columns_.future))
+                ids = self.cluster_[0]["unique_id"]
+                named = set(future_text["unique_id"].astype(str))
+                found = self.client_.compute(ids[ids.isin(named)].unique(split_out=1), sync=True)
+                check_future_ids(named - set(found), sorted(named & set(found)) or ["(none of those named)"])
+            return distributed.forecasts(*self.cluster_, future_text)
         if self.history is None:
             raise RuntimeError("call fit(df) before predict()")
         history = self.history
@@ -180,7 +190,7 @@ class Forecaster:
             self.client_ = distributed.connect(self.engine)
             frame, job = distributed.plan(self._job(backtest=(int(n_windows), step, bool(refit))), data, id_col,
                                           time_col, target_col, self.client_, self.train_series)
-            self.freq_, self.nonnegative_ = job.freq, job.nonnegative
+            self.freq_, self.nonnegative_, self.text_components_ = job.freq, job.nonnegative, job.text.components
             return distributed.forecasts(frame, job)
         needed = self._min_train_length() + self.h + (n_windows - 1) * step
         panel = self._panel(data, id_col, time_col, target_col, needed)
@@ -253,6 +263,9 @@ class Forecaster:
 
     def _fit_that_retrieves(self, model: str | None) -> PanelFit:
         """The fit of `model` (None: the first model that retrieves) after `fit`."""
+        if self.cluster_ is not None:
+            raise ValueError("analogues are listed after an in-process fit: on a cluster each worker retrieves for "
+                             "its own series from the shared index. Fit the series you want to see without an engine")
         if self.history is None:
             raise RuntimeError("call fit(df) before asking for analogues")
         names = [config.name for config in self.models]
@@ -330,18 +343,15 @@ class Forecaster:
 
     def _on_cluster(self, data: object) -> bool:
         """Whether to run on a Dask cluster: an engine was given, or the data is a Dask DataFrame."""
-        if self.engine is None and not isinstance(data, dd.DataFrame):
-            return False
-        if self.text_cols or self.future_text_cols or self.description_col:
-            raise ValueError("text covariates and descriptions are not read on a cluster: forecast them without "
-                             "an engine")
-        return True
+        return self.engine is not None or isinstance(data, dd.DataFrame)
 
     def _job(self, backtest: tuple[int, int, bool] | None = None) -> distributed.Job:
         """This Forecaster's settings as the work a cluster's partitions do (frequency and sign still open)."""
+        text = distributed.JobText(cols=self.text_cols, future_cols=self.future_text_cols,
+                                   description_col=self.description_col, encoder=self.text_encoder)
         return distributed.Job(forecaster_class=type(self), models=self.models, h=self.h, freq=self.freq,
                                level=self.level, fill=self.fill, duplicates=self.duplicates,
-                               nonnegative=self.nonnegative, backtest=backtest)
+                               nonnegative=self.nonnegative, backtest=backtest, text=text)
 
     def _panel(self, data: pd.DataFrame | Panel, id_col: str, time_col: str, target_col: str,
                min_length: int) -> Panel:
@@ -371,6 +381,8 @@ class Forecaster:
         wanted = [model.text_components for model in self.models if isinstance(model, Model) and model.takes_text]
         if history.text is None or not any(wanted):
             return None
+        if self.shared_text_components is not None:
+            return self.shared_text_components
         return TextComponents.fit(history.text, max(wanted))
 
     @staticmethod

@@ -28,11 +28,8 @@ def history_text(panel: Panel, columns: TextColumns, h: int, encoder: TextEncode
                        ahead=[np.full((h, len(names)), "", object) for _ in groups], encoder=encoder)
 
 
-def with_future_text(history: History, future_text: pd.DataFrame, h: int, freq: str) -> HistoryText:
-    """`history`'s text with the horizon's text from `future_text` (unique_id, ds, and columns known in advance).
-    Raises DataError naming the rows or columns that do not fit, and how to fix them."""
-    text = history.text
-    known = [name for name, is_known in zip(text.columns, text.known) if is_known] if text else []
+def check_future_text(future_text: pd.DataFrame, known: list[str]) -> None:
+    """future_text must hold unique_id, ds and only text columns known in advance (`known`); DataError if not."""
     if not known:
         raise DataError("future_text was given, but no text column is known in advance: fit with "
                         "future_text_cols=[...] naming the columns whose text over the horizon you know")
@@ -45,11 +42,23 @@ def with_future_text(history: History, future_text: pd.DataFrame, h: int, freq: 
         raise DataError(f"future_text has the column{'s' if len(extra) > 1 else ''} {listed(extra)}, which "
                         f"{'is' if len(extra) == 1 else 'are'} not a text column known in advance "
                         f"({listed(known)}); drop {'it' if len(extra) == 1 else 'them'}")
-    ids = future_text["unique_id"].astype(str)
-    unknown = sorted(set(ids) - set(history.ids))
+
+
+def check_future_ids(unknown: set[str], fitted: list[str]) -> None:
+    """DataError naming the series of future_text that the forecaster was not fitted on (`unknown`), if any."""
     if unknown:
-        raise DataError(f"future_text names series {listed(unknown[:SHOWN_ROWS])} that the forecaster was not fitted "
-                        f"on; its series are {listed(history.ids[:SHOWN_ROWS])}{', ...' if len(history.ids) > 5 else ''}")
+        raise DataError(f"future_text names series {listed(sorted(unknown)[:SHOWN_ROWS])} that the forecaster was not "
+                        f"fitted on; its series are {listed(fitted[:SHOWN_ROWS])}{', ...' if len(fitted) > 5 else ''}")
+
+
+def with_future_text(history: History, future_text: pd.DataFrame, h: int, freq: str) -> HistoryText:
+    """`history`'s text with the horizon's text from `future_text` (unique_id, ds, and columns known in advance).
+    Raises DataError naming the rows or columns that do not fit, and how to fix them."""
+    text = history.text
+    known = [name for name, is_known in zip(text.columns, text.known) if is_known] if text else []
+    check_future_text(future_text, known)
+    ids = future_text["unique_id"].astype(str)
+    check_future_ids(set(ids) - set(history.ids), history.ids)
     ds = pd.to_datetime(future_text["ds"], errors="coerce")
     unreadable = future_text.index[ds.isna()].tolist()
     if unreadable:

@@ -36,28 +36,33 @@ def table_files(source: str | os.PathLike) -> list[Path]:
 
 def read_tables(source: str | os.PathLike, read_table: Callable[..., Panel], *, freq: str | None = None,
                 **options: object) -> dd.DataFrame:
-    """The series of every file under `source` (see `table_files`) as a Dask DataFrame of unique_id, ds and y,
-    one partition per file, each read by `read_table` (forecasting.data.reading's, which calls this) lazily.
-    `options` are read_table's (id_col, target_col, sep, ...).
+    """The series of every file under `source` (see `table_files`) as a Dask DataFrame of unique_id, ds, y and the
+    covariates, one partition per file, each read by `read_table` (forecasting.data.reading's, which calls this)
+    lazily. `options` are read_table's (id_col, target_col, sep, ...).
 
     Raises DataError naming the file: at once for the first file, when a partition is computed for the others.
     """
     files = table_files(source)
-    first = read_table(files[0], freq=freq, **options)       # read now: its frequency is every file's
-    return dd.from_map(series_frame, files, read_table=read_table, freq=freq, expected_freq=freq or first.freq,
-                       options=options, meta=series_columns(first).iloc[:0], label="read-table",
-                       enforce_metadata=False)
+    first = read_table(files[0], freq=freq, **options)       # read now: its frequency and columns are every file's
+    meta = series_columns(first).iloc[:0]
+    return dd.from_map(series_frame, files, read_table=read_table, freq=freq,
+                       expected=(freq or first.freq, list(meta.columns)), options=options, meta=meta,
+                       label="read-table", enforce_metadata=False)
 
 
-def series_frame(path: Path, *, read_table: Callable[..., Panel], freq: str | None, expected_freq: str,
+def series_frame(path: Path, *, read_table: Callable[..., Panel], freq: str | None, expected: tuple[str, list[str]],
                  options: dict) -> pd.DataFrame:
-    """One file's validated series as unique_id (text), ds, y."""
+    """One file's validated series as unique_id (text), ds, y and its covariates, which must be the first file's."""
     panel = read_table(path, freq=freq, **options)
+    expected_freq, expected_columns = expected
     if panel.freq != expected_freq:
         raise DataError(f"{path}: its frequency is {panel.freq}, the first file's is {expected_freq}. Pass freq= "
                         f"(--freq) to resample every file to one frequency, or read these files apart.")
+    if list(panel.frame.columns) != expected_columns:
+        raise DataError(f"{path}: its columns are {', '.join(panel.frame.columns)}; the first file's are "
+                        f"{', '.join(expected_columns)}. Give every file the same columns, or read these files apart.")
     return series_columns(panel)
 
 
 def series_columns(panel: Panel) -> pd.DataFrame:
-    return panel.frame[SERIES_COLUMNS].astype({"unique_id": str}).reset_index(drop=True)
+    return panel.frame.astype({"unique_id": str}).reset_index(drop=True)

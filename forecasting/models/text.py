@@ -48,13 +48,19 @@ class TextComponents:
     def fit(cls, text: HistoryText, k: int) -> TextComponents | None:
         """Components of the distinct texts in `text`'s known-in-advance columns (None: no such text)."""
         known = [m for m, is_known in enumerate(text.known) if is_known]
-        if not known or k < 1:
+        distinct = [sorted({cell for past, ahead in zip(text.past, text.ahead)
+                            for cell in np.concatenate([past[:, m], ahead[:, m]]).tolist()} - {""}) for m in known]
+        return cls.from_texts([text.columns[m] for m in known], distinct, k, text.encoder)
+
+    @classmethod
+    def from_texts(cls, columns: list[str], texts: list[list[str]], k: int,
+                   encoder_config: TextEncoderConfig) -> TextComponents | None:
+        """Components of each known-in-advance column's distinct non-empty `texts`, sorted (None: no such text)."""
+        if not columns or k < 1 or not any(texts):
             return None
-        encoder = text_encoder(text.encoder)
-        means, bases, texts = [], [], []
-        for m in known:
-            distinct = sorted({cell for past, ahead in zip(text.past, text.ahead)
-                               for cell in np.concatenate([past[:, m], ahead[:, m]]).tolist()} - {""})
+        encoder = text_encoder(encoder_config)
+        means, bases = [], []
+        for distinct in texts:
             vectors = encoder.encode(distinct) if distinct else np.zeros((0, encoder.dim), np.float32)
             mean = vectors.mean(0) if len(vectors) else np.zeros(encoder.dim, np.float32)
             basis = np.zeros((k, encoder.dim), np.float32)
@@ -63,10 +69,7 @@ class TextComponents:
                 basis[:len(directions)] = directions
             means.append(mean)
             bases.append(basis)
-            texts.append(distinct)
-        if not any(texts):
-            return None
-        return cls([text.columns[m] for m in known], np.stack(means), np.stack(bases), texts, text.encoder)
+        return cls(list(columns), np.stack(means), np.stack(bases), [list(t) for t in texts], encoder_config)
 
     @property
     def names(self) -> list[str]:
@@ -81,7 +84,8 @@ class TextComponents:
         for column, mean, basis in zip(self.columns, self.mean, self.basis):
             column_cells = cells[:, columns.index(column)]
             has_text = column_cells != ""
-            out.append(np.column_stack([has_text, self._scores(column_cells.tolist(), mean, basis) * has_text[:, None]]))
+            scores = self._scores(column_cells.tolist(), mean, basis) * has_text[:, None]
+            out.append(np.column_stack([has_text, scores]))
         return np.concatenate(out, axis=1).astype(float)
 
     def _scores(self, texts: list[str], mean: np.ndarray, basis: np.ndarray) -> np.ndarray:
