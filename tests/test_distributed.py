@@ -86,15 +86,38 @@ def test_a_dask_dataframe_is_forecast_on_the_current_client(local_cluster, serie
         forecaster.analogues()
 
 
+def whole_positive(series: pd.DataFrame) -> pd.DataFrame:
+    """The series with no value at or below zero (a series' gap is interpolated alike on both sides)."""
+    kept = series[series["y"] > 0]
+    return kept[kept.groupby("unique_id")["ds"].transform("size") == 240]
+
+
 def test_a_backtest_on_a_cluster_equals_the_in_process_one(local_cluster, series):
-    kept = series[series["y"] > 0]          # a series' gap is interpolated alike on both sides
-    kept = kept[kept.groupby("unique_id")["ds"].transform("size") == 240]
+    kept = whole_positive(series)
     lazy = Forecaster(["seasonal_naive", "theta"], h=24, level=[80], engine=local_cluster)
     on_cluster = lazy.cross_validation(kept, n_windows=2, step_size=12).compute()
     in_process = Forecaster(["seasonal_naive", "theta"], h=24, level=[80], n_jobs=1)
     in_process = in_process.cross_validation(kept, n_windows=2, step_size=12)
     assert_same(on_cluster, in_process)
     assert lazy.nonnegative_ is True
+
+
+@pytest.mark.parametrize("refit", [True, False])
+def test_a_global_models_backtest_on_a_cluster_trains_at_each_cutoff_as_in_process(local_cluster, series, refit):
+    """linear trains on the client at each window's cutoff (the first alone without refit); the workers forecast."""
+    kept, settings = whole_positive(series), {"h": 24, "level": [80]}
+    on_cluster = Forecaster(["seasonal_naive", "linear"], engine=local_cluster, **settings)
+    on_cluster = on_cluster.cross_validation(kept, n_windows=3, step_size=12, refit=refit).compute()
+    in_process = Forecaster(["seasonal_naive", "linear"], n_jobs=1, **settings)
+    assert_same(on_cluster, in_process.cross_validation(kept, n_windows=3, step_size=12, refit=refit))
+
+
+def test_a_backtest_given_fits_for_other_windows_says_so(series):
+    forecaster = Forecaster(["linear"], h=24, n_jobs=1)
+    fits = forecaster.train_windows(whole_positive(series), n_windows=3, step_size=12, refit=False)
+    assert len(fits) == 1 and list(fits[0]) == ["linear"]
+    with pytest.raises(ValueError, match="fitted holds 1 windows' fits; this backtest trains 3"):
+        forecaster.cross_validation(series, n_windows=3, step_size=12, fitted=fits)
 
 
 def test_a_backtest_on_a_cluster_decides_non_negative_from_before_its_first_cutoff(local_cluster):

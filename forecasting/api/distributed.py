@@ -134,7 +134,7 @@ class Job:
     fill: str
     duplicates: str
     nonnegative: bool | None              # None: `plan` decides it from the data
-    fits: dict[str, PanelFit] = field(default_factory=dict)       # the global models', by name
+    fits: list[dict[str, PanelFit]] = field(default_factory=list)  # the global models', by name: per backtest window
     backtest: tuple[int, int, bool] | None = None                 # n_windows, step_size, refit
     text: JobText = field(default_factory=JobText)
 
@@ -155,11 +155,12 @@ class Job:
         """The forecasts (or backtest) of the series in `frame` by `models` (all: None), in-process; future_text:
         the horizon's text of these series (a forecast's)."""
         forecaster = self.forecaster(models)
-        fits = {name: fit for name, fit in self.fits.items() if name in {m.name for m in forecaster.models}}
+        names = {model.name for model in forecaster.models}
+        fits = [{name: fit for name, fit in window.items() if name in names} for window in self.fits] or None
         if self.backtest is None:
-            return forecaster.fit(frame, fitted=fits).predict(future_text)
+            return forecaster.fit(frame, fitted=fits and fits[0]).predict(future_text)
         n_windows, step, refit = self.backtest
-        return forecaster.cross_validation(frame, n_windows=n_windows, step_size=step, refit=refit)
+        return forecaster.cross_validation(frame, n_windows=n_windows, step_size=step, refit=refit, fitted=fits)
 
     def meta(self) -> pd.DataFrame:
         """The columns and types of what `forecast_partition` returns."""
@@ -257,17 +258,19 @@ def plan(job: Job, data: dd.DataFrame | pd.DataFrame | Panel, id_col: str, time_
         job = replace(job, text=_shared_text(job, columns, summary))
     global_models = [model for model in job.models if isinstance(model, GlobalModel)]
     if global_models:
-        if job.backtest is not None:
-            names = ", ".join(model.name for model in global_models)
-            raise ValueError(f"a backtest on a cluster fits local models only; {names} train on the whole panel: "
-                             f"backtest them in-process (without an engine), on a sample of series if need be")
         share = train_series / int(series)
         chosen = frame["unique_id"].map_partitions(lambda ids: pd.Series(sampled(ids, share), ids.index),
                                                    meta=("unique_id", bool))
         sample = client.compute(frame[chosen], sync=True)
         trainer = job.forecaster(global_models)
-        trained = trainer.fit(_fit_for(sample, job, trainer._min_train_length()))
-        job.fits = {model.name: states[0] for model, states in zip(trained.models, trained.states)}
+        needed = job.forecaster()._min_train_length()      # what every model needs: a shorter series is an error row
+        if job.backtest is None:
+            trained = trainer.fit(_fit_for(sample, job, needed))
+            job.fits = [{model.name: states[0] for model, states in zip(trained.models, trained.states)}]
+        else:         # trained at each window's cutoff, as an in-process backtest would
+            n_windows, step, refit = job.backtest
+            job.fits = trainer.train_windows(_fit_for(sample, job, needed + job.h + (n_windows - 1) * step),
+                                             n_windows, step, refit)
     return frame, job
 
 

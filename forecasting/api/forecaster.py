@@ -144,7 +144,8 @@ class Forecaster:
         self.history = self._history(panel)
         self.text_components_ = self._text_components(self.history)
         self.nonnegative_ = self._keeps_nonnegative(self.history.values)
-        self.states = self._run([self.history], None, None, "fit", self.text_components_, fitted)[0][0]
+        self.states = self._run([self.history], None, None, "fit", self.text_components_,
+                                None if fitted is None else [fitted])[0][0]
         self._record_fallbacks(self.history.ids, [self.states])
         return self
 
@@ -178,39 +179,35 @@ class Forecaster:
 
     def cross_validation(self, data: pd.DataFrame | Panel | dd.DataFrame, n_windows: int = 1,
                          step_size: int | None = None, refit: bool = True, *, id_col: str = "unique_id",
-                         time_col: str = "ds", target_col: str = "y") -> pd.DataFrame | dd.DataFrame:
+                         time_col: str = "ds", target_col: str = "y",
+                         fitted: Sequence[Mapping[str, PanelFit]] | None = None) -> pd.DataFrame | dd.DataFrame:
         """Rolling-origin backtest: `n_windows` forecasts of h steps, the last ending at each
         series' end, origins `step_size` (default h) apart. Each window's models see only the
         data up to its cutoff. `refit=False` estimates once, at the first cutoff, and re-uses the
-        parameters on the longer histories of later windows. On a cluster: a Dask DataFrame (local models)."""
+        parameters on the longer histories of later windows. fitted: per window (the first alone without refit),
+        fits of global models by name to forecast with instead of training them (`train_windows`'s).
+        On a cluster: a Dask DataFrame; global models train on the client's sample at each cutoff."""
         step = int(step_size or self.h)
         if n_windows < 1 or step < 1:
             raise ValueError(f"n_windows and step_size must be positive, got {n_windows} and {step}")
+        if fitted is not None and len(fitted) != (n_windows if refit else 1):
+            raise ValueError(f"fitted holds {len(fitted)} windows' fits; this backtest trains "
+                             f"{n_windows if refit else 1}")
         if self._on_cluster(data):
             self.client_ = distributed.connect(self.engine)
             frame, job = distributed.plan(self._job(backtest=(int(n_windows), step, bool(refit))), data, id_col,
                                           time_col, target_col, self.client_, self.train_series)
             self.freq_, self.nonnegative_, self.text_components_ = job.freq, job.nonnegative, job.text.components
             return distributed.forecasts(frame, job)
-        needed = self._min_train_length() + self.h + (n_windows - 1) * step
-        panel = self._panel(data, id_col, time_col, target_col, needed)
-        frame, history = panel.frame, self._history(panel)
-        # origins[s][w]: index of the first forecast step of window w in series s
-        origins = [[len(y) - self.h - (n_windows - 1 - w) * step for w in range(n_windows)]
-                   for y in history.values]
-        series_ds = _ds_by_series(frame)
-        cutoff = [History(ids=history.ids, values=[y[:o[w]] for y, o in zip(history.values, origins)],
-                          last_ds=[pd.Timestamp(ds[o[w] - 1]) for ds, o in zip(series_ds, origins)],
-                          text=history.text and history.text.cut([o[w] for o in origins], self.h),
-                          descriptions=history.descriptions)
-                  for w in range(n_windows)]
+        history, series_ds, origins, cutoff = self._backtest_windows(data, n_windows, step, id_col, time_col,
+                                                                     target_col)
         # every window's regressors from the components of the text known at the first cutoff
         components = self._text_components(cutoff[0])
         self.nonnegative_ = self._keeps_nonnegative(cutoff[0].values)     # what every window's models could see
         if refit:
-            states, forecasts = self._run(cutoff, None, self.h, "backtest", components)
+            states, forecasts = self._run(cutoff, None, self.h, "backtest", components, fitted)
         else:  # every later window re-uses the fits of the first cutoff
-            states, forecasts = self._run(cutoff[:1], None, self.h, "backtest", components)
+            states, forecasts = self._run(cutoff[:1], None, self.h, "backtest", components, fitted)
             if n_windows > 1:
                 forecasts += self._run(cutoff[1:], states * (n_windows - 1), self.h, "backtest", components)[1]
         self._record_fallbacks(history.ids, states)
@@ -227,6 +224,33 @@ class Forecaster:
         ordered = [forecasts[w][m][s] for m in range(len(self.models))
                    for s in range(len(history.ids)) for w in range(n_windows)]
         return self._add_forecast_columns(rows, ordered, len(history.ids) * n_windows)
+
+    def train_windows(self, data: pd.DataFrame | Panel, n_windows: int, step_size: int,
+                      refit: bool) -> list[dict[str, PanelFit]]:
+        """The global models trained at each backtest window's cutoff (the first alone without refit), by name:
+        what `cross_validation(fitted=...)` forecasts with, on other series' partitions."""
+        cutoff = self._backtest_windows(data, n_windows, step_size, "unique_id", "ds", "y")[3]
+        self.nonnegative_ = self._keeps_nonnegative(cutoff[0].values)
+        states = self._run(cutoff if refit else cutoff[:1], None, None, "fit")[0]
+        return [{model.name: window[m][0] for m, model in enumerate(self.models) if isinstance(model, GlobalModel)}
+                for window in states]
+
+    def _backtest_windows(self, data: pd.DataFrame | Panel, n_windows: int, step: int, id_col: str, time_col: str,
+                          target_col: str) -> tuple[History, list[np.ndarray], list[list[int]], list[History]]:
+        """The validated history, each series' stamps, origins[s][w] (the index of window w's first forecast step
+        in series s) and each window's history up to its cutoff."""
+        needed = self._min_train_length() + self.h + (n_windows - 1) * step
+        panel = self._panel(data, id_col, time_col, target_col, needed)
+        history = self._history(panel)
+        origins = [[len(y) - self.h - (n_windows - 1 - w) * step for w in range(n_windows)]
+                   for y in history.values]
+        series_ds = _ds_by_series(panel.frame)
+        cutoff = [History(ids=history.ids, values=[y[:o[w]] for y, o in zip(history.values, origins)],
+                          last_ds=[pd.Timestamp(ds[o[w] - 1]) for ds, o in zip(series_ds, origins)],
+                          text=history.text and history.text.cut([o[w] for o in origins], self.h),
+                          descriptions=history.descriptions)
+                  for w in range(n_windows)]
+        return history, series_ds, origins, cutoff
 
     def analogues(self, model: str | None = None) -> pd.DataFrame:
         """The past windows that `model`'s next forecast of each series uses (None: the first model that
@@ -405,10 +429,10 @@ class Forecaster:
 
     def _run(self, histories: list[History], states: list[list[list[FitState | PanelFit]]] | None, h: int | None,
              stage: str, components: TextComponents | None = None,
-             fitted: Mapping[str, PanelFit] | None = None) -> tuple[list, list]:
+             fitted: Sequence[Mapping[str, PanelFit]] | None = None) -> tuple[list, list]:
         """Fit (where `states` is None) and forecast h steps (unless h is None) every model on
         each history. Returns states[w][m][s] and forecasts[w][m][s] for history w, model m,
-        series s; a global model has a single state per history (`fitted`'s, by name, where given). Local
+        series s; a global model has a single state per history (`fitted[w]`'s, by name, where given). Local
         work for all histories goes to the worker pool at once. components: the text regressors' (for models that
         take text)."""
         local = [m for m, model in enumerate(self.models) if isinstance(model, Model)]
@@ -430,8 +454,8 @@ class Forecaster:
                 if isinstance(model, GlobalModel):
                     if states is not None:
                         state = states[w][m][0]
-                    elif fitted and model.name in fitted:
-                        state = fitted[model.name]
+                    elif fitted and model.name in fitted[w]:
+                        state = fitted[w][model.name]
                     else:
                         state = model.fit_panel(history, self.freq_, self.h, self.level, self._epoch_progress(model))
                     window_states.append([state])
