@@ -341,14 +341,25 @@ def scaled_forecast(model: PatchLM, history: Tensor, horizon: int, paths: int = 
     context = cfg.context_steps // cfg.patch_len
     window = history_patches(history, cfg.patch_len, context)                        # [B, N, P]
     scaled, mean, deviation = scale(window.flatten(1), cfg.context_steps)
-    patches = scaled.unflatten(1, (context, cfg.patch_len)).repeat_interleave(paths, 0)   # [B * S, N, P]
+    patches = scaled.unflatten(1, (context, cfg.patch_len))                             # [B, N, P]
+    first = None
+    if paths > 1 and cfg.objective == "causal":     # the first patch reads the history alone: once, not per path
+        first = model.read_out(model.encode(patches)[:, -1]).repeat_interleave(paths, 0)   # [B * S, P, Q]
+    patches = patches.repeat_interleave(paths, 0)                                       # [B * S, N, P]
     generator = torch.Generator(device=history.device).manual_seed(seed)
     steps, written = [], 0
     while written < horizon:
         future = min(cfg.forecast_patches, math.ceil((horizon - written) / cfg.patch_len))
         levels = None if paths == 1 else torch.rand(len(patches), future, generator=generator,
                                                     device=history.device)           # [B * S, F]
-        step, fed = model.forecast_scaled(patches, future, levels)                   # [B * S, F, P, Q], [B * S, F, P]
+        if first is not None:       # the rest of the step continues from each path's own draw of the first patch
+            step, fed = first[:, None], at_level(first, cfg.quantiles, levels[:, 0])[:, None]   # [B * S, 1, ...]
+            if future > 1:
+                more, more_fed = model.forecast_scaled(torch.cat([patches, fed], 1), future - 1, levels[:, 1:])
+                step, fed = torch.cat([step, more], 1), torch.cat([fed, more_fed], 1)
+            first = None
+        else:
+            step, fed = model.forecast_scaled(patches, future, levels)               # [B * S, F, P, Q], [B * S, F, P]
         steps.append(step)
         patches = torch.cat([patches, fed], 1)[:, -context:]
         written += future * cfg.patch_len

@@ -262,6 +262,29 @@ def test_the_mixture_of_sample_paths_has_the_quantiles_of_its_parts():
     assert at_level(step, QUANTILES, torch.tensor([0.0, 0.15]))[0, 0].item() == pytest.approx(normal[0].item())
 
 
+@pytest.mark.parametrize("horizon", [6, 14])     # one step (of 2 patches of 4), and 2 steps ending mid-patch
+def test_the_first_patch_computed_once_is_what_every_path_would_compute(horizon):
+    """Sampling encodes the history for the first patch once per series; each path run on its own copy of the
+    history, from the same draws, writes the same forecast."""
+    from backbones.patch_lm import history_patches, mixture_quantiles, scale, scaled_forecast
+    torch.manual_seed(0)
+    model = PatchLM(PatchLMConfig(objective="causal", **TINY)).eval()
+    cfg, paths, history = model.config, 8, torch.randn(5, 40).cumsum(1)
+    context = cfg.context_steps // cfg.patch_len
+    scaled = scale(history_patches(history, cfg.patch_len, context).flatten(1), cfg.context_steps)[0]
+    patches = scaled.unflatten(1, (context, cfg.patch_len)).repeat_interleave(paths, 0)     # [B * S, N, P]
+    generator, steps, written = torch.Generator().manual_seed(0), [], 0
+    while written < horizon:
+        future = min(cfg.forecast_patches, -(-(horizon - written) // cfg.patch_len))
+        step, fed = model.forecast_scaled(patches, future, torch.rand(len(patches), future, generator=generator))
+        steps.append(step)
+        patches, written = torch.cat([patches, fed], 1)[:, -context:], written + future * cfg.patch_len
+    each = torch.cat(steps, 1).flatten(1, 2)[:, :horizon].unflatten(0, (-1, paths))         # [B, S, horizon, Q]
+    expected = torch.cat([each[:, 0, :cfg.patch_len], mixture_quantiles(each[:, :, cfg.patch_len:], cfg.quantiles)],
+                         1).sort(-1).values
+    torch.testing.assert_close(scaled_forecast(model, history, horizon, paths)[0], expected)
+
+
 def test_sample_paths_widen_the_bands_after_the_first_patch_and_keep_it():
     torch.manual_seed(0)
     model = PatchLM(PatchLMConfig(objective="causal", **TINY)).eval()
