@@ -129,6 +129,8 @@ def sidebar() -> Dataset | None:
                      "(a date column and one numeric column per series). Gzipped CSV works too.")
             st.caption(f"Files up to {upload_limit()}: CSV/TSV (any delimiter, UTF-8 or Latin-1), "
                        "gzipped CSV, Parquet.")
+            st.caption("A folder of files, or more series than one upload holds: `almanac forecast big/ --engine "
+                       "local:4` forecasts them on a Dask cluster and writes Parquet (see the README).")
         overrides = _pending_overrides(uploaded is not None)
         dataset, error = _load(sample, uploaded, overrides)
         st.session_state[_STATE], st.session_state[_ERROR] = dataset, error

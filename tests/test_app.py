@@ -123,6 +123,7 @@ def test_upload_of_a_parquet_file():
     assert not at.exception and not at.error
     assert "1 series, 144 rows, monthly (MS)" in at.sidebar.success[0].value
     assert any("Parquet" in caption.value for caption in at.sidebar.caption)
+    assert any("almanac forecast big/ --engine local:4" in caption.value for caption in at.sidebar.caption)
 
 
 def test_format_override_rereads_the_file():
