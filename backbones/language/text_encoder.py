@@ -97,8 +97,7 @@ class TextEncoder:
     def encode(self, texts: Sequence[str | None]) -> np.ndarray:
         """[N, D] unit vectors, zeros for empty or missing texts; `last` says what was cached and encoded."""
         started = time.perf_counter()
-        strings = ["" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text).strip()
-                   for text in texts]
+        strings = cleaned(texts)
         distinct = sorted({text for text in strings if text})
         hashes = [text_hash(text) for text in distinct]
         vectors = {digest: self.shared[digest] for digest in hashes if digest in self.shared}
@@ -123,7 +122,7 @@ class TextEncoder:
 
     def vectors(self, texts: Sequence[str | None]) -> dict[str, np.ndarray]:
         """The vectors of the distinct non-empty texts, by `text_hash`: what `share` hands to another process."""
-        distinct = sorted({str(text).strip() for text in texts if isinstance(text, str) and text.strip()})
+        distinct = sorted(set(cleaned(texts)) - {""})
         return dict(zip(map(text_hash, distinct), self.encode(distinct)))
 
     def share(self, vectors: dict[str, np.ndarray]) -> None:
@@ -189,6 +188,12 @@ class EmbeddingCache:
             query, arguments = ("SELECT COUNT(*) FROM embeddings", ()) if encoder is None else (
                 "SELECT COUNT(*) FROM embeddings WHERE encoder = ?", (encoder,))
             return connection.execute(query, arguments).fetchone()[0]
+
+
+def cleaned(texts: Sequence[object]) -> list[str]:
+    """Each cell as the text it is encoded as: stripped; "" for a missing one (None, NaN)."""
+    return ["" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text).strip()
+            for text in texts]
 
 
 def text_hash(text: str) -> str:
